@@ -1,0 +1,49 @@
+# `make run` and `make test` do all the set-up: virtual environment, requirements,
+# and the system packages the tests need (installed when missing and root).
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test lint format system-packages clean
+
+$(STAMP): requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+# espeak-ng speaks prompts when recording a call; without it (and not root) those parts
+# fall back to tones and the tests that need it skip with a reason.
+system-packages:
+	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	  missing=""; \
+	  command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	  command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "Installing:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "Could not install$$missing; the tests that need them will skip."; \
+	  fi; \
+	fi
+
+run: $(STAMP)
+	$(VENV)/bin/flask --app app accounts seed --if-empty
+	@echo "The line answers at http://$(HOST):$(PORT)/voice  (dial it: $(PY) -m ivr.softphone http://$(HOST):$(PORT)/voice)"
+	$(VENV)/bin/flask --app app run --host $(HOST) --port $(PORT)
+
+test: $(STAMP) system-packages
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

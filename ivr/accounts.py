@@ -1,0 +1,246 @@
+"""The account import format, the demo seed, and the `flask accounts` commands."""
+
+import datetime as dt
+import json
+import re
+from decimal import Decimal
+from decimal import InvalidOperation
+
+import click
+from flask import current_app
+
+from ivr import identity
+from ivr.store import Entry
+from ivr.store import StoreError
+from ivr.store import get_store
+
+CATEGORIES = ("employee", "retiree", "resident")
+STATUSES = ("paid", "pending", "overdue")
+PERIOD = re.compile(r"(\d{4})-(\d{2})")
+AMOUNT = re.compile(r"-?\d{1,12}(\.\d{1,2})?")
+
+
+class ImportError_(ValueError):  # noqa: N801 - "ImportError" is a builtin
+    """A row of an import file that cannot be taken, named by its index and field."""
+
+
+def _amount(value, where):
+    if not isinstance(value, str) or not AMOUNT.fullmatch(value.strip()):
+        raise ImportError_(f"{where}: amount must be a decimal string like \"1234.56\", got {value!r}")
+    try:
+        return Decimal(value.strip())
+    except InvalidOperation:
+        raise ImportError_(f"{where}: {value!r} is not an amount") from None
+
+
+def _period(value, where):
+    match = PERIOD.fullmatch(str(value))
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise ImportError_(f"{where}: period must be YYYY-MM, got {value!r}")
+    return value
+
+
+def parse_account(row, index, regions):
+    """Check one account of an import file and return it ready for the store."""
+    where = f"accounts[{index}]"
+    if not isinstance(row, dict):
+        raise ImportError_(f"{where}: must be an object")
+    try:
+        id_number = identity.normalize_id(str(row.get("id_number", "")))
+    except identity.IdentityError as error:
+        raise ImportError_(f"{where}: id_number: {error}") from None
+    card = row.get("card_number")
+    if card not in (None, ""):
+        try:
+            card = identity.normalize_card(str(card))
+        except identity.IdentityError as error:
+            raise ImportError_(f"{where}: card_number: {error}") from None
+    else:
+        card = None
+    name = row.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ImportError_(f"{where}: name: required")
+    try:
+        identity.check_pin_format(str(row.get("pin", "")))
+    except identity.IdentityError as error:
+        raise ImportError_(f"{where}: pin: {error}") from None
+    if row.get("region") not in regions:
+        known = ", ".join(sorted(regions.by_key))
+        raise ImportError_(f"{where}: region: {row.get('region')!r} is not one of {known}")
+    born = identity.birth_date(id_number)
+    if row.get("birth_date") not in (None, "", born.isoformat()):
+        raise ImportError_(f"{where}: birth_date: {row['birth_date']!r} differs from the ID number's")
+    if row.get("category") not in CATEGORIES:
+        raise ImportError_(f"{where}: category: must be one of {', '.join(CATEGORIES)}")
+    balance = _amount(row.get("balance"), f"{where}: balance")
+    payments = []
+    for number, item in enumerate(row.get("payments") or []):
+        at = f"{where}: payments[{number}]"
+        if not isinstance(item, dict) or item.get("status") not in STATUSES:
+            raise ImportError_(f"{at}: status must be one of {', '.join(STATUSES)}")
+        period = _period(item.get("period"), at)
+        payments.append(Entry(period, _amount(item.get("amount"), at), item["status"]))
+    credits = []
+    for number, item in enumerate(row.get("credits") or []):
+        at = f"{where}: credits[{number}]"
+        if not isinstance(item, dict):
+            raise ImportError_(f"{at}: must be an object")
+        credits.append(Entry(_period(item.get("period"), at), _amount(item.get("amount"), at)))
+    return {
+        "id_number": id_number,
+        "card_number": card,
+        "name": name.strip(),
+        "pin_hash": identity.hash_pin(str(row["pin"])),
+        "region": row["region"],
+        "birth_date": born,
+        "category": row["category"],
+        "balance": balance,
+        "payments": payments,
+        "credits": credits,
+    }
+
+
+def parse_file(document, regions, store):
+    """Check a whole import document; raise on the first bad row, before anything is written."""
+    if not isinstance(document, dict) or not isinstance(document.get("accounts"), list):
+        raise ImportError_('the file must be {"accounts": [...]}')
+    rows, seen_ids, seen_cards = [], {}, {}
+    for index, raw in enumerate(document["accounts"]):
+        row = parse_account(raw, index, regions)
+        if row["id_number"] in seen_ids:
+            raise ImportError_(
+                f"accounts[{index}]: id_number: the same as accounts[{seen_ids[row['id_number']]}]"
+            )
+        seen_ids[row["id_number"]] = index
+        card = row["card_number"]
+        if card:
+            if card in seen_cards:
+                raise ImportError_(f"accounts[{index}]: card_number: the same as accounts[{seen_cards[card]}]")
+            seen_cards[card] = index
+            holder = store.find_account("card", card)
+            if holder and holder.id_number != row["id_number"]:
+                raise ImportError_(f"accounts[{index}]: card_number: already another account's")
+        rows.append(row)
+    return rows
+
+
+def import_accounts(document, regions, store):
+    """Import a document atomically; return how many accounts it holds."""
+    rows = parse_file(document, regions, store)
+    store.replace_accounts(rows)
+    return len(rows)
+
+
+def _months_back(today, count):
+    """Return the `count` months before today's, oldest first, as YYYY-MM."""
+    year, month = today.year, today.month
+    periods = []
+    for _ in range(count):
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+        periods.append(f"{year:04d}-{month:02d}")
+    return periods[::-1]
+
+
+def _age(born, on):
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _retiree_credits(regions, region, born, periods):
+    """Credits a retiree gets under the region's rule, month by month (or once a year)."""
+    rule = regions[region].credit
+    entries = []
+    for period in periods:
+        year, month = map(int, period.split("-"))
+        older = rule.older_age is not None and _age(born, dt.date(year, month, 1)) >= rule.older_age
+        amount = rule.older_amount if older else rule.amount
+        if rule.kind == "pension_share":
+            entries.append({"period": period, "amount": str(rule.monthly_share())})
+        elif rule.kind == "fixed_monthly":
+            entries.append({"period": period, "amount": str(amount)})
+        elif month == 1:  # fixed_yearly: credited once, at the start of the year
+            entries.append({"period": period, "amount": str(amount)})
+    return entries
+
+
+def demo_document(regions, today):
+    """Return the demo accounts: valid IDs (one ending in X) across the seed regions."""
+    months = _months_back(today, 14)
+    contribution = [{"period": p, "amount": "160.00", "status": "paid"} for p in months]
+    contribution[-1]["status"] = "pending"
+    people = [
+        ("张秀英", "11010519491231002X", "110000001", "123456", "beijing", "retiree", "1234.56"),
+        ("王建国", "310101194903010318", "310000002", "654321", "shanghai", "retiree", "16409.02"),
+        ("李娜", "440305199002200139", "440300003", "246810", "shenzhen", "employee", "3287.40"),
+        ("阿依古丽", "650102198707040387", "650100004", "135790", "urumqi", "resident", "0.00"),
+        ("刘芳", "65010219850101006X", "650100005", "202020", "urumqi", "employee", "5006.07"),
+        ("买买提", "650102195809120210", "650100006", "888888", "urumqi", "retiree", "12000.00"),
+    ]
+    accounts = []
+    for name, id_number, card, pin, region, category, balance in people:
+        born = identity.birth_date(id_number)
+        row = {
+            "id_number": id_number, "card_number": card, "name": name, "pin": pin,
+            "region": region, "category": category, "balance": balance,
+        }  # fmt: skip
+        if category == "employee":
+            row["payments"] = contribution
+            row["credits"] = [{"period": p["period"], "amount": "160.00"} for p in contribution[:-1]]
+        elif category == "resident":
+            row["payments"] = [
+                {"period": f"{today.year - 3}-10", "amount": "380.00", "status": "paid"},
+                {"period": f"{today.year - 2}-10", "amount": "400.00", "status": "paid"},
+                {"period": f"{today.year - 1}-10", "amount": "400.00", "status": "paid"},
+            ]
+        else:
+            row["credits"] = _retiree_credits(regions, region, born, months)
+        accounts.append(row)
+    return {"accounts": accounts}
+
+
+@click.group("accounts")
+def accounts_cli():
+    """Manage the mock account store."""
+
+
+@accounts_cli.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+def import_command(file):
+    """Import accounts from a JSON file (idempotent; all or nothing)."""
+    try:
+        document = json.load(file)
+    except json.JSONDecodeError as error:
+        raise click.ClickException(f"{file.name} is not JSON: {error}") from None
+    try:
+        count = import_accounts(document, current_app.extensions["ivr"].regions, get_store())
+    except ImportError_ as error:
+        raise click.ClickException(f"{error}. Nothing was imported.") from None
+    except StoreError as error:
+        raise click.ClickException(f"{error}. Nothing was imported.") from None
+    click.echo(f"Imported {count} accounts.")
+
+
+@accounts_cli.command("seed")
+@click.option("--if-empty", is_flag=True, help="Only seed a store that has no accounts.")
+def seed_command(if_empty):
+    """Load the demo accounts and print them with their PINs, ready to dial."""
+    store = get_store()
+    if if_empty and store.count_accounts():
+        click.echo("The store already has accounts; not seeding.")
+        return
+    today = current_app.config["IVR_CLOCK"]().date()
+    document = demo_document(current_app.extensions["ivr"].regions, today)
+    import_accounts(document, current_app.extensions["ivr"].regions, store)
+    click.echo("Demo accounts (mock data, not real people):")
+    click.echo(f"  {'ID number':<20}{'card':<11}{'PIN':<8}{'region':<10}category")
+    for row in document["accounts"]:
+        click.echo(
+            f"  {row['id_number']:<20}{row['card_number']:<11}{row['pin']:<8}"
+            f"{row['region']:<10}{row['category']}"
+        )
+    click.echo("Key an ID's final X as * on the phone.")
+
+
+def init_app(app):
+    app.cli.add_command(accounts_cli)

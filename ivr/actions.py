@@ -1,0 +1,240 @@
+"""The only code the flow may name: identify, verify the PIN, and read out the account."""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from ivr import identity
+from ivr import regions as regions_module
+from ivr.dialog import Outcome
+from ivr.prompts import Phrase
+from ivr.prompts import Ref
+from ivr.spoken import Value
+
+log = logging.getLogger(__name__)
+PAGE_SIZE = 3
+PROMPTS = (
+    "invalid_id", "invalid_card", "pin_format", "wrong_pin", "balance", "balance_resident",
+    "history_intro", "history_more_intro", "history_line", "history_none", "history_end",
+    "status_paid", "status_pending", "status_overdue", "credit_latest", "credit_none",
+    "credit_resident", "rule_fixed_monthly", "rule_fixed_monthly_tiered", "rule_fixed_yearly",
+    "rule_fixed_yearly_tiered", "rule_pension_share", "rule_employee", "channels", "agent_hours",
+)  # fmt: skip
+CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "CST")  # agents keep Beijing time, no DST
+
+ACTIONS = {}
+
+
+def action(name, outcomes=()):
+    """Register a function the flow may name, with the outcome names it may return."""
+
+    def register(function):
+        ACTIONS[name] = (function, tuple(outcomes))
+        return function
+
+    return register
+
+
+def outcomes():
+    """Return each action name with its outcomes, for the flow validator."""
+    return {name: names for name, (_, names) in ACTIONS.items()}
+
+
+@dataclass
+class Env:
+    """What actions reach during one request: the store, the regions, the settings, the time."""
+
+    store: object
+    regions: object
+    config: dict
+    now: dt.datetime
+
+    def run(self, name, call, value):
+        function, _ = ACTIONS[name]
+        return function(self, call, value)
+
+    def context(self, call):
+        """Values any prompt may read: the line's region, the number being checked, limits."""
+        return {
+            "region": Ref(f"region_{call.line}"),
+            "last4": Value("digits", call.last4 or ""),
+            "minutes": Value("number", self.config["IVR_LOCKOUT_MINUTES"]),
+        }
+
+
+def _say(key, **params):
+    return (Phrase.of(key, **params),)
+
+
+@action("switch_language")
+def switch_language(env, call, _):
+    call.lang = "en" if call.lang == "zh" else "zh"
+    return Outcome()
+
+
+def _pend(env, call, kind, number):
+    """Remember which identifier the PIN will be checked against (hashed, and the last 4)."""
+    call.subject = identity.subject(kind, number, env.config["SECRET_KEY"])
+    account = env.store.find_account(kind, number)
+    call.pending_account_id = account.id if account else None
+    call.last4 = number[-4:]
+    call.account_id = None
+    failures, locked_until = env.store.lockout(call.subject)
+    if identity.is_locked(locked_until, env.now):
+        log.info("identification refused: %s is locked", identity.mask(number))
+        return Outcome(ok=False, goto="locked")
+    return Outcome()
+
+
+@action("identify_by_id", outcomes=("locked",))
+def identify_by_id(env, call, keyed):
+    try:
+        number = identity.normalize_id(keyed)
+    except identity.IdentityError:
+        return Outcome(ok=False, phrases=_say("invalid_id"))
+    return _pend(env, call, "id", number)
+
+
+@action("identify_by_card", outcomes=("locked",))
+def identify_by_card(env, call, keyed):
+    try:
+        number = identity.normalize_card(keyed)
+    except identity.IdentityError:
+        return Outcome(ok=False, phrases=_say("invalid_card"))
+    return _pend(env, call, "card", number)
+
+
+@action("verify_pin", outcomes=("locked",))
+def verify_pin(env, call, keyed):
+    """Check the PIN; an unknown number fails exactly as a wrong PIN does, lockout included."""
+    if not call.subject:
+        return Outcome(ok=False, phrases=_say("pin_format"))
+    try:
+        identity.check_pin_format(keyed)
+    except identity.IdentityError:
+        return Outcome(ok=False, phrases=_say("pin_format"))
+    failures, locked_until = env.store.lockout(call.subject)
+    if identity.is_locked(locked_until, env.now):
+        return Outcome(ok=False, goto="locked")
+    account = env.store.get_account(call.pending_account_id) if call.pending_account_id else None
+    matches = identity.verify_pin(keyed, account.pin_hash if account else identity.DECOY_HASH)
+    if matches and account:
+        env.store.save_lockout(call.subject, 0, None, env.now)
+        call.account_id, call.subject, call.pending_account_id = account.id, None, None
+        log.info("caller verified for account ending %s", call.last4)
+        return Outcome()
+    max_tries = env.config["IVR_MAX_PIN_TRIES"]
+    failures, locked_until = identity.after_failure(
+        failures, locked_until, env.now, max_tries, env.config["IVR_LOCKOUT_MINUTES"]
+    )
+    env.store.save_lockout(call.subject, failures, locked_until, env.now)
+    log.info("PIN rejected for number ending %s (%d of %d)", call.last4, failures, max_tries)
+    if locked_until:
+        return Outcome(ok=False, goto="locked")
+    return Outcome(ok=False, phrases=_say("wrong_pin", tries=Value("count", max_tries - failures)))
+
+
+def _account(env, call):
+    account = env.store.get_account(call.account_id)
+    if account is None:
+        raise LookupError("the identified account is gone")
+    return account
+
+
+@action("balance")
+def balance(env, call, _):
+    account = _account(env, call)
+    if account.category == "resident":
+        return Outcome(phrases=_say("balance_resident"))
+    return Outcome(phrases=_say("balance", amount=Value("amount", account.balance)))
+
+
+@action("history")
+def history(env, call, page):
+    """Read three payments, newest first; a page past the end says there are no more."""
+    account = _account(env, call)
+    entries = env.store.payments(account.id, page * PAGE_SIZE, PAGE_SIZE + 1)
+    if not entries:
+        if page == 0:
+            return Outcome(phrases=_say("history_none"))
+        call.page = page - 1  # stay on the last page, so "1" repeats it
+        return Outcome(phrases=_say("history_end"))
+    phrases = list(_say("history_intro" if page == 0 else "history_more_intro"))
+    for entry in entries[:PAGE_SIZE]:
+        status = Ref(f"status_{entry.status}")
+        phrases += _say(
+            "history_line",
+            month=Value("month", entry.period),
+            amount=Value("amount", entry.amount),
+            status=status,
+        )
+    if len(entries) <= PAGE_SIZE:
+        phrases += _say("history_end")
+    return Outcome(phrases=tuple(phrases))
+
+
+def _rule(env, account):
+    """Say how the account's region credits a retiree's personal account."""
+    region = env.regions[account.region]
+    rule = region.credit
+    name = Ref(f"region_{region.key}")
+    if rule.kind == "pension_share":
+        return _say(
+            "rule_pension_share",
+            region=name,
+            percent=Value("number", rule.percent),
+            amount=Value("amount", rule.monthly_share()),
+        )
+    period = "monthly" if rule.kind == "fixed_monthly" else "yearly"
+    if rule.older_age is None:
+        return _say(f"rule_fixed_{period}", region=name, amount=Value("amount", rule.amount))
+    return _say(
+        f"rule_fixed_{period}_tiered",
+        region=name,
+        amount=Value("amount", rule.amount),
+        age=Value("number", rule.older_age),
+        older_amount=Value("amount", rule.older_amount),
+    )
+
+
+@action("credit")
+def credit(env, call, _):
+    account = _account(env, call)
+    if account.category == "resident":
+        return Outcome(phrases=_say("credit_resident"))
+    latest = env.store.latest_credit(account.id)
+    if latest is None:
+        phrases = _say("credit_none")
+    else:
+        phrases = _say(
+            "credit_latest", month=Value("month", latest.period), amount=Value("amount", latest.amount)
+        )
+    if account.category == "employee":
+        return Outcome(phrases=phrases + _say("rule_employee"))
+    return Outcome(phrases=phrases + _rule(env, account))
+
+
+@action("channels")
+def channels(env, call, _):
+    premium = env.config["IVR_RESIDENT_PREMIUM"]
+    return Outcome(
+        phrases=_say(
+            "channels",
+            year=Value("year", env.config["IVR_RESIDENT_PREMIUM_YEAR"]),
+            amount=Value("amount", premium),
+        )
+    )
+
+
+@action("agents_open", outcomes=("closed",))
+def agents_open(env, call, _):
+    region = env.regions[call.line]
+    if regions_module.agents_open(region, env.now.astimezone(CHINA_TIME)):
+        return Outcome()
+    return Outcome(ok=False, goto="closed")
+
+
+@action("agent_hours")
+def agent_hours(env, call, _):
+    region = env.regions[call.line]
+    return Outcome(phrases=_say("agent_hours", hours=Value("hours", region.agent_hours)))

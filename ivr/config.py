@@ -1,0 +1,44 @@
+"""Defaults and environment variables (a .env file is honoured)."""
+
+import datetime as dt
+import os
+
+
+def utc_now():
+    """Return the current time, aware, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+DEFAULTS = {
+    "DATABASE_URL": None,  # None: SQLite in the instance folder
+    "TWILIO_AUTH_TOKEN": None,  # set: every webhook must carry a valid X-Twilio-Signature
+    "IVR_PUBLIC_URL": None,  # the base URL Twilio calls, when behind a proxy or tunnel
+    "IVR_VOICE_MODE": "say",
+    "IVR_DEFAULT_LANG": "zh",
+    "IVR_MAX_PIN_TRIES": 3,
+    "IVR_LOCKOUT_MINUTES": 30,
+    # Example values: the residents' yearly premium the guide quotes (set per deployment).
+    "IVR_RESIDENT_PREMIUM": "400",
+    "IVR_RESIDENT_PREMIUM_YEAR": 2026,
+    # Keys the hashes that name identifiers in the lockout table; set it in production.
+    "SECRET_KEY": "dev-only-not-secret",
+    "IVR_CLOCK": utc_now,
+}
+INTEGERS = ("IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES", "IVR_RESIDENT_PREMIUM_YEAR")
+FROM_ENVIRONMENT = (
+    "DATABASE_URL", "TWILIO_AUTH_TOKEN", "IVR_PUBLIC_URL", "IVR_VOICE_MODE", "IVR_DEFAULT_LANG",
+    "IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES", "IVR_RESIDENT_PREMIUM",
+    "IVR_RESIDENT_PREMIUM_YEAR", "SECRET_KEY",
+)  # fmt: skip
+
+
+def from_environment(environ=None):
+    """Return the settings found in the environment, typed."""
+    environ = os.environ if environ is None else environ
+    found = {}
+    for name in FROM_ENVIRONMENT:
+        value = environ.get(name)
+        if value in (None, ""):
+            continue
+        found[name] = int(value) if name in INTEGERS else value
+    return found

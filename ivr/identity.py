@@ -1,0 +1,134 @@
+"""Who a caller is: ID-number checksum, card-number format, PIN hashes, lockouts, masking."""
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CHECK = "10X98765432"
+CARD_PATTERN = re.compile(r"\d{9,19}")
+PIN_PATTERN = re.compile(r"\d{6}")
+# scrypt at n=2**14, r=8 costs ~16 MiB and tens of milliseconds: slow for a guesser, fine per call.
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
+
+
+class IdentityError(ValueError):
+    """An identifier or PIN that cannot be right, with the reason in plain words."""
+
+
+def id_check_character(body):
+    """Return the GB 11643 (ISO 7064 MOD 11-2) check character for 17 digits."""
+    total = sum(int(digit) * weight for digit, weight in zip(body, ID_WEIGHTS, strict=True))
+    return ID_CHECK[total % 11]
+
+
+def normalize_id(keyed):
+    """Turn what a caller keyed (X as `*`) or a file holds into an 18-character ID, or raise.
+
+    Only the checksum and the birth date are checked, never the area code: area codes are
+    those at issue time, and a table check refuses real retirees (see domain-12333.md).
+    """
+    number = keyed.strip().upper().replace("*", "X")
+    if len(number) != 18:
+        raise IdentityError("an ID number has 18 characters")
+    body, check = number[:17], number[17]
+    if not body.isdigit() or not (check.isdigit() or check == "X"):
+        raise IdentityError("only the last character of an ID number may be X")
+    try:
+        birth = dt.date(int(body[6:10]), int(body[10:12]), int(body[12:14]))
+    except ValueError:
+        raise IdentityError("the birth date in the ID number is not a real date") from None
+    if birth.year < 1900 or birth > dt.date.today():
+        raise IdentityError("the birth date in the ID number is out of range")
+    if id_check_character(body) != check:
+        raise IdentityError("the check character of the ID number is wrong")
+    return number
+
+
+def birth_date(id_number):
+    """Return the birth date held in a valid ID number."""
+    return dt.date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+
+
+def normalize_card(keyed):
+    """Return a social-security card number (9 to 19 digits, keyed as digits only), or raise."""
+    number = keyed.strip()
+    if not CARD_PATTERN.fullmatch(number):
+        raise IdentityError("a card number has 9 to 19 digits")
+    return number
+
+
+def check_pin_format(pin):
+    """Raise unless the PIN is exactly six digits."""
+    if not PIN_PATTERN.fullmatch(pin or ""):
+        raise IdentityError("a query PIN has exactly 6 digits")
+
+
+def hash_pin(pin, n=SCRYPT_N):
+    """Return a salted scrypt hash of a PIN, self-describing so the cost can change later."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(pin.encode(), salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    encoded = [base64.b64encode(part).decode() for part in (salt, digest)]
+    return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${encoded[0]}${encoded[1]}"
+
+
+def verify_pin(pin, stored):
+    """Return whether a PIN matches its stored hash, in constant time."""
+    try:
+        _, n, r, p, salt, digest = stored.split("$")
+        salt, digest = base64.b64decode(salt), base64.b64decode(digest)
+        candidate = hashlib.scrypt(
+            pin.encode(), salt=salt, n=int(n), r=int(r), p=int(p), dklen=len(digest)
+        )
+    except (ValueError, AttributeError):
+        return False
+    return hmac.compare_digest(candidate, digest)
+
+
+# A real hash to check against when no account matches, so that unknown numbers
+# cost the same time as wrong PINs and timing does not reveal which accounts exist.
+DECOY_HASH = hash_pin("000000")
+
+
+def subject(kind, number, key):
+    """Name an identifier for lockouts without storing it: a keyed hash of kind and number.
+
+    Lockouts are kept per identifier, known or not, so an unknown number is locked just
+    like a real one and the answers never reveal which accounts exist.
+    """
+    message = f"{kind}:{number}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def is_locked(locked_until, now):
+    """Return whether a lockout is still running."""
+    return locked_until is not None and now < locked_until
+
+
+def after_failure(failures, locked_until, now, max_tries, minutes):
+    """Count one wrong PIN; return the new failure count and lock end (None if not locked)."""
+    if locked_until is not None and now >= locked_until:
+        failures = 0  # an expired lock starts a fresh count
+    failures += 1
+    if failures >= max_tries:
+        return failures, now + dt.timedelta(minutes=minutes)
+    return failures, None
+
+
+def mask(number):
+    """Show only the last 4 characters of an ID or card number: ****002X."""
+    text = str(number or "")
+    return "*" * max(len(text) - 4, 0) + text[-4:]
+
+
+LONG_NUMBER = re.compile(r"\d{5,}[\dXx*]*|\d[\dXx*]{8,}")
+
+
+def mask_text(text):
+    """Mask every long run of digits in free text (log lines) to its last 4."""
+    return LONG_NUMBER.sub(lambda match: mask(match.group()), text)

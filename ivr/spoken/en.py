@@ -1,0 +1,57 @@
+"""English for the ear: "1,234 yuan 56 fen", "March 2025", "1 2 3 4"."""
+
+import calendar
+
+from ivr import spoken
+
+
+def number(value):
+    """Write a whole number with thousands separators, which TTS reads as words."""
+    return f"{int(value):,}"
+
+
+def amount(value):
+    """Read yuan and fen: Decimal("1234.56") -> "1,234 yuan 56 fen"."""
+    fen = spoken.to_fen(value)
+    sign = "minus " if fen < 0 else ""
+    yuan, cents = divmod(abs(fen), 100)
+    parts = []
+    if yuan or not cents:
+        parts.append(f"{yuan:,} yuan")
+    if cents:
+        parts.append(f"{cents} fen")
+    return sign + " ".join(parts)
+
+
+def year(value):
+    """Read a year as a number."""
+    return str(int(value))
+
+
+def month(period):
+    """Read a "YYYY-MM" period: "2025-03" -> "March 2025"."""
+    year_text, month_text = period.split("-")
+    return f"{calendar.month_name[int(month_text)]} {int(year_text)}"
+
+
+def digits(text):
+    """Read a code one character at a time: "002X" -> "0 0 2 X"."""
+    return " ".join(c.upper() for c in text if c.isdigit() or c in "Xx")
+
+
+def count(value):
+    """Read a small count."""
+    return str(int(value))
+
+
+def clock(moment):
+    """Read a time of day: 09:00 -> "9 am", 13:30 -> "1:30 pm"."""
+    hour = moment.hour % 12 or 12
+    suffix = "am" if moment.hour < 12 else "pm"
+    minutes = f":{moment.minute:02d}" if moment.minute else ""
+    return f"{hour}{minutes} {suffix}"
+
+
+def hours(spans):
+    """Read opening hours: "9 am to 12 pm and 1 pm to 5 pm"."""
+    return " and ".join(f"{clock(start)} to {clock(end)}" for start, end in spans)
