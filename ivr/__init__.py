@@ -45,7 +45,10 @@ def create_app(test_config=None):
         path = os.path.join(app.instance_path, "ivr.sqlite3")
         app.config["DATABASE_URL"] = f"sqlite:///{path}"
     if app.config["IVR_VOICE_MODE"] != "say":
-        log.warning("IVR_VOICE_MODE=%s is not available yet; speaking with <Say>", app.config["IVR_VOICE_MODE"])
+        log.warning(
+            "IVR_VOICE_MODE=%s is not available yet; speaking with <Say>",
+            app.config["IVR_VOICE_MODE"],
+        )
     if not app.config["TWILIO_AUTH_TOKEN"]:
         log.warning("TWILIO_AUTH_TOKEN is not set: webhook signatures are NOT checked")
 

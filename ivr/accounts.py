@@ -26,7 +26,9 @@ class ImportError_(ValueError):  # noqa: N801 - "ImportError" is a builtin
 
 def _amount(value, where):
     if not isinstance(value, str) or not AMOUNT.fullmatch(value.strip()):
-        raise ImportError_(f"{where}: amount must be a decimal string like \"1234.56\", got {value!r}")
+        raise ImportError_(
+            f'{where}: amount must be a decimal string like "1234.56", got {value!r}'
+        )
     try:
         return Decimal(value.strip())
     except InvalidOperation:
@@ -69,7 +71,9 @@ def parse_account(row, index, regions):
         raise ImportError_(f"{where}: region: {row.get('region')!r} is not one of {known}")
     born = identity.birth_date(id_number)
     if row.get("birth_date") not in (None, "", born.isoformat()):
-        raise ImportError_(f"{where}: birth_date: {row['birth_date']!r} differs from the ID number's")
+        raise ImportError_(
+            f"{where}: birth_date: {row['birth_date']!r} differs from the ID number's"
+        )
     if row.get("category") not in CATEGORIES:
         raise ImportError_(f"{where}: category: must be one of {', '.join(CATEGORIES)}")
     balance = _amount(row.get("balance"), f"{where}: balance")
@@ -115,7 +119,9 @@ def parse_file(document, regions, store):
         card = row["card_number"]
         if card:
             if card in seen_cards:
-                raise ImportError_(f"accounts[{index}]: card_number: the same as accounts[{seen_cards[card]}]")
+                raise ImportError_(
+                    f"accounts[{index}]: card_number: the same as accounts[{seen_cards[card]}]"
+                )
             seen_cards[card] = index
             holder = store.find_account("card", card)
             if holder and holder.id_number != row["id_number"]:
@@ -186,7 +192,9 @@ def demo_document(regions, today):
         }  # fmt: skip
         if category == "employee":
             row["payments"] = contribution
-            row["credits"] = [{"period": p["period"], "amount": "160.00"} for p in contribution[:-1]]
+            row["credits"] = [
+                {"period": p["period"], "amount": "160.00"} for p in contribution[:-1]
+            ]
         elif category == "resident":
             row["payments"] = [
                 {"period": f"{today.year - 3}-10", "amount": "380.00", "status": "paid"},

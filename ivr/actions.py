@@ -207,7 +207,9 @@ def credit(env, call, _):
         phrases = _say("credit_none")
     else:
         phrases = _say(
-            "credit_latest", month=Value("month", latest.period), amount=Value("amount", latest.amount)
+            "credit_latest",
+            month=Value("month", latest.period),
+            amount=Value("amount", latest.amount),
         )
     if account.category == "employee":
         return Outcome(phrases=phrases + _say("rule_employee"))

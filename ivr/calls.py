@@ -32,7 +32,9 @@ class Call:
 
 def new_call(call_sid, lang, line, now):
     """Start the state of a call that has just rung."""
-    return Call(call_sid=call_sid, lang=lang, line=line, started_at=epoch(now), updated_at=epoch(now))
+    return Call(
+        call_sid=call_sid, lang=lang, line=line, started_at=epoch(now), updated_at=epoch(now)
+    )
 
 
 def load_call(store, call_sid):

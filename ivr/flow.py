@@ -153,7 +153,9 @@ def parse_flow(text, actions=None, prompt_keys=None):
                 raise FlowError(f"node {node.id}: action {node.action!r} is not a known action")
             for outcome in actions[node.action]:
                 if outcome not in node.outcomes:
-                    raise FlowError(f"node {node.id}: outcome {outcome!r} of {node.action} has no target")
+                    raise FlowError(
+                        f"node {node.id}: outcome {outcome!r} of {node.action} has no target"
+                    )
     unreachable = sorted(set(nodes) - _reachable(flow))
     if unreachable:
         raise FlowError(f"node {unreachable[0]}: unreachable from the entry {flow.entry!r}")
@@ -161,7 +163,9 @@ def parse_flow(text, actions=None, prompt_keys=None):
         for node in nodes.values():
             for key in (node.prompt, node.short_prompt):
                 if key and key not in keys:
-                    raise FlowError(f"node {node.id}: prompt {key!r} is missing in prompts/{lang}.toml")
+                    raise FlowError(
+                        f"node {node.id}: prompt {key!r} is missing in prompts/{lang}.toml"
+                    )
     return flow
 
 

@@ -48,7 +48,7 @@ class Regions:
         return key in self.by_key
 
     def for_dialled(self, number):
-        """Pick the line's region from the dialled number: 0991-12333 is Urumqi, 12333 the default."""
+        """Pick the line's region from the dialled number: 0991-12333 is Urumqi."""
         digits = "".join(c for c in str(number or "") if c.isdigit())
         if digits.startswith("86") and len(digits) > 7:
             digits = "0" + digits[2:]  # +86 991 12333 -> 0991 12333
@@ -64,7 +64,9 @@ def _hours(text, key):
         try:
             start, end = (dt.time.fromisoformat(part.strip()) for part in span.split("-"))
         except ValueError:
-            raise RegionError(f"region {key}: agent_hours {text!r} is not HH:MM-HH:MM,...") from None
+            raise RegionError(
+                f"region {key}: agent_hours {text!r} is not HH:MM-HH:MM,..."
+            ) from None
         spans.append((start, end))
     return tuple(spans)
 

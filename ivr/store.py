@@ -209,7 +209,9 @@ class Store:
                     sa.select(accounts.c.id).where(accounts.c.id_number == values["id_number"])
                 ).scalar()
                 if found is None:
-                    found = conn.execute(sa.insert(accounts).values(**values)).inserted_primary_key[0]
+                    found = conn.execute(sa.insert(accounts).values(**values)).inserted_primary_key[
+                        0
+                    ]
                 else:
                     conn.execute(sa.update(accounts).where(accounts.c.id == found).values(**values))
                 for table, entries in ((payments, row["payments"]), (credits, row["credits"])):
@@ -265,7 +267,10 @@ class Store:
                 until = None if locked_until is None else epoch(locked_until)
                 conn.execute(
                     sa.insert(lockouts).values(
-                        subject=subject, failures=failures, locked_until=until, updated_at=epoch(now)
+                        subject=subject,
+                        failures=failures,
+                        locked_until=until,
+                        updated_at=epoch(now),
                     )
                 )
 

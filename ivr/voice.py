@@ -77,7 +77,9 @@ def answer(node=None):
         save_call(env.store, call, env.now)
         return xml(speak(turn))
     except Exception:
-        log.exception("call %s failed; the caller hears the busy message", mask(values.get("CallSid")))
+        log.exception(
+            "call %s failed; the caller hears the busy message", mask(values.get("CallSid"))
+        )
         return xml(busy(call or fresh_call(values, env), env))
 
 
@@ -130,7 +132,9 @@ def not_a_webhook(error):
     if not request.path.startswith(bp.url_prefix):
         return error
     env = new_env()
-    return xml(busy(Call(call_sid="", lang=env.config["IVR_DEFAULT_LANG"], line=env.regions.default), env))
+    return xml(
+        busy(Call(call_sid="", lang=env.config["IVR_DEFAULT_LANG"], line=env.regions.default), env)
+    )
 
 
 def init_app(app):

@@ -1,0 +1,111 @@
+"""Send webhooks as Twilio does: signed with X-Twilio-Signature, 15 s limit, redirects followed."""
+
+import io
+import os
+import wave
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
+
+import requests
+from twilio.request_validator import RequestValidator
+
+from ivr.softphone.interpreter import FetchError
+from ivr.softphone.interpreter import Reply
+
+TIMEOUT = 15  # Twilio waits 15 s in all for a webhook's answer (error 11205)
+CONNECT_TIMEOUT = 10
+# With no auth token configured, requests are still signed, with this placeholder,
+# so an app that checks signatures fails loudly (403) instead of silently.
+PLACEHOLDER_TOKEN = "softphone-no-auth-token"
+
+
+def signed(method, url, params, token):
+    """Return the URL to request and the headers, signed exactly as Twilio signs."""
+    if method == "GET":
+        if params:
+            joiner = "&" if urlsplit(url).query else "?"
+            url = url + joiner + urlencode(params)
+        params = {}
+    signature = RequestValidator(token or PLACEHOLDER_TOKEN).compute_signature(url, params)
+    return url, {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1 (ivr softphone)"}
+
+
+def http_fetch(token=None, timeout=TIMEOUT):
+    """Return a fetch function that sends real HTTP requests."""
+    session = requests.Session()
+
+    def fetch(method, url, params):
+        url, headers = signed(method, url, params, token)
+        data = params if method == "POST" else None
+        try:
+            response = session.request(
+                method, url, data=data, headers=headers, timeout=(CONNECT_TIMEOUT, timeout)
+            )
+        except requests.Timeout:
+            raise FetchError(11205, f"no answer from {url} within {timeout} s") from None
+        except requests.RequestException as error:
+            raise FetchError(
+                11200, f"HTTP retrieval failure for {url}: {type(error).__name__}"
+            ) from None
+        return Reply(
+            response.status_code,
+            response.headers.get("Content-Type", ""),
+            response.content,
+            response.url,
+        )
+
+    return fetch
+
+
+def app_fetch(app, token=None, base="http://localhost"):
+    """Return a fetch function that calls a Flask app in-process, through its test client."""
+    client = app.test_client()
+    token = token if token is not None else app.config.get("TWILIO_AUTH_TOKEN")
+
+    def fetch(method, url, params):
+        url, headers = signed(method, url, params, token)
+        parts = urlsplit(url)
+        path = parts.path + ("?" + parts.query if parts.query else "")
+        origin = f"{parts.scheme}://{parts.netloc}"
+        data = params if method == "POST" else None
+        response = client.open(path, base_url=origin, method=method, data=data, headers=headers)
+        return Reply(
+            response.status_code, response.headers.get("Content-Type", ""), response.get_data(), url
+        )
+
+    return fetch
+
+
+def duration_of(body, content_type=""):
+    """Return the seconds of audio in a file's bytes (WAV natively, other formats with pydub)."""
+    try:
+        with wave.open(io.BytesIO(body)) as audio:
+            return audio.getnframes() / audio.getframerate()
+    except (wave.Error, EOFError):
+        pass
+    from pydub import AudioSegment  # slow to import, and only needed for MP3 and the like
+
+    return len(AudioSegment.from_file(io.BytesIO(body))) / 1000
+
+
+def measurer(fetch):
+    """Return url -> seconds, fetching each audio file once with GET, as Twilio does."""
+    cache = {}
+
+    def measure(url):
+        if url not in cache:
+            try:
+                reply = fetch("GET", url, {})
+                cache[url] = (
+                    duration_of(reply.body, reply.content_type) if reply.status == 200 else 0.0
+                )
+            except Exception:  # noqa: BLE001 - an unreadable file plays as silence
+                cache[url] = 0.0
+        return cache[url]
+
+    return measure
+
+
+def default_token():
+    """The auth token to sign with: TWILIO_AUTH_TOKEN from the environment, if any."""
+    return os.environ.get("TWILIO_AUTH_TOKEN") or None
