@@ -154,6 +154,7 @@ class Call:
         self.verbs = []
         self.doc_url = url
         self.waiting = None  # the Gather (or Record) element that waits for the caller
+        self.prompts = ([], 0.0, 0)  # the waiting Gather's prompts: timeline, end, first event
         self.ended = False
         self.requests = 0
 
@@ -350,12 +351,13 @@ class Call:
         self.t += length
 
     def verb_gather(self, verb):
+        action = self.resolve(verb.get("action"))
+        self.event("gather", action=action, secret=_is_secret(action))
+        timeline, prompts_end = self.prompt_timeline(verb)
+        # The prompts are heard now; a key pressed during them cuts them later (barge-in).
+        self.prompts = (timeline, prompts_end, len(self.events))
+        self.hear(timeline, math.inf)
         self.waiting = verb
-        self.event(
-            "gather",
-            action=self.resolve(verb.get("action")),
-            secret=_is_secret(self.resolve(verb.get("action"))),
-        )
 
     def verb_record(self, verb):
         if verb.get("playBeep", "true") != "false":
@@ -417,7 +419,7 @@ class Call:
         return timeline, t
 
     def hear(self, timeline, cut):
-        """Record the prompts that played until `cut` (a key), marking the one it cut short."""
+        """Record the prompts that play until `cut` (a key), marking the one it cut short."""
         for start, end, child in timeline:
             if start >= cut:
                 break
@@ -457,10 +459,13 @@ class Call:
             finish = "#"
         action = self.resolve(gather.get("action"))
         secret = _is_secret(action)
-        timeline, prompts_end = self.prompt_timeline(gather)
+        timeline, prompts_end, first_prompt = self.prompts
         first = prompts_end + REACTION if keys.at is None else self.t + max(keys.at, 0.0)
         timed = self.key_times(keys, first)
-        self.hear(timeline, timed[0][1] if timed else prompts_end)
+        if timed and timed[0][1] < prompts_end:  # barge-in: the rest of the prompts never play
+            del self.events[first_prompt:]
+            self.hear(timeline, timed[0][1])
+            prompts_end = timed[0][1]
         digits, finished_on, last, ended_at, used = "", "", None, None, 0
         for key, moment in timed:
             # The timer starts when the prompts end, and again with each key.

@@ -1,0 +1,328 @@
+"""Whole calls to the hotline through the softphone: what a caller hears, in both languages."""
+
+import pytest
+
+BEIJING_ID = "11010519491231002*"  # ends in X, keyed as *
+SHANGHAI_ID = "310101194903010318"
+SHENZHEN_ID = "440305199002200139"
+RESIDENT_ID = "650102198707040387"
+URUMQI_RETIREE_ID = "650102195809120210"
+UNKNOWN_ID = "110105196001010287"  # valid checksum, no account
+BAD_CHECKSUM_ID = "110105194912310021"
+
+
+def identify(phone, id_number, pin):
+    return phone.press("1").enter(id_number + "#").enter(pin + "#")
+
+
+def test_welcome_and_main_menu(phone):
+    phone.dial(to="0991-12333")
+    assert "欢迎致电乌鲁木齐市人力资源和社会保障服务热线" in phone.heard
+    assert "查询医保个人账户余额请按1" in phone.heard
+    gather = phone.last("gather")
+    assert gather.data["action"] == "http://localhost/voice/node/main"
+
+
+@pytest.mark.parametrize(
+    ("dialled", "region"),
+    (("010-12333", "北京市"), ("+86 21 12333", "上海市"), ("12333", "乌鲁木齐市")),
+)
+def test_dialled_number_picks_the_line(phone, dialled, region):
+    assert f"欢迎致电{region}" in phone.dial(to=dialled).heard
+
+
+def test_balance_by_id_number_in_mandarin(phone):
+    phone.dial().press("1")
+    assert "使用身份证号码请按1" in phone.heard
+    phone.press("1")
+    assert "末位是X的，请按星号键代替" in phone.heard
+    phone.enter(BEIJING_ID + "#")
+    assert "尾号零零二叉，请输入六位查询密码" in phone.heard
+    phone.enter("123456#")
+    assert "您的医保个人账户余额为一千二百三十四元五角六分。" in phone.heard
+    assert "重听请按1" in phone.heard
+
+
+def test_balance_in_english(phone):
+    phone.dial().press("9")
+    assert "You are now using the English service." in phone.heard
+    assert "For your medical insurance balance, press 1." in phone.heard
+    phone.press("1")
+    assert "To use your ID card number, press 1." in phone.heard
+    phone.press("1").enter(BEIJING_ID + "#")
+    assert "For the number ending 0 0 2 X, please enter your 6-digit query PIN" in phone.heard
+    phone.enter("123456#")
+    assert "Your medical insurance personal account balance is 1,234 yuan 56 fen." in phone.heard
+
+
+def test_english_and_back_to_mandarin(phone):
+    phone.dial().press("9").press("9")
+    assert "已切换到普通话服务。" in phone.heard
+    assert "查询医保个人账户余额请按1" in phone.heard
+
+
+def test_balance_by_card_number(phone):
+    phone.dial().press("1").press("2")
+    assert "请输入社会保障卡卡号" in phone.heard
+    phone.enter("440300003#")
+    assert "尾号零零零三" in phone.heard
+    phone.enter("246810#")
+    assert "余额为三千二百八十七元四角。" in phone.heard
+
+
+def test_caller_stays_identified(phone):
+    identify(phone.dial().press("1"), SHENZHEN_ID, "246810")
+    phone.press("*").press("2")
+    assert "您最近的缴费记录如下" in phone.heard
+    assert "请输入" not in phone.heard
+    phone.press("*").press("1")
+    assert "余额为三千二百八十七元四角。" in phone.heard
+
+
+def test_history_pages_newest_first(phone):
+    identify(phone.dial().press("2"), SHENZHEN_ID, "246810")
+    first = phone.heard
+    assert "二〇二六年十月，缴费一百六十二元五角，处理中。" in first
+    assert "二〇二六年九月，缴费一百六十元，已到账。" in first
+    assert "二〇二六年八月，缴费一百六十元，欠缴。" in first
+    assert first.index("十月") < first.index("九月") < first.index("八月")
+    assert "七月" not in first
+    phone.press("2")
+    assert "更早的缴费记录如下" in phone.heard
+    assert "二〇二六年七月" in phone.heard
+    assert "二〇二六年五月" in phone.heard
+    assert "没有更多记录了" not in phone.heard
+    phone.press("2")
+    assert "二〇二六年四月，缴费一百五十元，已到账。" in phone.heard
+    assert "没有更多记录了。" in phone.heard
+    phone.press("2")
+    assert "没有更多记录了。" in phone.heard
+    phone.press("1")
+    assert "二〇二六年四月" in phone.heard
+
+
+def test_history_in_english(phone):
+    identify(phone.dial().press("9").press("2"), SHENZHEN_ID, "246810")
+    assert "October 2026: 162 yuan 50 fen, in progress." in phone.heard
+    assert "August 2026: 160 yuan, overdue." in phone.heard
+
+
+def test_history_none(phone):
+    identify(phone.dial().press("2"), URUMQI_RETIREE_ID, "888888")
+    assert "没有查询到您的缴费记录。" in phone.heard
+
+
+@pytest.mark.parametrize(
+    ("id_number", "pin", "credit", "rule"),
+    (
+        (
+            BEIJING_ID, "123456", "二〇二六年十月，划入金额一百一十元",
+            "北京市退休人员的个人账户按月定额划入，每月一百元，年满七十周岁后每月一百一十元。",
+        ),
+        (
+            SHANGHAI_ID, "654321", "二〇二六年一月，划入金额一千八百九十元",
+            "上海市退休人员的个人账户每年一次性划入一千六百八十元，年满七十五周岁后每年一千八百九十元。",
+        ),
+        (
+            SHENZHEN_ID, "246810", "二〇二六年九月，划入金额一百六十元",
+            "在职职工本人缴纳的基本医疗保险费计入个人账户，原则上不超过本人缴费基数的百分之二。",
+        ),
+        (
+            URUMQI_RETIREE_ID, "888888", "暂未查询到您的个人账户划入记录",
+            "乌鲁木齐市退休人员的个人账户按本地区平均基本养老金的百分之二左右按月定额划入，目前每月七十二元。",
+        ),
+    ),
+)  # fmt: skip
+def test_monthly_credit_and_rule(phone, id_number, pin, credit, rule):
+    identify(phone.dial().press("3"), id_number, pin)
+    assert credit in phone.heard
+    assert rule in phone.heard
+
+
+def test_monthly_credit_in_english(phone):
+    identify(phone.dial().press("9").press("3"), BEIJING_ID, "123456")
+    assert "The latest credit to your personal account was for October 2026: 110 yuan." in phone.heard
+    assert "In Beijing, retirees' accounts receive a fixed 100 yuan a month, or 110 yuan a month from age 70." in phone.heard
+
+
+def test_resident_has_no_personal_account(phone):
+    identify(phone.dial().press("1"), RESIDENT_ID, "135790")
+    assert "城乡居民基本医疗保险，该险种不设个人账户" in phone.heard
+    assert "零元" not in phone.heard
+    phone.press("*").press("3")
+    assert "不设个人账户，没有每月划入" in phone.heard
+
+
+def test_other_channels_need_no_identity(phone):
+    phone.dial().press("4")
+    assert "幺二三九三" in phone.heard
+    assert "微信" in phone.heard and "支付宝" in phone.heard
+    assert "二〇二六年度个人缴费参考标准为每人四百元" in phone.heard
+    phone.press("*").press("9").press("4")
+    assert "WeChat" in phone.heard and "1 2 3 9 3" in phone.heard
+
+
+def test_answer_repeats_and_returns(phone):
+    identify(phone.dial().press("1"), BEIJING_ID, "123456")
+    phone.press("1")
+    assert "余额为一千二百三十四元五角六分" in phone.heard
+    phone.press("*")
+    assert "查询医保个人账户余额请按1" in phone.heard
+
+
+def test_star_repeats_main_menu(phone):
+    phone.dial().press("*")
+    assert "查询医保个人账户余额请按1" in phone.heard
+    assert "欢迎" not in phone.heard
+
+
+def test_star_goes_back_one_level(phone):
+    phone.dial().press("1").press("1").enter("*#")
+    assert "使用身份证号码请按1" in phone.heard
+    phone.press("*")
+    assert "查询医保个人账户余额请按1" in phone.heard
+
+
+def test_agent_in_office_hours(phone):
+    phone.dial().press("0")
+    assert "正在为您转接人工服务，请稍候。" in phone.heard
+    assert phone.last("transfer").data["queue"] == "12333-agents"
+
+
+def test_agent_outside_office_hours(phone, clock):
+    clock.advance(days=3)  # Saturday
+    phone.dial(to="010-12333").press("0")
+    assert "现在不是人工服务时间。" in phone.heard
+    assert "人工服务时间为工作日九点至十二点、十三点至十七点" in phone.heard
+    assert "查询医保个人账户余额请按1" in phone.heard
+    assert phone.last("transfer") is None
+
+
+def test_agent_hours_in_english(phone, clock):
+    clock.advance(hours=10)  # 21:00 in Beijing
+    phone.dial(to="010-12333").press("9").press("0")
+    assert "Agents answer on working days, 9 am to 12 pm and 1 pm to 5 pm." in phone.heard
+
+
+def test_agent_from_identify_menu(phone):
+    phone.dial().press("1").press("0")
+    assert "正在为您转接人工服务" in phone.heard
+
+
+def test_invalid_key_says_so_then_short_menu(phone):
+    phone.dial().press("7")
+    assert "对不起，您的按键有误。" in phone.heard
+    assert "余额请按1，缴费记录请按2" in phone.heard
+
+
+def test_no_input_reprompts_then_goodbye(phone):
+    phone.dial().wait()
+    assert "对不起，没有收到您的按键。" in phone.heard
+    assert "余额请按1" in phone.heard
+    phone.wait().wait()
+    assert "感谢您的来电，再见。" in phone.heard
+    assert phone.ended
+
+
+def test_finish_key_alone_counts_as_no_input(phone):
+    phone.dial().press("1").press("1").enter("#")
+    assert "没有收到您的按键" in phone.heard
+
+
+def test_three_invalid_inputs_end_the_call(phone):
+    phone.dial().press("7").press("8").press("5")
+    assert "您的输入次数已达上限。" in phone.heard
+    assert "感谢您的来电，再见。" in phone.heard
+    assert phone.last("hangup").data["by"] == "app"
+
+
+def test_bad_id_checksum_refused(phone):
+    phone.dial().press("1").press("1").enter(BAD_CHECKSUM_ID + "#")
+    assert "您输入的身份证号码有误，请核对后重新输入。" in phone.heard
+    assert "请输入十八位身份证号码" in phone.heard
+
+
+def test_bad_id_in_english(phone):
+    phone.dial().press("9").press("1").press("1").enter("12345#")
+    assert "The ID number you entered is not valid." in phone.heard
+
+
+def test_bad_card_number_refused(phone):
+    phone.dial().press("1").press("2").enter("1234#")
+    assert "您输入的卡号有误" in phone.heard
+
+
+def test_wrong_pin_says_tries_left(phone):
+    identify(phone.dial().press("1"), BEIJING_ID, "000000")
+    assert "证件号码或密码不正确，您还可以尝试两次。" in phone.heard
+    phone.enter("111111#")
+    assert "您还可以尝试一次。" in phone.heard
+    phone.enter("123456#")
+    assert "余额为一千二百三十四元五角六分" in phone.heard
+
+
+def test_pin_of_wrong_length(phone):
+    identify(phone.dial().press("1"), BEIJING_ID, "12345")
+    assert "查询密码为六位数字，请重新输入。" in phone.heard
+
+
+def test_unknown_number_sounds_like_wrong_pin(phone):
+    identify(phone.dial().press("1"), UNKNOWN_ID, "123456")
+    unknown = phone.heard
+    identify(phone.dial().press("1"), BEIJING_ID, "000000")
+    # Word for word the same answer, but for the last 4 read back.
+    assert unknown.replace("尾号零二八七", "尾号零零二叉") == phone.heard
+    assert "您还可以尝试两次" in unknown
+
+
+def test_three_wrong_pins_lock_across_calls(phone, clock):
+    identify(phone.dial().press("1"), BEIJING_ID, "000000")
+    phone.enter("000001#").enter("000002#")
+    assert "密码错误次数过多，该账户的电话查询已暂停三十分钟。" in phone.heard
+    assert "查询医保个人账户余额请按1" in phone.heard  # back at the main menu, politely
+    # A new call, the right PIN: still locked.
+    phone.dial().press("1").press("1").enter(BEIJING_ID + "#")
+    assert "密码错误次数过多" in phone.heard
+    # Another account is not affected.
+    identify(phone.dial().press("1"), SHENZHEN_ID, "246810")
+    assert "余额为三千二百八十七元四角" in phone.heard
+    # 29 minutes later: still locked; 30: open again.
+    clock.advance(minutes=29)
+    phone.dial().press("1").press("1").enter(BEIJING_ID + "#")
+    assert "密码错误次数过多" in phone.heard
+    clock.advance(minutes=1)
+    identify(phone.dial().press("1"), BEIJING_ID, "123456")
+    assert "余额为一千二百三十四元五角六分" in phone.heard
+
+
+def test_unknown_number_locks_like_a_real_one(phone):
+    identify(phone.dial().press("1"), UNKNOWN_ID, "000000")
+    phone.enter("000001#").enter("000002#")
+    assert "密码错误次数过多" in phone.heard
+
+
+def test_locked_in_english(phone):
+    identify(phone.dial().press("9").press("1"), BEIJING_ID, "000000")
+    phone.enter("000001#").enter("000002#")
+    assert "phone queries for this account are paused for 30 minutes" in phone.heard
+
+
+def test_lockout_by_card_is_the_cards(phone):
+    phone.dial().press("1").press("2").enter("110000001#")
+    phone.enter("000000#").enter("000001#").enter("000002#")
+    assert "密码错误次数过多" in phone.heard
+
+
+def test_barge_in_cuts_the_welcome(phone):
+    phone.dial()
+    phone.press("1", at=2.0)
+    said = [e for e in phone.events if e.kind == "say" and e.t < 2.0]
+    assert said[0].data["cut"] is True
+    assert "使用身份证号码请按1" in phone.heard
+
+
+def test_every_call_ends_with_a_goodbye_on_silence(phone):
+    identify(phone.dial().press("1"), BEIJING_ID, "123456")
+    phone.wait().wait().wait()
+    assert phone.ended
+    assert phone.heard.endswith("感谢您的来电，再见。")
