@@ -131,8 +131,10 @@ class Dialog:
         if node_id not in self.flow.nodes:
             return self.enter(self.flow.entry)
         node = self.flow[node_id]
-        if node.kind not in ("menu", "collect", "answer"):
-            return self.enter(node_id)
+        if node.kind not in ("menu", "collect", "answer") or (
+            node.identify and not self.call.account_id
+        ):
+            return self.enter(node_id)  # nothing to apply keys to here: arrive afresh
         if self.call.node != node_id:  # a late or replayed request: start this node afresh
             self.call.node, self.call.tries = node_id, 0
         if not digits:
