@@ -10,6 +10,7 @@ from ivr import actions
 from ivr import dialog
 from ivr.config import DEFAULTS
 from ivr.config import from_environment
+from ivr.flow import FLOW_FILE
 from ivr.flow import load_flow
 from ivr.prompts import load_prompts
 from ivr.regions import load_regions
@@ -17,7 +18,7 @@ from ivr.regions import load_regions
 log = logging.getLogger(__name__)
 
 
-def load_hotline():
+def load_hotline(flow_file=None):
     """Load the regions, prompts and flow, checked against each other and the code."""
     prompts = load_prompts()
     regions = load_regions()
@@ -25,7 +26,7 @@ def load_hotline():
     required |= {f"region_{key}" for key in regions.by_key}
     prompts.check(required)
     keys = {lang: prompts.keys(lang) for lang in prompts.texts}
-    flow = load_flow(actions=actions.outcomes(), prompt_keys=keys)
+    flow = load_flow(flow_file or FLOW_FILE, actions=actions.outcomes(), prompt_keys=keys)
     return SimpleNamespace(flow=flow, prompts=prompts, regions=regions)
 
 
@@ -52,7 +53,7 @@ def create_app(test_config=None):
     if not app.config["TWILIO_AUTH_TOKEN"]:
         log.warning("TWILIO_AUTH_TOKEN is not set: webhook signatures are NOT checked")
 
-    app.extensions["ivr"] = load_hotline()
+    app.extensions["ivr"] = load_hotline(app.config["IVR_FLOW_FILE"])
 
     from ivr import accounts
     from ivr import store

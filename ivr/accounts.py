@@ -3,17 +3,21 @@
 import datetime as dt
 import json
 import re
+import tomllib
 from decimal import Decimal
+from pathlib import Path
 from decimal import InvalidOperation
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 
 from ivr import identity
 from ivr.store import Entry
 from ivr.store import StoreError
 from ivr.store import get_store
 
+DEMO_FILE = Path(__file__).with_name("demo_accounts.toml")
 CATEGORIES = ("employee", "retiree", "resident")
 STATUSES = ("paid", "pending", "overdue")
 PERIOD = re.compile(r"(\d{4})-(\d{2})")
@@ -175,21 +179,12 @@ def demo_document(regions, today):
     months = _months_back(today, 14)
     contribution = [{"period": p, "amount": "160.00", "status": "paid"} for p in months]
     contribution[-1]["status"] = "pending"
-    people = [
-        ("张秀英", "11010519491231002X", "110000001", "123456", "beijing", "retiree", "1234.56"),
-        ("王建国", "310101194903010318", "310000002", "654321", "shanghai", "retiree", "16409.02"),
-        ("李娜", "440305199002200139", "440300003", "246810", "shenzhen", "employee", "3287.40"),
-        ("阿依古丽", "650102198707040387", "650100004", "135790", "urumqi", "resident", "0.00"),
-        ("刘芳", "65010219850101006X", "650100005", "202020", "urumqi", "employee", "5006.07"),
-        ("买买提", "650102195809120210", "650100006", "888888", "urumqi", "retiree", "12000.00"),
-    ]
+    people = tomllib.loads(DEMO_FILE.read_text(encoding="utf-8"))["people"]
     accounts = []
-    for name, id_number, card, pin, region, category, balance in people:
+    for person in people:
+        row, id_number = dict(person), person["id_number"]
+        category, region = person["category"], person["region"]
         born = identity.birth_date(id_number)
-        row = {
-            "id_number": id_number, "card_number": card, "name": name, "pin": pin,
-            "region": region, "category": category, "balance": balance,
-        }  # fmt: skip
         if category == "employee":
             row["payments"] = contribution
             row["credits"] = [
@@ -207,7 +202,7 @@ def demo_document(regions, today):
     return {"accounts": accounts}
 
 
-@click.group("accounts")
+@click.group("accounts", cls=AppGroup)
 def accounts_cli():
     """Manage the mock account store."""
 

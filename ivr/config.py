@@ -14,6 +14,7 @@ DEFAULTS = {
     "TWILIO_AUTH_TOKEN": None,  # set: every webhook must carry a valid X-Twilio-Signature
     "IVR_PUBLIC_URL": None,  # the base URL Twilio calls, when behind a proxy or tunnel
     "IVR_VOICE_MODE": "say",
+    "IVR_FLOW_FILE": None,  # None: the hotline's own ivr/flow.toml
     "IVR_DEFAULT_LANG": "zh",
     "IVR_MAX_PIN_TRIES": 3,
     "IVR_LOCKOUT_MINUTES": 30,
@@ -26,7 +27,8 @@ DEFAULTS = {
 }
 INTEGERS = ("IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES", "IVR_RESIDENT_PREMIUM_YEAR")
 FROM_ENVIRONMENT = (
-    "DATABASE_URL", "TWILIO_AUTH_TOKEN", "IVR_PUBLIC_URL", "IVR_VOICE_MODE", "IVR_DEFAULT_LANG",
+    "DATABASE_URL", "TWILIO_AUTH_TOKEN", "IVR_PUBLIC_URL", "IVR_VOICE_MODE", "IVR_FLOW_FILE",
+    "IVR_DEFAULT_LANG",
     "IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES", "IVR_RESIDENT_PREMIUM",
     "IVR_RESIDENT_PREMIUM_YEAR", "SECRET_KEY",
 )  # fmt: skip

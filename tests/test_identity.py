@@ -1,0 +1,117 @@
+import datetime as dt
+
+import pytest
+
+from ivr import identity
+
+
+@pytest.mark.parametrize(
+    "number",
+    (
+        "11010519491231002X",
+        "110105194806150149",
+        "310101194903010318",
+        "31010119480720004X",
+        "440305199002200139",
+        "65010219850101006X",
+        "650102195809120210",  # valid, though python-stdnum refuses its area code
+    ),
+)
+def test_valid_id_numbers(number):
+    assert identity.normalize_id(number) == number
+
+
+def test_x_keyed_as_star_or_lower_case():
+    assert identity.normalize_id("11010519491231002*") == "11010519491231002X"
+    assert identity.normalize_id("11010519491231002x") == "11010519491231002X"
+
+
+@pytest.mark.parametrize(
+    ("number", "reason"),
+    (
+        ("110105194912310021", "check character"),
+        ("11010519491231002", "18 characters"),
+        ("1101051949123100211", "18 characters"),
+        ("1101051949123100X1", "only the last character"),
+        ("110105194913310028", "not a real date"),
+        ("110105189912310021", "out of range"),
+        ("110105209912310021", "out of range"),
+        ("", "18 characters"),
+    ),
+)
+def test_invalid_id_numbers(number, reason):
+    with pytest.raises(identity.IdentityError, match=reason):
+        identity.normalize_id(number)
+
+
+def test_check_character_from_the_standard():
+    assert identity.id_check_character("11010519491231002") == "X"
+
+
+@pytest.mark.parametrize(("card", "ok"), (("123456789", True), ("1" * 19, True), ("12345678", False), ("1" * 20, False), ("12345678a", False)))
+def test_card_numbers(card, ok):
+    if ok:
+        assert identity.normalize_card(card) == card
+    else:
+        with pytest.raises(identity.IdentityError):
+            identity.normalize_card(card)
+
+
+def test_pin_hash_is_salted_and_slow_and_verifies():
+    first, second = identity.hash_pin("123456"), identity.hash_pin("123456")
+    assert first != second
+    assert "123456" not in first
+    assert first.startswith("scrypt$16384$8$1$")
+    assert identity.verify_pin("123456", first)
+    assert not identity.verify_pin("123457", first)
+    assert not identity.verify_pin("123456", "garbage")
+
+
+def test_pin_format():
+    identity.check_pin_format("000000")
+    for pin in ("12345", "1234567", "12345a", ""):
+        with pytest.raises(identity.IdentityError):
+            identity.check_pin_format(pin)
+
+
+NOW = dt.datetime(2026, 11, 18, 3, 0, tzinfo=dt.UTC)
+
+
+def test_lockout_after_three_failures_for_thirty_minutes():
+    failures, until = identity.after_failure(0, None, NOW, 3, 30)
+    assert (failures, until) == (1, None)
+    failures, until = identity.after_failure(failures, until, NOW, 3, 30)
+    assert (failures, until) == (2, None)
+    failures, until = identity.after_failure(failures, until, NOW, 3, 30)
+    assert until == NOW + dt.timedelta(minutes=30)
+    assert identity.is_locked(until, NOW + dt.timedelta(minutes=29, seconds=59))
+    assert not identity.is_locked(until, NOW + dt.timedelta(minutes=30))
+
+
+def test_expired_lock_starts_a_fresh_count():
+    until = NOW - dt.timedelta(seconds=1)
+    assert identity.after_failure(3, until, NOW, 3, 30) == (1, None)
+
+
+def test_subject_hides_the_number_and_depends_on_the_key():
+    subject = identity.subject("id", "11010519491231002X", "key")
+    assert "1101" not in subject
+    assert subject != identity.subject("id", "11010519491231002X", "other")
+    assert subject != identity.subject("card", "11010519491231002X", "key")
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    (
+        ("11010519491231002X", "**************002X"),
+        ("id 11010519491231002X and card 650100004", "id **************002X and card *****0004"),
+        ("month 2025-03, 4 tries", "month 2025-03, 4 tries"),
+    ),
+)
+def test_masking(text, masked):
+    assert identity.mask_text(text) == masked
+
+
+def test_mask_keeps_last_four():
+    assert identity.mask("650100004") == "*****0004"
+    assert identity.mask(None) == ""

@@ -1,0 +1,109 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from ivr.spoken import en
+from ivr.spoken import zh
+
+
+@pytest.mark.parametrize(
+    ("amount", "heard"),
+    (
+        ("1234.56", "一千二百三十四元五角六分"),
+        ("1005", "一千零五元"),
+        ("1409.50", "一千四百零九元五角"),
+        ("16409.02", "一万六千四百零九元零二分"),
+        ("6007.14", "六千零七元一角四分"),
+        ("2000", "两千元"),
+        ("2200", "两千二百元"),
+        ("250", "两百五十元"),
+        ("10200", "一万零两百元"),
+        ("12000", "一万两千元"),
+        ("22000", "两万两千元"),
+        ("10", "十元"),
+        ("12", "十二元"),
+        ("20", "二十元"),
+        ("1010", "一千零一十元"),
+        ("10005", "一万零五元"),
+        ("1680", "一千六百八十元"),
+        ("2", "两元"),
+        ("2.02", "两元零二分"),
+        ("0.02", "两分"),
+        ("0.20", "两角"),
+        ("0.22", "两角两分"),
+        ("1.05", "一元零五分"),
+        ("0", "零元"),
+        ("0.00", "零元"),
+        ("100000000", "一亿元"),
+        ("200000000", "两亿元"),
+        ("1200000.08", "一百二十万元零八分"),
+        ("100010000", "一亿零一万元"),
+        ("-50.50", "负五十元五角"),
+    ),
+)
+def test_mandarin_money(amount, heard):
+    assert zh.amount(Decimal(amount)) == heard
+
+
+@pytest.mark.parametrize(
+    ("amount", "heard"),
+    (
+        ("1234.56", "1,234 yuan 56 fen"),
+        ("1005", "1,005 yuan"),
+        ("0.05", "5 fen"),
+        ("0", "0 yuan"),
+        ("1409.50", "1,409 yuan 50 fen"),
+        ("1200000.08", "1,200,000 yuan 8 fen"),
+        ("-3", "minus 3 yuan"),
+    ),
+)
+def test_english_money(amount, heard):
+    assert en.amount(Decimal(amount)) == heard
+
+
+def test_money_refuses_fractions_of_a_fen():
+    with pytest.raises(ValueError, match="more than two decimal places"):
+        zh.amount(Decimal("1.005"))
+
+
+@pytest.mark.parametrize(
+    ("period", "zh_heard", "en_heard"),
+    (
+        ("2025-03", "二〇二五年三月", "March 2025"),
+        ("2010-10", "二〇一〇年十月", "October 2010"),
+        ("2026-12", "二〇二六年十二月", "December 2026"),
+        ("2000-01", "二〇〇〇年一月", "January 2000"),
+    ),
+)
+def test_months(period, zh_heard, en_heard):
+    assert zh.month(period) == zh_heard
+    assert en.month(period) == en_heard
+
+
+@pytest.mark.parametrize(
+    ("digits", "zh_heard", "en_heard"),
+    (("002X", "零零二叉", "0 0 2 X"), ("12333", "幺二三三三", "1 2 3 3 3"), ("7109", "七幺零九", "7 1 0 9")),
+)
+def test_digits_one_by_one(digits, zh_heard, en_heard):
+    assert zh.digits(digits) == zh_heard
+    assert en.digits(digits) == en_heard
+
+
+@pytest.mark.parametrize(
+    ("value", "heard"),
+    ((0, "零"), (2, "二"), (11, "十一"), (20, "二十"), (110, "一百一十"), (1001, "一千零一"), (20000, "两万")),
+)
+def test_mandarin_numbers(value, heard):
+    assert zh.number(value) == heard
+
+
+def test_counts_use_liang():
+    assert zh.count(2) == "两"
+    assert zh.count(1) == "一"
+
+
+def test_hours():
+    spans = ((dt.time(9), dt.time(12)), (dt.time(13, 30), dt.time(17, 15)))
+    assert zh.hours(spans) == "九点至十二点、十三点半至十七点十五分"
+    assert en.hours(spans) == "9 am to 12 pm and 1:30 pm to 5:15 pm"
