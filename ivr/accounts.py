@@ -5,8 +5,8 @@ import json
 import re
 import tomllib
 from decimal import Decimal
-from pathlib import Path
 from decimal import InvalidOperation
+from pathlib import Path
 
 import click
 from flask import current_app

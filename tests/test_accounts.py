@@ -42,7 +42,16 @@ def test_import_then_dial_random_accounts(app, runner, tmp_path):
         periods = sorted({f"20{rng.randint(10, 26)}-{rng.randint(1, 12):02d}" for _ in range(5)})
         rng.shuffle(periods)  # the file's order must not matter
         payments = [(p, random_amount(rng), "paid") for p in periods]
-        rows.append(account(random_id(rng), f"{rng.randint(0, 999999):06d}", "urumqi", "employee", random_amount(rng), payments=payments))
+        rows.append(
+            account(
+                random_id(rng),
+                f"{rng.randint(0, 999999):06d}",
+                "urumqi",
+                "employee",
+                random_amount(rng),
+                payments=payments,
+            )
+        )
     result = runner.invoke(args=["accounts", "import", write(tmp_path, {"accounts": rows})])
     assert result.exit_code == 0, result.output
     assert "Imported 4 accounts." in result.output
@@ -53,13 +62,22 @@ def test_import_then_dial_random_accounts(app, runner, tmp_path):
         assert f"余额为{zh.amount(Decimal(row['balance']))}。" in phone.heard
         phone.press("*").press("2")
         newest = sorted(row["payments"], key=lambda p: p["period"], reverse=True)[:3]
-        expected = [f"{zh.month(p['period'])}，缴费{zh.amount(Decimal(p['amount']))}" for p in newest]
+        expected = [
+            f"{zh.month(p['period'])}，缴费{zh.amount(Decimal(p['amount']))}" for p in newest
+        ]
         positions = [phone.heard.index(text) for text in expected]
         assert positions == sorted(positions)
 
 
 def test_import_is_idempotent_and_replaces_history(app, runner, tmp_path):
-    row = account("650102198707040387", "111111", "urumqi", "employee", "10.00", payments=[("2026-01", "1.00", "paid")])
+    row = account(
+        "650102198707040387",
+        "111111",
+        "urumqi",
+        "employee",
+        "10.00",
+        payments=[("2026-01", "1.00", "paid")],
+    )
     path = write(tmp_path, {"accounts": [row]})
     assert runner.invoke(args=["accounts", "import", path]).exit_code == 0
     assert runner.invoke(args=["accounts", "import", path]).exit_code == 0
@@ -74,14 +92,17 @@ def test_import_is_idempotent_and_replaces_history(app, runner, tmp_path):
 
 def test_amounts_are_stored_exactly(app, runner, tmp_path):
     row = account("650102198707040387", "111111", "urumqi", "employee", "9999999999.99")
-    assert runner.invoke(args=["accounts", "import", write(tmp_path, {"accounts": [row]})]).exit_code == 0
+    assert (
+        runner.invoke(args=["accounts", "import", write(tmp_path, {"accounts": [row]})]).exit_code
+        == 0
+    )
     with app.app_context():
         assert get_store().find_account("id", row["id_number"]).balance == Decimal("9999999999.99")
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
-    (
+    [
         ({"id_number": "110105194912310021"}, "accounts[1]: id_number: the check character"),
         ({"card_number": "12ab"}, "accounts[1]: card_number: a card number has 9 to 19 digits"),
         ({"pin": "12345"}, "accounts[1]: pin: a query PIN has exactly 6 digits"),
@@ -95,7 +116,7 @@ def test_amounts_are_stored_exactly(app, runner, tmp_path):
         ({"payments": [{"period": "2025-03", "amount": "1.00", "status": "lost"}]}, "accounts[1]: payments[0]: status must be one of"),
         ({"credits": [{"period": "2025-03", "amount": "abc"}]}, "accounts[1]: credits[0]: amount must be"),
         ({"id_number": "11010519491231002X"}, "accounts[1]: id_number: the same as accounts[0]"),
-    ),
+    ],
 )  # fmt: skip
 def test_a_bad_row_is_named_and_nothing_is_written(app, runner, tmp_path, change, message):
     good = account("650102198707040387", "111111", "urumqi", "resident", "0.00")
@@ -107,7 +128,9 @@ def test_a_bad_row_is_named_and_nothing_is_written(app, runner, tmp_path, change
     assert "Nothing was imported." in result.output
     with app.app_context():
         # The Beijing account kept its PIN from the fixture: the file's first row was not written.
-        assert identity.verify_pin("123456", get_store().find_account("id", "11010519491231002X").pin_hash)
+        assert identity.verify_pin(
+            "123456", get_store().find_account("id", "11010519491231002X").pin_hash
+        )
 
 
 def test_a_card_number_of_another_account_is_refused(runner, tmp_path):
@@ -116,7 +139,9 @@ def test_a_card_number_of_another_account_is_refused(runner, tmp_path):
     assert "accounts[0]: card_number: already another account's" in result.output
 
 
-@pytest.mark.parametrize(("text", "message"), (("{", "is not JSON"), ("[]", 'the file must be {"accounts": [...]}')))
+@pytest.mark.parametrize(
+    ("text", "message"), [("{", "is not JSON"), ("[]", 'the file must be {"accounts": [...]}')]
+)
 def test_not_an_import_file(runner, tmp_path, text, message):
     path = tmp_path / "bad.json"
     path.write_text(text, encoding="utf-8")

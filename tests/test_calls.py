@@ -25,7 +25,7 @@ def test_welcome_and_main_menu(phone):
 
 @pytest.mark.parametrize(
     ("dialled", "region"),
-    (("010-12333", "北京市"), ("+86 21 12333", "上海市"), ("12333", "乌鲁木齐市")),
+    [("010-12333", "北京市"), ("+86 21 12333", "上海市"), ("12333", "乌鲁木齐市")],
 )
 def test_dialled_number_picks_the_line(phone, dialled, region):
     assert f"欢迎致电{region}" in phone.dial(to=dialled).heard
@@ -114,7 +114,7 @@ def test_history_none(phone):
 
 @pytest.mark.parametrize(
     ("id_number", "pin", "credit", "rule"),
-    (
+    [
         (
             BEIJING_ID, "123456", "二〇二六年十月，划入金额一百一十元",
             "北京市退休人员的个人账户按月定额划入，每月一百元，年满七十周岁后每月一百一十元。",
@@ -131,7 +131,7 @@ def test_history_none(phone):
             URUMQI_RETIREE_ID, "888888", "暂未查询到您的个人账户划入记录",
             "乌鲁木齐市退休人员的个人账户按本地区平均基本养老金的百分之二左右按月定额划入，目前每月七十二元。",
         ),
-    ),
+    ],
 )  # fmt: skip
 def test_monthly_credit_and_rule(phone, id_number, pin, credit, rule):
     identify(phone.dial().press("3"), id_number, pin)
@@ -141,8 +141,13 @@ def test_monthly_credit_and_rule(phone, id_number, pin, credit, rule):
 
 def test_monthly_credit_in_english(phone):
     identify(phone.dial().press("9").press("3"), BEIJING_ID, "123456")
-    assert "The latest credit to your personal account was for October 2026: 110 yuan." in phone.heard
-    assert "In Beijing, retirees' accounts receive a fixed 100 yuan a month, or 110 yuan a month from age 70." in phone.heard
+    assert (
+        "The latest credit to your personal account was for October 2026: 110 yuan." in phone.heard
+    )
+    assert (
+        "In Beijing, retirees' accounts receive a fixed 100 yuan a month, or 110 yuan a month from age 70."
+        in phone.heard
+    )
 
 
 def test_resident_has_no_personal_account(phone):
@@ -156,10 +161,12 @@ def test_resident_has_no_personal_account(phone):
 def test_other_channels_need_no_identity(phone):
     phone.dial().press("4")
     assert "幺二三九三" in phone.heard
-    assert "微信" in phone.heard and "支付宝" in phone.heard
+    assert "微信" in phone.heard
+    assert "支付宝" in phone.heard
     assert "二〇二六年度个人缴费参考标准为每人四百元" in phone.heard
     phone.press("*").press("9").press("4")
-    assert "WeChat" in phone.heard and "1 2 3 9 3" in phone.heard
+    assert "WeChat" in phone.heard
+    assert "1 2 3 9 3" in phone.heard
 
 
 def test_answer_repeats_and_returns(phone):

@@ -76,23 +76,39 @@ def test_a_good_flow_parses():
 
 @pytest.mark.parametrize(
     ("old", "new", "message"),
-    (
+    [
         ('"1" = "balance"', '"1" = "nowhere"', "node main: target 'nowhere' is not a node"),
         ('"1" = "balance"', '"A" = "balance"', "node main: key 'A' is not one of 0-9 * #"),
         ('"1" = "balance"', '"11" = "balance"', "node main: key '11' is not one of 0-9 * #"),
-        ('action = "balance"', 'action = "rm_rf"', "node balance: action 'rm_rf' is not a known action"),
-        ('prompt = "goodbye"', 'prompt = "nope"', "node goodbye: prompt 'nope' is missing in prompts/zh.toml"),
+        (
+            'action = "balance"',
+            'action = "rm_rf"',
+            "node balance: action 'rm_rf' is not a known action",
+        ),
+        (
+            'prompt = "goodbye"',
+            'prompt = "nope"',
+            "node goodbye: prompt 'nope' is missing in prompts/zh.toml",
+        ),
         ('kind = "transfer"', 'kind = "teleport"', "node agent: kind must be one of"),
-        ('outcomes = { closed = "main" }', "", "node agent: outcome 'closed' of agents_open has no target"),
+        (
+            'outcomes = { closed = "main" }',
+            "",
+            "node agent: outcome 'closed' of agents_open has no target",
+        ),
         ('"0" = "agent", ', "", "node agent: unreachable from the entry 'main'"),
         ('entry = "main"', 'entry = "start"', "flow: entry names 'start', which is not a node"),
         ('identify = "who"', 'identify = ""', "flow: identify names '', which is not a node"),
         ('queue = "q"', 'queue = "q"\ncolour = "red"', "node agent: unknown field 'colour'"),
         ('queue = "q"', "", "node agent: field 'queue' is required for a transfer node"),
-        ('prompt = "goodbye"', 'prompt = "goodbye"\nnext = "main"', "node goodbye: a hangup node has no keys"),
+        (
+            'prompt = "goodbye"',
+            'prompt = "goodbye"\nnext = "main"',
+            "node goodbye: a hangup node has no keys",
+        ),
         ('next = "pin"', 'next = "pin"\ntimeout = 0', "node who: timeout must be a whole number"),
         ('entry = "main"', 'entry = "main"\n[nodes', "flow is not valid TOML"),
-    ),
+    ],
 )
 def test_broken_flows_are_refused(old, new, message):
     assert old in GOOD

@@ -48,7 +48,7 @@ def test_incoming_call_gathers_the_main_menu(client):
 
 @pytest.mark.parametrize(
     ("digits", "heard"),
-    (
+    [
         (None, "没有收到您的按键"),
         ("", "没有收到您的按键"),
         ("abc", "您的按键有误"),
@@ -56,7 +56,7 @@ def test_incoming_call_gathers_the_main_menu(client):
         ("😀", "您的按键有误"),
         ("<Response/>", "您的按键有误"),
         ("12", "您的按键有误"),
-    ),
+    ],
 )
 def test_menu_survives_any_digits(client, digits, heard):
     sid = start_call(client)
@@ -64,7 +64,7 @@ def test_menu_survives_any_digits(client, digits, heard):
     assert heard in spoken(twiml(post(client, "/voice/node/main", data)))
 
 
-@pytest.mark.parametrize("digits", ("abc", "9" * 200, "😀😀", "**", "1*2#"))
+@pytest.mark.parametrize("digits", ["abc", "9" * 200, "😀😀", "**", "1*2#"])
 def test_entry_survives_any_digits(client, digits):
     sid = start_call(client)
     post(client, "/voice/node/main", {"CallSid": sid, "Digits": "1"})
@@ -139,7 +139,7 @@ def test_store_down_mid_call_keeps_the_language(app, client, monkeypatch):
 
 @pytest.mark.parametrize(
     "headers",
-    ({}, {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}, {"X-Twilio-Signature": ""}),
+    [{}, {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}, {"X-Twilio-Signature": ""}],
 )
 def test_bad_signature_is_403(client, headers):
     response = client.post("/voice", data={"CallSid": "CA1"}, headers=headers)
@@ -203,7 +203,8 @@ def test_status_callback_closes_the_call(app, client):
     assert list(root) == []
     row = app.extensions["ivr.store"].load_call(sid)
     assert row["ended_at"] is not None
-    assert row["last4"] is None and row["subject"] is None
+    assert row["last4"] is None
+    assert row["subject"] is None
     # A request after the end starts a new call rather than resuming the old one.
     root = twiml(post(client, "/voice/node/pin", {"CallSid": sid, "Digits": "123456"}))
     assert "欢迎致电" in spoken(root)
@@ -217,7 +218,9 @@ def test_pin_gather_is_marked_secret_and_no_personal_data_in_urls(client):
     sid = start_call(client)
     post(client, "/voice/node/main", {"CallSid": sid, "Digits": "1"})
     post(client, "/voice/node/identify", {"CallSid": sid, "Digits": "1"})
-    response = post(client, "/voice/node/id_number", {"CallSid": sid, "Digits": "11010519491231002*"})
+    response = post(
+        client, "/voice/node/id_number", {"CallSid": sid, "Digits": "11010519491231002*"}
+    )
     root = twiml(response)
     assert root.find("Gather").get("action") == "/voice/node/pin?secret=1"
     assert b"11010519" not in response.data
@@ -236,4 +239,5 @@ def test_logs_mask_numbers_and_never_hold_a_pin(client, caplog):
             post(client, f"/voice/node/{node}", {"CallSid": sid, "Digits": digits})
     assert "002X" in caplog.text
     assert "110105194912" not in caplog.text
-    assert "654987" not in caplog.text and "123456" not in caplog.text
+    assert "654987" not in caplog.text
+    assert "123456" not in caplog.text

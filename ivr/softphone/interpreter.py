@@ -254,7 +254,7 @@ class Call:
     def load(self, reply, url):
         """Check a webhook's reply as Twilio does and queue what it says."""
         if not 200 <= reply.status < 300:
-            raise FetchError(11200, f"HTTP {reply.status} from {url} (11217: error response code)")
+            raise FetchError(11217, f"HTTP error response code {reply.status} from {url}")
         content_type = reply.content_type.split(";")[0].strip().lower()
         self.doc_url = reply.url or url
         if content_type.startswith("audio/"):

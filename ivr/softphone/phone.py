@@ -8,8 +8,9 @@ from ivr.softphone.interpreter import Keys
 class Phone:
     """Dial a TwiML app and talk to it the way a caller does.
 
-        phone.dial().press("1").press("1").enter("11010519491231002*#").enter("123456#")
-        assert "一千二百三十四元五角六分" in phone.heard
+        phone.dial().press("9").press("1").press("1").enter("11010519491231002*#")
+        phone.enter("123456#")
+        assert "1,234 yuan 56 fen" in phone.heard
 
     Args:
         fetch: how requests reach the app (dialer.app_fetch or dialer.http_fetch).
