@@ -15,13 +15,12 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
-# espeak-ng speaks prompts when recording a call; without it (and not root) those parts
-# fall back to tones and the tests that need it skip with a reason.
+# espeak-ng speaks prompts when the softphone records a call; without it (and not root)
+# prompts are recorded as tones and the test that needs real speech skips with a reason.
 system-packages:
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	  missing=""; \
 	  command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
-	  command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "Installing:$$missing"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \

@@ -102,7 +102,7 @@ def test_amounts_are_stored_exactly(app, runner, tmp_path):
 
 @pytest.mark.parametrize(
     ("change", "message"),
-    [
+    (
         ({"id_number": "110105194912310021"}, "accounts[1]: id_number: the check character"),
         ({"card_number": "12ab"}, "accounts[1]: card_number: a card number has 9 to 19 digits"),
         ({"pin": "12345"}, "accounts[1]: pin: a query PIN has exactly 6 digits"),
@@ -116,7 +116,7 @@ def test_amounts_are_stored_exactly(app, runner, tmp_path):
         ({"payments": [{"period": "2025-03", "amount": "1.00", "status": "lost"}]}, "accounts[1]: payments[0]: status must be one of"),
         ({"credits": [{"period": "2025-03", "amount": "abc"}]}, "accounts[1]: credits[0]: amount must be"),
         ({"id_number": "11010519491231002X"}, "accounts[1]: id_number: the same as accounts[0]"),
-    ],
+    ),
 )  # fmt: skip
 def test_a_bad_row_is_named_and_nothing_is_written(app, runner, tmp_path, change, message):
     good = account("650102198707040387", "111111", "urumqi", "resident", "0.00")
@@ -140,7 +140,7 @@ def test_a_card_number_of_another_account_is_refused(runner, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("text", "message"), [("{", "is not JSON"), ("[]", 'the file must be {"accounts": [...]}')]
+    ("text", "message"), (("{", "is not JSON"), ("[]", 'the file must be {"accounts": [...]}'))
 )
 def test_not_an_import_file(runner, tmp_path, text, message):
     path = tmp_path / "bad.json"

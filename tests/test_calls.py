@@ -25,7 +25,7 @@ def test_welcome_and_main_menu(phone):
 
 @pytest.mark.parametrize(
     ("dialled", "region"),
-    [("010-12333", "北京市"), ("+86 21 12333", "上海市"), ("12333", "乌鲁木齐市")],
+    (("010-12333", "北京市"), ("+86 21 12333", "上海市"), ("12333", "乌鲁木齐市")),
 )
 def test_dialled_number_picks_the_line(phone, dialled, region):
     assert f"欢迎致电{region}" in phone.dial(to=dialled).heard
@@ -114,7 +114,7 @@ def test_history_none(phone):
 
 @pytest.mark.parametrize(
     ("id_number", "pin", "credit", "rule"),
-    [
+    (
         (
             BEIJING_ID, "123456", "二〇二六年十月，划入金额一百一十元",
             "北京市退休人员的个人账户按月定额划入，每月一百元，年满七十周岁后每月一百一十元。",
@@ -131,7 +131,7 @@ def test_history_none(phone):
             URUMQI_RETIREE_ID, "888888", "暂未查询到您的个人账户划入记录",
             "乌鲁木齐市退休人员的个人账户按本地区平均基本养老金的百分之二左右按月定额划入，目前每月七十二元。",
         ),
-    ],
+    ),
 )  # fmt: skip
 def test_monthly_credit_and_rule(phone, id_number, pin, credit, rule):
     identify(phone.dial().press("3"), id_number, pin)

@@ -76,7 +76,7 @@ def test_a_good_flow_parses():
 
 @pytest.mark.parametrize(
     ("old", "new", "message"),
-    [
+    (
         ('"1" = "balance"', '"1" = "nowhere"', "node main: target 'nowhere' is not a node"),
         ('"1" = "balance"', '"A" = "balance"', "node main: key 'A' is not one of 0-9 * #"),
         ('"1" = "balance"', '"11" = "balance"', "node main: key '11' is not one of 0-9 * #"),
@@ -108,7 +108,7 @@ def test_a_good_flow_parses():
         ),
         ('next = "pin"', 'next = "pin"\ntimeout = 0', "node who: timeout must be a whole number"),
         ('entry = "main"', 'entry = "main"\n[nodes', "flow is not valid TOML"),
-    ],
+    ),
 )
 def test_broken_flows_are_refused(old, new, message):
     assert old in GOOD

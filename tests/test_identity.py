@@ -7,7 +7,7 @@ from ivr import identity
 
 @pytest.mark.parametrize(
     "number",
-    [
+    (
         "11010519491231002X",
         "110105194806150149",
         "310101194903010318",
@@ -15,7 +15,7 @@ from ivr import identity
         "440305199002200139",
         "65010219850101006X",
         "650102195809120210",  # valid, though python-stdnum refuses its area code
-    ],
+    ),
 )
 def test_valid_id_numbers(number):
     assert identity.normalize_id(number) == number
@@ -28,7 +28,7 @@ def test_x_keyed_as_star_or_lower_case():
 
 @pytest.mark.parametrize(
     ("number", "reason"),
-    [
+    (
         ("110105194912310021", "check character"),
         ("11010519491231002", "18 characters"),
         ("1101051949123100211", "18 characters"),
@@ -37,7 +37,7 @@ def test_x_keyed_as_star_or_lower_case():
         ("110105189912310021", "out of range"),
         ("110105209912310021", "out of range"),
         ("", "18 characters"),
-    ],
+    ),
 )
 def test_invalid_id_numbers(number, reason):
     with pytest.raises(identity.IdentityError, match=reason):
@@ -50,13 +50,13 @@ def test_check_character_from_the_standard():
 
 @pytest.mark.parametrize(
     ("card", "ok"),
-    [
+    (
         ("123456789", True),
         ("1" * 19, True),
         ("12345678", False),
         ("1" * 20, False),
         ("12345678a", False),
-    ],
+    ),
 )
 def test_card_numbers(card, ok):
     if ok:
@@ -111,11 +111,11 @@ def test_subject_hides_the_number_and_depends_on_the_key():
 
 @pytest.mark.parametrize(
     ("text", "masked"),
-    [
+    (
         ("11010519491231002X", "**************002X"),
         ("id 11010519491231002X and card 650100004", "id **************002X and card *****0004"),
         ("month 2025-03, 4 tries", "month 2025-03, 4 tries"),
-    ],
+    ),
 )
 def test_masking(text, masked):
     assert identity.mask_text(text) == masked

@@ -27,11 +27,11 @@ def test_values_are_read_for_the_ear_in_each_language():
 
 @pytest.mark.parametrize(
     ("texts", "message"),
-    [
+    (
         ({"zh": {"a": "x"}, "en": {}}, "prompt 'a' is missing in prompts/en.toml"),
         ({"zh": {"a": "{n}"}, "en": {"a": "{m}"}}, "prompt 'a': placeholders differ"),
         ({"zh": {"a": "x"}, "en": {"a": "x", "b": "y"}}, "prompt 'b' is in one language file"),
-    ],
+    ),
 )
 def test_prompt_files_that_disagree_are_refused(texts, message):
     with pytest.raises(PromptError, match=message):

@@ -304,7 +304,7 @@ def test_hangup_ends_and_skips_the_rest():
     assert call.events[-1].data["by"] == "app"
 
 
-@pytest.mark.parametrize(("reason", "status"), [("busy", "busy"), ("rejected", "no-answer")])
+@pytest.mark.parametrize(("reason", "status"), (("busy", "busy"), ("rejected", "no-answer")))
 def test_reject(reason, status):
     call, _ = dial({BASE: doc(f'<Reject reason="{reason}"/>')})
     assert call.status == status
@@ -352,7 +352,7 @@ def test_unknown_verb_is_skipped_with_a_warning():
 
 @pytest.mark.parametrize(
     ("reply", "code"),
-    [
+    (
         (Reply(500, "text/html", b"boom"), 11217),
         (Reply(404, "text/xml", b"<Response/>"), 11217),
         (FetchError(11205, "no answer within 15 s"), 11205),
@@ -362,7 +362,7 @@ def test_unknown_verb_is_skipped_with_a_warning():
         (Reply(200, "text/xml", b"<Document><Say>x</Say></Document>"), 12102),
         (Reply(200, "application/json", b"{}"), 12300),
         (Reply(200, "", b"<Response/>"), 12300),
-    ],
+    ),
 )
 def test_webhook_errors_play_the_application_error(reply, code):
     call, _ = dial({BASE: reply})

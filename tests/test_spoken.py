@@ -9,7 +9,7 @@ from ivr.spoken import zh
 
 @pytest.mark.parametrize(
     ("amount", "heard"),
-    [
+    (
         ("1234.56", "一千二百三十四元五角六分"),
         ("1005", "一千零五元"),
         ("1409.50", "一千四百零九元五角"),
@@ -40,7 +40,7 @@ from ivr.spoken import zh
         ("1200000.08", "一百二十万元零八分"),
         ("100010000", "一亿零一万元"),
         ("-50.50", "负五十元五角"),
-    ],
+    ),
 )
 def test_mandarin_money(amount, heard):
     assert zh.amount(Decimal(amount)) == heard
@@ -48,7 +48,7 @@ def test_mandarin_money(amount, heard):
 
 @pytest.mark.parametrize(
     ("amount", "heard"),
-    [
+    (
         ("1234.56", "1,234 yuan 56 fen"),
         ("1005", "1,005 yuan"),
         ("0.05", "5 fen"),
@@ -56,7 +56,7 @@ def test_mandarin_money(amount, heard):
         ("1409.50", "1,409 yuan 50 fen"),
         ("1200000.08", "1,200,000 yuan 8 fen"),
         ("-3", "minus 3 yuan"),
-    ],
+    ),
 )
 def test_english_money(amount, heard):
     assert en.amount(Decimal(amount)) == heard
@@ -69,12 +69,12 @@ def test_money_refuses_fractions_of_a_fen():
 
 @pytest.mark.parametrize(
     ("period", "zh_heard", "en_heard"),
-    [
+    (
         ("2025-03", "二〇二五年三月", "March 2025"),
         ("2010-10", "二〇一〇年十月", "October 2010"),
         ("2026-12", "二〇二六年十二月", "December 2026"),
         ("2000-01", "二〇〇〇年一月", "January 2000"),
-    ],
+    ),
 )
 def test_months(period, zh_heard, en_heard):
     assert zh.month(period) == zh_heard
@@ -83,11 +83,11 @@ def test_months(period, zh_heard, en_heard):
 
 @pytest.mark.parametrize(
     ("digits", "zh_heard", "en_heard"),
-    [
+    (
         ("002X", "零零二叉", "0 0 2 X"),
         ("12333", "幺二三三三", "1 2 3 3 3"),
         ("7109", "七幺零九", "7 1 0 9"),
-    ],
+    ),
 )
 def test_digits_one_by_one(digits, zh_heard, en_heard):
     assert zh.digits(digits) == zh_heard
@@ -96,7 +96,7 @@ def test_digits_one_by_one(digits, zh_heard, en_heard):
 
 @pytest.mark.parametrize(
     ("value", "heard"),
-    [
+    (
         (0, "零"),
         (2, "二"),
         (11, "十一"),
@@ -104,7 +104,7 @@ def test_digits_one_by_one(digits, zh_heard, en_heard):
         (110, "一百一十"),
         (1001, "一千零一"),
         (20000, "两万"),
-    ],
+    ),
 )
 def test_mandarin_numbers(value, heard):
     assert zh.number(value) == heard

@@ -48,7 +48,7 @@ def test_incoming_call_gathers_the_main_menu(client):
 
 @pytest.mark.parametrize(
     ("digits", "heard"),
-    [
+    (
         (None, "没有收到您的按键"),
         ("", "没有收到您的按键"),
         ("abc", "您的按键有误"),
@@ -56,7 +56,7 @@ def test_incoming_call_gathers_the_main_menu(client):
         ("😀", "您的按键有误"),
         ("<Response/>", "您的按键有误"),
         ("12", "您的按键有误"),
-    ],
+    ),
 )
 def test_menu_survives_any_digits(client, digits, heard):
     sid = start_call(client)
@@ -64,7 +64,7 @@ def test_menu_survives_any_digits(client, digits, heard):
     assert heard in spoken(twiml(post(client, "/voice/node/main", data)))
 
 
-@pytest.mark.parametrize("digits", ["abc", "9" * 200, "😀😀", "**", "1*2#"])
+@pytest.mark.parametrize("digits", ("abc", "9" * 200, "😀😀", "**", "1*2#"))
 def test_entry_survives_any_digits(client, digits):
     sid = start_call(client)
     post(client, "/voice/node/main", {"CallSid": sid, "Digits": "1"})
@@ -139,7 +139,7 @@ def test_store_down_mid_call_keeps_the_language(app, client, monkeypatch):
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}, {"X-Twilio-Signature": ""}],
+    ({}, {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}, {"X-Twilio-Signature": ""}),
 )
 def test_bad_signature_is_403(client, headers):
     response = client.post("/voice", data={"CallSid": "CA1"}, headers=headers)

@@ -2,11 +2,16 @@
 
 import argparse
 import json
+import os
+import shutil
+import subprocess
 import sys
 
 from ivr.softphone import dialer
 from ivr.softphone.interpreter import Call
 from ivr.softphone.interpreter import Keys
+from ivr.softphone.recorder import Recorder
+from ivr.softphone.recorder import espeak_voice
 
 HELP_KEYS = "keys then Enter (e.g. 1, 110105194912310021#); '.' or Enter for silence; 'q' hangs up"
 
@@ -52,6 +57,13 @@ def parse_args(argv):
     parser.add_argument("--status-callback", help="URL to POST when the call ends")
     parser.add_argument("--fallback-url", help="URL to POST when a webhook fails")
     parser.add_argument("--method", default="POST", choices=("POST", "GET"))
+    parser.add_argument("--record", metavar="FILE.wav", help="write what the caller heard")
+    parser.add_argument(
+        "--audio",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="speak prompts aloud with espeak-ng (auto: when interactive and a sound card exists)",
+    )
     return parser.parse_args(argv)
 
 
@@ -64,6 +76,21 @@ def make_fetch(args):
 
     app = create_app()
     return dialer.app_fetch(app, token), "http://localhost/voice"
+
+
+def speaker(mode, scripted):
+    """Return a function that speaks a prompt aloud, or None where the machine cannot."""
+    espeak = shutil.which("espeak-ng")
+    has_sound = os.path.exists("/dev/snd") or bool(os.environ.get("PULSE_SERVER"))
+    if mode == "off" or (mode == "auto" and (scripted or not has_sound)) or not espeak:
+        if mode == "on" and not espeak:
+            print("note: no espeak-ng; prompts are shown, not spoken", file=sys.stderr)
+        return None
+
+    def speak(text, language):
+        subprocess.run([espeak, "-v", espeak_voice(language), text], check=False, timeout=120)
+
+    return speak
 
 
 def main(argv=None):
@@ -81,6 +108,7 @@ def main(argv=None):
     )
     scripted = args.keys is not None
     groups = args.keys.split() if scripted else []
+    speak = speaker(args.audio, scripted)
     shown = 0
 
     def show():
@@ -88,6 +116,8 @@ def main(argv=None):
         if not args.json:
             for event in call.events[shown:]:
                 print(describe(event), flush=True)
+                if speak and event.kind == "say":
+                    speak(event.data["text"], event.data.get("language"))
         shown = len(call.events)
 
     call.start()
@@ -113,4 +143,10 @@ def main(argv=None):
         print(json.dumps([event.as_dict() for event in call.events], ensure_ascii=False, indent=1))
     else:
         print(f"call {call.status}, {call.t:.1f} s simulated")
+    if args.record:
+        recorder = Recorder(fetch)
+        seconds = recorder.record(call.events, args.record)
+        for note in recorder.notes:
+            print(f"note: {note}", file=sys.stderr)
+        print(f"recorded {seconds:.1f} s to {args.record}", file=sys.stderr)
     return 0 if not any(e.kind == "error" for e in call.events) else 1

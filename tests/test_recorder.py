@@ -1,0 +1,86 @@
+"""`--record`: a WAV of what the caller heard, with the keys as real DTMF tones."""
+
+import math
+import shutil
+import struct
+import subprocess
+import sys
+import wave
+
+import pytest
+
+from ivr.softphone.recorder import DTMF
+from ivr.softphone.recorder import Recorder
+
+
+def power(samples, frequency, rate=8000):
+    """Goertzel: the energy of one frequency in a block of samples."""
+    coefficient = 2 * math.cos(2 * math.pi * frequency / rate)
+    previous = before = 0.0
+    for sample in samples:
+        previous, before = sample + coefficient * previous - before, previous
+    return previous**2 + before**2 - coefficient * previous * before
+
+
+@pytest.mark.parametrize("key", ("1", "5", "9", "*", "0", "#"))
+def test_keys_are_real_dtmf(key):
+    tone = Recorder().tone(key)
+    samples = struct.unpack(f"<{len(tone.raw_data) // 2}h", tone.raw_data)
+    low, high = DTMF[key]
+    others = [f for pair in DTMF.values() for f in pair if f not in (low, high)]
+    loudest_other = max(power(samples, f) for f in others)
+    assert power(samples, low) > 20 * loudest_other
+    assert power(samples, high) > 20 * loudest_other
+
+
+def read(path):
+    with wave.open(str(path)) as audio:
+        return (
+            audio.getframerate(),
+            audio.getnchannels(),
+            audio.getsampwidth(),
+            audio.getnframes() / audio.getframerate(),
+        )
+
+
+@pytest.mark.skipif(
+    not shutil.which("espeak-ng"),
+    reason="espeak-ng is not installed (make test installs it as root)",
+)
+def test_record_a_whole_call_with_speech(phone, tmp_path):
+    phone.dial().press("1").press("1").enter("11010519491231002*#").enter("123456#").hangup()
+    path = tmp_path / "call.wav"
+    recorder = Recorder()
+    seconds = recorder.record(phone.events, path)
+    rate, channels, width, length = read(path)
+    assert (rate, channels, width) == (8000, 1, 2)
+    assert length == pytest.approx(seconds, abs=0.01)
+    assert length > 30  # the welcome, four menus and prompts, the balance
+    assert recorder.notes == []
+
+
+def test_record_without_espeak_uses_tones_and_says_so(phone, tmp_path):
+    phone.dial().wait().hangup()
+    recorder = Recorder()
+    recorder.espeak = None
+    seconds = recorder.record(phone.events, tmp_path / "call.wav")
+    said = sum(e.data["duration"] for e in phone.events if e.kind in ("say", "silence"))
+    assert seconds == pytest.approx(said, abs=0.1)
+    assert "espeak-ng is not installed" in recorder.notes[0]
+
+
+def test_record_from_the_command_line(tmp_path, monkeypatch):
+    path = tmp_path / "demo.wav"
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "PATH": "/usr/bin:/bin"}
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "accounts", "seed"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr.softphone", "--keys", "4 .", "--record", str(path)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert f"to {path}" in result.stderr
+    assert read(path)[:3] == (8000, 1, 2)
