@@ -1,6 +1,5 @@
 """The 12333 hotline: a Twilio voice webhook app, and an offline softphone to dial it."""
 
-import logging
 import os
 from types import SimpleNamespace
 
@@ -8,6 +7,7 @@ from flask import Flask
 
 from ivr import actions
 from ivr import dialog
+from ivr import identity
 from ivr.config import DEFAULTS
 from ivr.config import from_environment
 from ivr.flow import FLOW_FILE
@@ -15,7 +15,7 @@ from ivr.flow import load_flow
 from ivr.prompts import load_prompts
 from ivr.regions import load_regions
 
-log = logging.getLogger(__name__)
+log = identity.logger(__name__)
 
 
 def load_hotline(flow_file=None):

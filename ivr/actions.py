@@ -1,7 +1,6 @@
 """The only code the flow may name: identify, verify the PIN, and read out the account."""
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 
 from ivr import identity
@@ -11,7 +10,7 @@ from ivr.prompts import Phrase
 from ivr.prompts import Ref
 from ivr.spoken import Value
 
-log = logging.getLogger(__name__)
+log = identity.logger(__name__)
 PAGE_SIZE = 3
 PROMPTS = (
     "invalid_id", "invalid_card", "pin_format", "wrong_pin", "balance", "balance_resident",

@@ -4,8 +4,10 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import re
 import secrets
+import traceback
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
@@ -132,3 +134,28 @@ LONG_NUMBER = re.compile(r"\d{5,}[\dXx*]*|\d[\dXx*]{8,}")
 def mask_text(text):
     """Mask every long run of digits in free text (log lines) to its last 4."""
     return LONG_NUMBER.sub(lambda match: mask(match.group()), text)
+
+
+class MaskNumbers(logging.Filter):
+    """Mask long digit runs in a log record, its arguments and its traceback.
+
+    A traceback can quote a number (a database error echoes its query), so the record's
+    exception is formatted here, masked, and kept as text.
+    """
+
+    def filter(self, record):
+        record.msg = mask_text(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            text = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            record.exc_text = mask_text(text)
+            record.exc_info = None
+        return True
+
+
+def logger(name):
+    """Return a module's logger, with numbers masked in everything it writes."""
+    log = logging.getLogger(name)
+    if not any(isinstance(f, MaskNumbers) for f in log.filters):
+        log.addFilter(MaskNumbers())
+    return log

@@ -132,7 +132,8 @@ class Store:
 
     def __init__(self, url):
         self.url = url
-        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
+        # hide_parameters: a failed query must not put an ID number into an error message.
+        self.engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._ready = False

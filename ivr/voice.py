@@ -1,7 +1,5 @@
 """The Twilio webhooks: thin routes, a signature check, and never a 500 on the line."""
 
-import logging
-
 from flask import Blueprint
 from flask import Response
 from flask import current_app
@@ -9,6 +7,7 @@ from flask import request
 from flask import url_for
 
 from ivr import dialog
+from ivr import identity
 from ivr import signature
 from ivr import twiml
 from ivr.actions import Env
@@ -20,7 +19,7 @@ from ivr.calls import save_call
 from ivr.identity import mask
 from ivr.store import get_store
 
-log = logging.getLogger(__name__)
+log = identity.logger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 DTMF = frozenset("0123456789*#")
 MAX_DIGITS = 64  # more than any entry needs; the rest of a flood is dropped at the edge

@@ -241,3 +241,21 @@ def test_logs_mask_numbers_and_never_hold_a_pin(client, caplog):
     assert "110105194912" not in caplog.text
     assert "654987" not in caplog.text
     assert "123456" not in caplog.text
+
+
+def test_a_failure_that_quotes_a_number_is_logged_masked(app, client, monkeypatch, caplog):
+    sid = start_call(client)
+    post(client, "/voice/node/main", {"CallSid": sid, "Digits": "1"})
+    post(client, "/voice/node/identify", {"CallSid": sid, "Digits": "1"})
+
+    def failing(kind, number):
+        raise RuntimeError(f"lookup of {number} failed")
+
+    monkeypatch.setattr(app.extensions["ivr.store"], "find_account", failing)
+    with caplog.at_level(logging.ERROR):
+        root = twiml(
+            post(client, "/voice/node/id_number", {"CallSid": sid, "Digits": "11010519491231002*"})
+        )
+    assert spoken(root) == "系统繁忙，请稍后再拨。再见。"
+    assert "lookup of **************002X failed" in caplog.text
+    assert "11010519491231002X" not in caplog.text
