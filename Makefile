@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint format system-packages clean
+.PHONY: run test lint format audio bench system-packages clean
 
 $(STAMP): requirements.txt
 	python3 -m venv $(VENV)
@@ -35,6 +35,13 @@ run: $(STAMP)
 
 test: $(STAMP) system-packages
 	$(PY) -m pytest
+
+# Re-render prompts/*.toml to audio/ (only what changed; FORCE=1 for everything).
+audio: $(STAMP) system-packages
+	$(VENV)/bin/flask --app app audio render $(if $(FORCE),--force,)
+
+bench: $(STAMP)
+	$(PY) bench/audio_bench.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -45,21 +45,20 @@ def create_app(test_config=None):
         os.makedirs(app.instance_path, exist_ok=True)
         path = os.path.join(app.instance_path, "ivr.sqlite3")
         app.config["DATABASE_URL"] = f"sqlite:///{path}"
-    if app.config["IVR_VOICE_MODE"] != "say":
-        log.warning(
-            "IVR_VOICE_MODE=%s is not available yet; speaking with <Say>",
-            app.config["IVR_VOICE_MODE"],
-        )
+    if app.config["IVR_VOICE_MODE"] not in ("say", "play"):
+        raise ValueError(f"IVR_VOICE_MODE is say or play, not {app.config['IVR_VOICE_MODE']!r}")
     if not app.config["TWILIO_AUTH_TOKEN"]:
         log.warning("TWILIO_AUTH_TOKEN is not set: webhook signatures are NOT checked")
 
     app.extensions["ivr"] = load_hotline(app.config["IVR_FLOW_FILE"])
 
     from ivr import accounts
+    from ivr import audio
     from ivr import store
     from ivr import voice
 
     store.init_app(app)
+    audio.init_app(app)
     voice.init_app(app)
     accounts.init_app(app)
     return app

@@ -15,6 +15,8 @@ DEFAULTS = {
     "IVR_PUBLIC_URL": None,  # the base URL Twilio calls, when behind a proxy or tunnel
     "IVR_VOICE_MODE": "say",
     "IVR_FLOW_FILE": None,  # None: the hotline's own ivr/flow.toml
+    "IVR_AUDIO_DIR": None,  # None: the rendered prompts in audio/
+    "IVR_AUDIO_CACHE": None,  # None: assembled phrases in instance/phrases/
     "IVR_DEFAULT_LANG": "zh",
     "IVR_MAX_PIN_TRIES": 3,
     "IVR_LOCKOUT_MINUTES": 30,
@@ -28,6 +30,7 @@ DEFAULTS = {
 INTEGERS = ("IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES", "IVR_RESIDENT_PREMIUM_YEAR")
 FROM_ENVIRONMENT = (
     "DATABASE_URL", "TWILIO_AUTH_TOKEN", "IVR_PUBLIC_URL", "IVR_VOICE_MODE", "IVR_FLOW_FILE",
+    "IVR_AUDIO_DIR", "IVR_AUDIO_CACHE",
     "IVR_DEFAULT_LANG",
     "IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES", "IVR_RESIDENT_PREMIUM",
     "IVR_RESIDENT_PREMIUM_YEAR", "SECRET_KEY",

@@ -42,8 +42,10 @@ def placeholders(text):
 class Prompts:
     """The prompt texts of every language."""
 
-    def __init__(self, texts):
+    def __init__(self, texts, clips=None):
         self.texts = texts
+        # Per language, clip key -> the character or word it says (for assembled audio).
+        self.clips = clips or {lang: {} for lang in texts}
 
     def keys(self, lang):
         return set(self.texts[lang])
@@ -80,11 +82,13 @@ class Prompts:
 
 def load_prompts(directory=PROMPTS_DIR, languages=LANGUAGES):
     """Load every language's prompt file."""
-    texts = {}
+    texts, clips = {}, {}
     for lang in languages:
         path = Path(directory) / f"{lang}.toml"
         try:
-            texts[lang] = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise PromptError(f"prompts/{lang}.toml cannot be read: {error}") from None
-    return Prompts(texts)
+        clips[lang] = data.pop("clips", {})
+        texts[lang] = data
+    return Prompts(texts, clips)

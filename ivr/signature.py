@@ -5,21 +5,25 @@ from urllib.parse import quote
 from twilio.request_validator import RequestValidator
 
 
-def public_url(request, public_base=None):
-    """Rebuild the URL Twilio signed: IVR_PUBLIC_URL, else X-Forwarded-*, else the request's.
+def public_origin(request, public_base=None):
+    """The scheme and host Twilio reaches us by: IVR_PUBLIC_URL, else X-Forwarded-*, else ours.
 
-    Behind a proxy or tunnel Flask sees http://localhost:5000/... while Twilio signed
+    Behind a proxy or tunnel Flask sees http://localhost:5000/... while Twilio called
     https://public-host/..., so the public scheme and host must be put back.
     """
-    path = quote(request.path)
-    query = request.query_string.decode("latin-1")
-    tail = path + ("?" + query if query else "")
     if public_base:
-        return public_base.rstrip("/") + tail
+        return public_base.rstrip("/")
     proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
     host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
-    scheme = proto or request.scheme
-    return f"{scheme}://{host or request.host}{tail}"
+    return f"{proto or request.scheme}://{host or request.host}"
+
+
+def public_url(request, public_base=None):
+    """Rebuild the exact URL Twilio signed, query string included."""
+    query = request.query_string.decode("latin-1")
+    return (
+        public_origin(request, public_base) + quote(request.path) + ("?" + query if query else "")
+    )
 
 
 def is_valid(request, token, public_base=None):

@@ -78,6 +78,14 @@ lockouts = sa.Table(
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
 
+phrases = sa.Table(
+    "phrases",
+    metadata,
+    sa.Column("phrase_id", sa.String(32), primary_key=True),  # content hash of the recipe
+    sa.Column("lang", sa.String(8), nullable=False),
+    sa.Column("clips", sa.Text, nullable=False),  # clip keys, space separated
+)
+
 CALL_FIELDS = tuple(column.name for column in calls.columns)
 
 
@@ -249,6 +257,25 @@ class Store:
         """Delete call records last touched before a moment (abandoned or long ended)."""
         with self.begin() as conn:
             conn.execute(sa.delete(calls).where(calls.c.updated_at < epoch(before)))
+
+    # assembled audio
+
+    def save_phrase(self, phrase_id, lang, clips):
+        """Keep the recipe of an assembled phrase, so any worker can assemble it again."""
+        with self.begin() as conn:
+            found = conn.execute(
+                sa.select(phrases.c.phrase_id).where(phrases.c.phrase_id == phrase_id)
+            ).first()
+            if found is None:
+                conn.execute(
+                    sa.insert(phrases).values(phrase_id=phrase_id, lang=lang, clips=" ".join(clips))
+                )
+
+    def load_phrase(self, phrase_id):
+        """Return (lang, clips) of an assembled phrase, or None."""
+        with self.begin() as conn:
+            row = conn.execute(sa.select(phrases).where(phrases.c.phrase_id == phrase_id)).first()
+        return None if row is None else (row.lang, row.clips.split(" "))
 
     # lockouts
 

@@ -1,5 +1,7 @@
 """Turn a dialog Turn into TwiML. The only module that imports twilio.twiml."""
 
+from dataclasses import dataclass
+
 from twilio.twiml.voice_response import VoiceResponse
 
 # Twilio TTS voices: Polly's Mandarin voice takes the cmn-CN code, not zh-CN.
@@ -13,11 +15,26 @@ VOICES = {
 SECRET_FLAG = "secret=1"
 
 
-def render(turn, texts, node_url):
+@dataclass(frozen=True)
+class Speech:
+    """One phrase as the caller will hear it: its text, and in play mode its audio URL."""
+
+    text: str
+    url: str | None = None
+
+
+def _speak(parent, speech, voice):
+    if speech.url:
+        parent.play(speech.url)
+    else:
+        parent.say(speech.text, **voice)
+
+
+def render(turn, speeches, node_url):
     """Build the TwiML for a turn.
 
     Args:
-        texts: the phrases of the turn, already written out in the turn's language.
+        speeches: the phrases of the turn as Speech, in the turn's language.
         node_url: node id -> the URL its input is posted to.
     """
     response = VoiceResponse()
@@ -35,13 +52,13 @@ def render(turn, texts, node_url):
             num_digits=gather.num_digits,
             finish_on_key=gather.finish_on_key,
         )
-        for text in texts:
-            nest.say(text, **voice)
+        for speech in speeches:
+            _speak(nest, speech, voice)
         # No key (or `#` alone) falls through the Gather: come back to the node with no input.
         response.redirect(node_url(gather.node), method="POST")
         return str(response)
-    for text in texts:
-        response.say(text, **voice)
+    for speech in speeches:
+        _speak(response, speech, voice)
     if turn.queue:
         response.enqueue(turn.queue)
     response.hangup()

@@ -6,6 +6,7 @@ from flask import current_app
 from flask import request
 from flask import url_for
 
+from ivr import audio
 from ivr import dialog
 from ivr import identity
 from ivr import signature
@@ -43,11 +44,26 @@ def keys_from(values):
     return digits or None
 
 
+def speech(lang, phrase, play):
+    """A phrase as text, and in play mode as the URL of its recorded audio."""
+    text = hotline().prompts.text(lang, phrase)
+    if not play:
+        return twiml.Speech(text)
+    try:
+        path = audio.library().url_path(lang, phrase, get_store())
+    except audio.AudioError as error:
+        log.warning("play mode: %s; speaking this phrase with <Say>", error)
+        return twiml.Speech(text)
+    return twiml.Speech(
+        text, signature.public_origin(request, current_app.config["IVR_PUBLIC_URL"]) + path
+    )
+
+
 def speak(turn):
-    """Render a turn as TwiML in the say voice."""
-    line = hotline()
-    texts = [line.prompts.text(turn.lang, phrase) for phrase in turn.phrases]
-    return twiml.render(turn, texts, lambda node: url_for("voice.node", node=node))
+    """Render a turn as TwiML, with <Say> or (play mode) <Play> of recorded audio."""
+    play = current_app.config["IVR_VOICE_MODE"] == "play"
+    speeches = [speech(turn.lang, phrase, play) for phrase in turn.phrases]
+    return twiml.render(turn, speeches, lambda node: url_for("voice.node", node=node))
 
 
 def new_env():

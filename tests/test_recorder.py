@@ -59,10 +59,10 @@ def test_record_a_whole_call_with_speech(phone, tmp_path):
     assert recorder.notes == []
 
 
-def test_record_without_espeak_uses_tones_and_says_so(phone, tmp_path):
+def test_record_without_espeak_uses_tones_and_says_so(phone, tmp_path, monkeypatch):
     phone.dial().wait().hangup()
     recorder = Recorder()
-    recorder.espeak = None
+    monkeypatch.setattr("shutil.which", lambda name: None)
     seconds = recorder.record(phone.events, tmp_path / "call.wav")
     said = sum(e.data["duration"] for e in phone.events if e.kind in ("say", "silence"))
     assert seconds == pytest.approx(said, abs=0.1)

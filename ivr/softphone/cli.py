@@ -7,11 +7,11 @@ import shutil
 import subprocess
 import sys
 
+from ivr import tts
 from ivr.softphone import dialer
 from ivr.softphone.interpreter import Call
 from ivr.softphone.interpreter import Keys
 from ivr.softphone.recorder import Recorder
-from ivr.softphone.recorder import espeak_voice
 
 HELP_KEYS = "keys then Enter (e.g. 1, 110105194912310021#); '.' or Enter for silence; 'q' hangs up"
 
@@ -88,7 +88,8 @@ def speaker(mode, scripted):
         return None
 
     def speak(text, language):
-        subprocess.run([espeak, "-v", espeak_voice(language), text], check=False, timeout=120)
+        for voice, part in tts.runs(text):
+            subprocess.run([espeak, "-v", voice, part], check=False, timeout=120)
 
     return speak
 

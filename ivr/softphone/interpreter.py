@@ -170,10 +170,9 @@ class Call:
         """Give the caller's answer to the waiting Gather (or Record) and run on."""
         if self.ended or self.waiting is None:
             return self
-        element, self.waiting = self.waiting, None
         if keys.hangup:
-            self.event("hangup", by="caller")
-            return self.end("completed")
+            return self.hangup()
+        element, self.waiting = self.waiting, None
         if element.tag == "Record":
             self.finish_record(element, keys)
         else:
@@ -181,8 +180,10 @@ class Call:
         return self.run()
 
     def hangup(self):
-        """The caller hangs up."""
+        """The caller hangs up (at a prompt: once it has played, having heard it out)."""
         if not self.ended:
+            if self.waiting is not None:
+                self.t = max(self.t, self.prompts[1])
             self.waiting = None
             self.event("hangup", by="caller")
             self.end("completed")

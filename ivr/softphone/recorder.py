@@ -1,10 +1,8 @@
 """Write what the caller heard to a WAV file: prompts, played audio and the keys as DTMF."""
 
 import io
-import shutil
-import subprocess
-import warnings
 
+from ivr import tts
 from ivr.softphone.interpreter import estimate_say
 
 RATE = 8000  # a phone line: 8 kHz mono, 16-bit
@@ -19,11 +17,6 @@ TONE_MS = 120
 GAP_MS = 280
 
 
-def espeak_voice(language):
-    """The espeak-ng voice for a TwiML language code."""
-    return "cmn" if (language or "").lower().startswith(("cmn", "zh", "yue")) else "en-us"
-
-
 class Recorder:
     """Assemble a call's audio with pydub, one event after another.
 
@@ -33,13 +26,8 @@ class Recorder:
     """
 
     def __init__(self, fetch=None):
-        with warnings.catch_warnings():  # pydub warns about ffmpeg, which WAV does not need
-            warnings.simplefilter("ignore")
-            from pydub import AudioSegment
-
-        self.AudioSegment = AudioSegment
+        self.AudioSegment = tts.audio_segment()
         self.fetch = fetch
-        self.espeak = shutil.which("espeak-ng")
         self.notes = []
 
     def silence(self, seconds):
@@ -58,27 +46,24 @@ class Recorder:
 
     def speech(self, text, language, seconds):
         """Speak a prompt with espeak-ng, or a quiet tone of its length without it."""
-        if self.espeak:
-            wav = subprocess.run(
-                [self.espeak, "-v", espeak_voice(language), "--stdout", text],
-                capture_output=True,
-                check=True,
-                timeout=60,
-            ).stdout
-            return self.AudioSegment.from_wav(io.BytesIO(wav))
-        from pydub.generators import Sine
+        try:
+            return tts.synthesize(text)
+        except tts.TTSError as error:
+            from pydub.generators import Sine
 
-        note = "espeak-ng is not installed: prompts are recorded as tones of their length"
-        if note not in self.notes:
-            self.notes.append(note)
-        return Sine(440, sample_rate=RATE).to_audio_segment(
-            duration=int(seconds * 1000), volume=-30
-        )
+            note = f"{error}; prompts are recorded as tones of their length"
+            if note not in self.notes:
+                self.notes.append(note)
+            tone = Sine(440, sample_rate=RATE)
+            return tone.to_audio_segment(duration=int(seconds * 1000), volume=-30)
 
     def audio(self, url, seconds):
         try:
             reply = self.fetch("GET", url, {})
-            return self.AudioSegment.from_file(io.BytesIO(reply.body))
+            body = io.BytesIO(reply.body)
+            if reply.body[:4] == b"RIFF":  # WAV needs no ffmpeg
+                return self.AudioSegment.from_wav(body)
+            return self.AudioSegment.from_file(body)
         except Exception:  # noqa: BLE001 - an unreadable file is heard as silence
             self.notes.append(f"could not read {url}: recorded as silence")
             return self.silence(seconds)

@@ -1,6 +1,7 @@
 """English for the ear: "1,234 yuan 56 fen", "March 2025", "1 2 3 4"."""
 
 import calendar
+import re
 
 from ivr import spoken
 
@@ -55,3 +56,43 @@ def clock(moment):
 def hours(spans):
     """Read opening hours: "9 am to 12 pm and 1 pm to 5 pm"."""
     return " and ".join(f"{clock(start)} to {clock(end)}" for start, end in spans)
+
+
+ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+).split()
+TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+SCALES = ((10**9, "billion"), (10**6, "million"), (1000, "thousand"), (100, "hundred"))
+NUMBER = re.compile(r"\d{1,2}:\d{2}|\d[\d,]*")
+
+
+def words_for(value):
+    """Write a whole number in words: 1234 -> "one thousand two hundred thirty four"."""
+    if value < 20:
+        return ONES[value]
+    if value < 100:
+        tens, ones = divmod(value, 10)
+        return TENS[tens] + (" " + ONES[ones] if ones else "")
+    for scale, name in SCALES:
+        if value >= scale:
+            head, rest = divmod(value, scale)
+            return f"{words_for(head)} {name}" + (f" {words_for(rest)}" if rest else "")
+    raise ValueError(value)
+
+
+def words(text):
+    """Spell out the numbers of a spoken text, for assembling it from word clips.
+
+    "1,234 yuan 56 fen" -> "one thousand two hundred thirty four yuan fifty six fen";
+    a time "1:30" -> "one thirty".
+    """
+
+    def spell(match):
+        token = match.group()
+        if ":" in token:
+            hour, minute = (int(part) for part in token.split(":"))
+            return words_for(hour) + (" oh " if minute < 10 else " ") + words_for(minute)
+        return words_for(int(token.replace(",", "")))
+
+    return NUMBER.sub(spell, text)

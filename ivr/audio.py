@@ -1,0 +1,328 @@
+"""Recorded-prompt mode: render prompts to audio/, assemble phrases from clips, serve them.
+
+`flask audio render` speaks every prompt (and every clip numbers are built from) with
+espeak-ng into audio/<lang>/<key>.wav, 8 kHz mono 16-bit as a phone line carries it. A
+prompt with placeholders is rendered in pieces (<key>.<n>.wav) and, on a call, assembled
+with the clips of its values into one WAV per phrase, cached on disk by content hash.
+"""
+
+import datetime as dt
+import hashlib
+import io
+import json
+import re
+import string
+from pathlib import Path
+
+import click
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import send_file
+from flask.cli import AppGroup
+
+from ivr import identity
+from ivr import tts
+from ivr.prompts import Ref
+from ivr.spoken import Value
+from ivr.spoken import en
+from ivr.store import StoreError
+from ivr.store import get_store
+
+log = identity.logger(__name__)
+bp = Blueprint("audio", __name__, url_prefix="/audio")
+AUDIO_DIR = Path(__file__).resolve().parent.parent / "audio"
+RATE = 8000
+RENDERER = "espeak-ng+pypinyin/1"  # part of every text hash: change it to re-render everything
+JOIN_MS = 30  # silence between two clips of a phrase
+PAUSE_MS = 250  # a comma inside a value
+PAUSE = "|"
+KEY = re.compile(r"[a-z0-9_]+(\.[0-9]+)?")
+PHRASE = re.compile(r"[0-9a-f]{32}")
+SPEAKABLE = re.compile(r"[\w\u3007\u3400-\u9fff]")
+VALUE_PAUSES = "，、,;；"
+
+
+class AudioError(RuntimeError):
+    """Audio that cannot be made (a clip missing, espeak-ng absent)."""
+
+
+def template_parts(text):
+    """Split a prompt into its literal pieces and placeholders: [("text", s) | ("field", name)]."""
+    parts = []
+    for literal, name, _, _ in string.Formatter().parse(text):
+        if literal:
+            parts.append(("text", literal))
+        if name:
+            parts.append(("field", name))
+    return parts
+
+
+def items(prompts, lang):
+    """Every audio file a language needs: {key: text to speak}."""
+    found = {}
+    for key, text in prompts.texts[lang].items():
+        parts = template_parts(text)
+        if all(kind == "text" for kind, _ in parts):
+            found[key] = text
+            continue
+        for index, (kind, piece) in enumerate(parts):
+            if kind == "text" and SPEAKABLE.search(piece):
+                found[f"{key}.{index}"] = piece
+    found.update(prompts.clips[lang])
+    return found
+
+
+def text_hash(text):
+    return hashlib.sha256(f"{RENDERER}\n{text}".encode()).hexdigest()[:16]
+
+
+def prepare(sound):
+    """Make a clip phone-ready: silence trimmed, normalised, 8 kHz mono 16-bit."""
+    from pydub import effects
+    from pydub.silence import detect_leading_silence
+
+    start = detect_leading_silence(sound, silence_threshold=-50)
+    end = detect_leading_silence(sound.reverse(), silence_threshold=-50)
+    trimmed = sound[start : len(sound) - end] if len(sound) - end > start else sound
+    return (
+        effects.normalize(trimmed, headroom=1.0)
+        .set_frame_rate(RATE)
+        .set_channels(1)
+        .set_sample_width(2)
+    )
+
+
+def load_manifest(directory):
+    path = Path(directory) / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def render(prompts, lang, directory, force=False, progress=None):
+    """Render a language's prompts and clips; return (rendered, unchanged, removed) counts.
+
+    Only texts whose hash differs from the manifest's are spoken again.
+    """
+    folder = Path(directory) / lang
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = load_manifest(folder)
+    wanted = items(prompts, lang)
+    rendered = unchanged = 0
+    for key, text in (progress or (lambda x: x))(sorted(wanted.items())):
+        digest = text_hash(text)
+        path = folder / f"{key}.wav"
+        if not force and manifest.get(key) == digest and path.exists():
+            unchanged += 1
+            continue
+        prepare(tts.synthesize(text)).export(path, format="wav").close()
+        manifest[key] = digest
+        rendered += 1
+    removed = 0
+    for path in folder.glob("*.wav"):
+        if path.stem not in wanted:
+            path.unlink()
+            removed += 1
+    manifest = {key: manifest[key] for key in sorted(wanted)}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return rendered, unchanged, removed
+
+
+class Library:
+    """The rendered clips of every language, and the phrases assembled from them."""
+
+    def __init__(self, prompts, directory, cache):
+        self.prompts = prompts
+        self.directory = Path(directory)
+        self.cache = Path(cache)
+        self.manifests = {lang: load_manifest(self.directory / lang) for lang in prompts.texts}
+        self.loaded = {}
+        # Which clip says a character of a Mandarin value; English clips are named for their word.
+        self.by_text = {
+            lang: {text: key for key, text in clips.items()}
+            for lang, clips in prompts.clips.items()
+        }
+
+    def has(self, lang, key):
+        return key in self.manifests.get(lang, {}) and self.path(lang, key).exists()
+
+    def path(self, lang, key):
+        return self.directory / lang / f"{key}.wav"
+
+    def value_clips(self, lang, text):
+        """The clips that read a spoken value: a character (or a word) at a time."""
+        clips = []
+        tokens = text if lang == "zh" else en.words(text).replace(",", " , ").split()
+        for token in tokens:
+            if token in VALUE_PAUSES:
+                clips.append(PAUSE)
+            elif token.strip():
+                if lang == "zh":
+                    key = self.by_text[lang].get(token)
+                else:
+                    key = (
+                        f"clip_{token.lower()}"
+                        if f"clip_{token.lower()}" in self.prompts.clips[lang]
+                        else None
+                    )
+                if key is None:
+                    raise AudioError(f"no clip says {token!r} in {lang}")
+                clips.append(key)
+        return clips
+
+    def recipe(self, lang, phrase):
+        """The clips that say a phrase, in order; raise AudioError if one is missing."""
+        params = dict(phrase.params)
+        text = self.prompts.texts[lang][phrase.key]
+        parts = template_parts(text)
+        clips = []
+        if all(kind == "text" for kind, _ in parts):
+            clips.append(phrase.key)
+        for index, (kind, piece) in enumerate(parts):
+            if kind == "text":
+                if SPEAKABLE.search(piece) and len(parts) > 1:
+                    clips.append(f"{phrase.key}.{index}")
+                continue
+            value = params.get(piece)
+            if isinstance(value, Ref):
+                clips.append(value.key)
+            elif isinstance(value, Value):
+                clips += self.value_clips(lang, value.speak(lang))
+            else:
+                raise AudioError(f"{phrase.key}: no clips for the value of {piece!r}")
+        missing = [clip for clip in clips if clip != PAUSE and not self.has(lang, clip)]
+        if missing:
+            raise AudioError(f"{phrase.key}: audio/{lang}/{missing[0]}.wav is not rendered")
+        return clips
+
+    def phrase_id(self, lang, clips):
+        """Name an assembled phrase by its content: the clips and the texts they were made from."""
+        manifest = self.manifests[lang]
+        material = "\n".join([lang, *(f"{c}:{manifest.get(c, '')}" for c in clips)])
+        return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+    def clip(self, lang, key):
+        """Load a rendered clip once; clips are small and phrases reuse them all the time."""
+        if (lang, key) not in self.loaded:
+            data = io.BytesIO(self.path(lang, key).read_bytes())
+            self.loaded[lang, key] = tts.audio_segment().from_wav(data)
+        return self.loaded[lang, key]
+
+    def assemble(self, lang, clips):
+        """Join clips into one phrase, with a short silence between two clips."""
+        AudioSegment = tts.audio_segment()
+        join = AudioSegment.silent(duration=JOIN_MS, frame_rate=RATE)
+        sound = AudioSegment.empty()
+        for index, clip in enumerate(clips):
+            if index:
+                sound += join
+            if clip == PAUSE:
+                sound += AudioSegment.silent(duration=PAUSE_MS, frame_rate=RATE)
+            else:
+                sound += self.clip(lang, clip)
+        return sound.set_frame_rate(RATE).set_channels(1).set_sample_width(2)
+
+    def cached(self, phrase_id, lang, clips):
+        """Return the phrase's WAV on disk, assembling it the first time."""
+        path = self.cache / f"{phrase_id}.wav"
+        if not path.exists():
+            self.cache.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".tmp")
+            self.assemble(lang, clips).export(partial, format="wav").close()
+            partial.replace(path)  # atomic: a concurrent GET never sees half a file
+        return path
+
+    def url_path(self, lang, phrase, store):
+        """The path a <Play> fetches for a phrase; the phrase's recipe is kept in the store."""
+        clips = self.recipe(lang, phrase)
+        if clips == [phrase.key]:
+            return f"/audio/{lang}/{phrase.key}.wav"
+        phrase_id = self.phrase_id(lang, clips)
+        store.save_phrase(phrase_id, lang, clips)
+        self.cached(phrase_id, lang, clips)
+        return f"/audio/phrase/{phrase_id}.wav"
+
+
+def library():
+    return current_app.extensions["ivr.audio"]
+
+
+def serve(path, etag, max_age):
+    """Send a WAV with an ETag and Last-Modified, answering 304 to a matching If-None-Match."""
+    modified = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    body = io.BytesIO(path.read_bytes())
+    return send_file(
+        body,
+        mimetype="audio/wav",
+        etag=etag,
+        last_modified=modified,
+        max_age=max_age,
+        conditional=True,
+    )
+
+
+@bp.get("/<lang>/<key>.wav")
+def prompt_file(lang, key):
+    """A rendered prompt or clip."""
+    if lang not in library().manifests or not KEY.fullmatch(key) or not library().has(lang, key):
+        abort(404)
+    # The ETag is the hash of the text the file was rendered from: it changes when the text does.
+    return serve(library().path(lang, key), library().manifests[lang][key], max_age=86400)
+
+
+@bp.get("/phrase/<phrase_id>.wav")
+def phrase_file(phrase_id):
+    """An assembled phrase: from the disk cache, or assembled again from its stored recipe."""
+    if not PHRASE.fullmatch(phrase_id):
+        abort(404)
+    try:
+        found = get_store().load_phrase(phrase_id)
+    except StoreError:
+        log.exception("phrase %s: the store is unavailable", phrase_id)
+        abort(503)
+    if found is None:
+        abort(404)
+    lang, clips = found
+    if any(clip != PAUSE and not library().has(lang, clip) for clip in clips):
+        abort(404)
+    path = library().cached(phrase_id, lang, clips)
+    return serve(path, phrase_id, max_age=31536000)  # content-addressed: never changes
+
+
+@click.group("audio", cls=AppGroup)
+def audio_cli():
+    """Recorded prompts: render them with espeak-ng."""
+
+
+@audio_cli.command("render")
+@click.option("--lang", type=click.Choice(["zh", "en"]), help="Only this language.")
+@click.option("--force", is_flag=True, help="Render every prompt, changed or not.")
+def render_command(lang, force):
+    """Render prompts/<lang>.toml and the number clips to audio/<lang>/*.wav."""
+    try:
+        tts.espeak()
+    except tts.TTSError as error:
+        raise click.ClickException(str(error)) from None
+    prompts = current_app.extensions["ivr"].prompts
+    directory = current_app.config["IVR_AUDIO_DIR"]
+    for language in [lang] if lang else list(prompts.texts):
+        wanted = len(items(prompts, language))
+        with click.progressbar(length=wanted, label=f"audio/{language}") as bar:
+
+            def progress(entries, bar=bar):
+                for entry in entries:
+                    yield entry
+                    bar.update(1)
+
+            counts = render(prompts, language, directory, force, progress)
+        click.echo(
+            f"audio/{language}: {counts[0]} rendered, {counts[1]} unchanged, {counts[2]} removed"
+        )
+
+
+def init_app(app):
+    app.config["IVR_AUDIO_DIR"] = app.config.get("IVR_AUDIO_DIR") or str(AUDIO_DIR)
+    cache = app.config.get("IVR_AUDIO_CACHE") or str(Path(app.instance_path) / "phrases")
+    prompts = app.extensions["ivr"].prompts
+    app.extensions["ivr.audio"] = Library(prompts, app.config["IVR_AUDIO_DIR"], cache)
+    app.register_blueprint(bp)
+    app.cli.add_command(audio_cli)
