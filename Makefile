@@ -15,12 +15,14 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
-# espeak-ng speaks prompts when the softphone records a call; without it (and not root)
-# prompts are recorded as tones and the test that needs real speech skips with a reason.
+# espeak-ng renders prompts and speaks them in recorded calls; chromium runs the web
+# dialer's browser tests. Without them (and not root) the tests that need them skip,
+# saying why.
 system-packages:
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	  missing=""; \
 	  command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	  [ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "Installing:$$missing"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \

@@ -56,9 +56,11 @@ def create_app(test_config=None):
     from ivr import audio
     from ivr import store
     from ivr import voice
+    from ivr import web
 
     store.init_app(app)
     audio.init_app(app)
     voice.init_app(app)
+    web.init_app(app)
     accounts.init_app(app)
     return app

@@ -231,6 +231,32 @@ class Library:
             partial.replace(path)  # atomic: a concurrent GET never sees half a file
         return path
 
+    def clip_text(self, lang, key):
+        """The words a rendered file says."""
+        if key == PAUSE:
+            return "，" if lang == "zh" else ","
+        if key in self.prompts.clips[lang]:
+            return self.prompts.clips[lang][key]
+        name, _, index = key.partition(".")
+        text = self.prompts.texts[lang].get(name, "")
+        if index:
+            return template_parts(text)[int(index)][1]
+        return text
+
+    def text_of(self, path, store):
+        """The words an audio path of ours says (for showing a played prompt), or None."""
+        match = re.fullmatch(r"/audio/(?:(zh|en)/([a-z0-9_.]+)|phrase/([0-9a-f]{32}))\.wav", path)
+        if not match:
+            return None
+        if match.group(1):
+            return self.clip_text(match.group(1), match.group(2))
+        found = store.load_phrase(match.group(3))
+        if found is None:
+            return None
+        lang, clips = found
+        joiner = "" if lang == "zh" else " "
+        return joiner.join(self.clip_text(lang, clip) for clip in clips).replace(" ,", ",")
+
     def url_path(self, lang, phrase, store):
         """The path a <Play> fetches for a phrase; the phrase's recipe is kept in the store."""
         clips = self.recipe(lang, phrase)

@@ -26,14 +26,18 @@ DEFAULTS = {
     # Keys the hashes that name identifiers in the lockout table; set it in production.
     "SECRET_KEY": "dev-only-not-secret",
     "IVR_CLOCK": utc_now,
+    # The web dialer may dial TwiML URLs other than this app's. Off: it would be a
+    # server-side request forgery tool in anyone's browser.
+    "IVR_DIAL_ANY_URL": False,
 }
 INTEGERS = ("IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES", "IVR_RESIDENT_PREMIUM_YEAR")
+FLAGS = ("IVR_DIAL_ANY_URL",)
 FROM_ENVIRONMENT = (
     "DATABASE_URL", "TWILIO_AUTH_TOKEN", "IVR_PUBLIC_URL", "IVR_VOICE_MODE", "IVR_FLOW_FILE",
     "IVR_AUDIO_DIR", "IVR_AUDIO_CACHE",
     "IVR_DEFAULT_LANG",
     "IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES", "IVR_RESIDENT_PREMIUM",
-    "IVR_RESIDENT_PREMIUM_YEAR", "SECRET_KEY",
+    "IVR_RESIDENT_PREMIUM_YEAR", "SECRET_KEY", "IVR_DIAL_ANY_URL",
 )  # fmt: skip
 
 
@@ -45,5 +49,10 @@ def from_environment(environ=None):
         value = environ.get(name)
         if value in (None, ""):
             continue
-        found[name] = int(value) if name in INTEGERS else value
+        if name in INTEGERS:
+            found[name] = int(value)
+        elif name in FLAGS:
+            found[name] = value.strip().lower() in ("1", "true", "yes", "on")
+        else:
+            found[name] = value
     return found

@@ -57,7 +57,7 @@ def http_fetch(token=None, timeout=TIMEOUT):
     return fetch
 
 
-def app_fetch(app, token=None, base="http://localhost"):
+def app_fetch(app, token=None):
     """Return a fetch function that calls a Flask app in-process, through its test client."""
     client = app.test_client()
     token = token if token is not None else app.config.get("TWILIO_AUTH_TOKEN")

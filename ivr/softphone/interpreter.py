@@ -524,6 +524,25 @@ class Call:
 
     # reading the call
 
+    def expects(self):
+        """What the waiting verb accepts, for a caller pressing keys one at a time; None if none."""
+        if self.waiting is None:
+            return None
+        verb = self.waiting
+        if verb.tag == "Record":
+            finish = verb.get("finishOnKey", "1234567890*#")
+            return {"kind": "record", "timeout": 5, "finish_on_key": finish, "num_digits": None}
+        prompts_end = self.prompts[1]
+        finish = verb.get("finishOnKey", "#")
+        return {
+            "kind": "gather",
+            "timeout": _int(verb.get("timeout"), 5, 13314, [], self.t, "timeout") or 5,
+            "num_digits": _int(verb.get("numDigits"), None, 13312, [], self.t, "numDigits"),
+            "finish_on_key": finish if len(finish) <= 1 else "#",
+            "prompt_seconds": round(prompts_end - self.t, 2),
+            "secret": _is_secret(self.resolve(verb.get("action"))),
+        }
+
     def heard(self, since=0):
         """Return the texts said to the caller from event `since` on."""
         return [e.data["text"] for e in self.events[since:] if e.kind == "say"]
