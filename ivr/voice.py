@@ -22,7 +22,6 @@ from ivr.store import get_store
 
 log = identity.logger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
-DTMF = frozenset("0123456789*#")
 MAX_DIGITS = 64  # more than any entry needs; the rest of a flood is dropped at the edge
 
 

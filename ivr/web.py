@@ -11,8 +11,10 @@ import secrets
 import threading
 
 from flask import Blueprint
+from flask import abort
 from flask import current_app
 from flask import jsonify
+from flask import make_response
 from flask import render_template
 from flask import request
 
@@ -120,6 +122,14 @@ def state(call_id, session):
     )
 
 
+def find(call_id):
+    """Return the browser call with this id, or raise a 404 the page can show."""
+    session = sessions().get(call_id, now())
+    if session is None:
+        abort(make_response(jsonify({"error": "no such call (it ended or expired)"}), 404))
+    return session
+
+
 def complete(keys, expects):
     """Whether the keys typed so far end the waiting Gather at once (finish key or numDigits)."""
     if not keys:
@@ -170,9 +180,7 @@ def start():
 @bp.post("/dialer/api/calls/<call_id>/keys")
 def keys(call_id):
     """Press keys at the waiting prompt; `at`: seconds into its prompts (a key cuts them)."""
-    session = sessions().get(call_id, now())
-    if session is None:
-        return problem(404, "no such call (it ended or expired)")
+    session = find(call_id)
     body = request.get_json(silent=True) or {}
     pressed = str(body.get("keys", ""))[:64]
     if not pressed or any(key not in DTMF for key in pressed):
@@ -195,9 +203,7 @@ def keys(call_id):
 @bp.post("/dialer/api/calls/<call_id>/wait")
 def wait(call_id):
     """The prompt's timeout ran out: hand over what was typed, or silence."""
-    session = sessions().get(call_id, now())
-    if session is None:
-        return problem(404, "no such call (it ended or expired)")
+    session = find(call_id)
     with session.lock:
         if session.call.expects() is not None:
             submit(session, session.keys)
@@ -207,9 +213,7 @@ def wait(call_id):
 @bp.post("/dialer/api/calls/<call_id>/hangup")
 def hangup(call_id):
     """Hang up and forget the call."""
-    session = sessions().get(call_id, now())
-    if session is None:
-        return problem(404, "no such call (it ended or expired)")
+    session = find(call_id)
     with session.lock:
         session.call.hangup()
         sessions().drop(call_id)

@@ -74,19 +74,31 @@ def clock():
 
 
 @pytest.fixture
-def app(tmp_path, clock):
-    app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}",
-            "TWILIO_AUTH_TOKEN": TOKEN,
-            "SECRET_KEY": "test-secret",
-            "IVR_CLOCK": clock,
-        }
-    )
-    with app.app_context():
-        import_accounts({"accounts": ACCOUNTS}, app.extensions["ivr"].regions, get_store())
-    return app
+def make_app(tmp_path, clock):
+    """Build a test app (settings overridable) holding the test accounts."""
+
+    def make(**settings):
+        app = create_app(
+            {
+                "TESTING": True,
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}",
+                "TWILIO_AUTH_TOKEN": TOKEN,
+                "SECRET_KEY": "test-secret",
+                "IVR_AUDIO_CACHE": str(tmp_path / "phrases"),
+                "IVR_CLOCK": clock,
+                **settings,
+            }
+        )
+        with app.app_context():
+            import_accounts({"accounts": ACCOUNTS}, app.extensions["ivr"].regions, get_store())
+        return app
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
 
 
 @pytest.fixture

@@ -13,13 +13,11 @@ import pytest
 
 from ivr import audio
 from ivr import create_app
-from ivr.accounts import import_accounts
 from ivr.prompts import Phrase
 from ivr.prompts import load_prompts
 from ivr.softphone.phone import Phone
 from ivr.spoken import Value
 from ivr.store import get_store
-from tests.conftest import ACCOUNTS
 from tests.conftest import TOKEN
 
 
@@ -30,20 +28,8 @@ def seconds(data):
 
 
 @pytest.fixture
-def play_app(tmp_path, clock):
-    app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}",
-            "TWILIO_AUTH_TOKEN": TOKEN,
-            "IVR_VOICE_MODE": "play",
-            "IVR_AUDIO_CACHE": str(tmp_path / "phrases"),
-            "IVR_CLOCK": clock,
-        }
-    )
-    with app.app_context():
-        import_accounts({"accounts": ACCOUNTS}, app.extensions["ivr"].regions, get_store())
-    return app
+def play_app(make_app):
+    return make_app(IVR_VOICE_MODE="play")
 
 
 @pytest.mark.parametrize("lang", ("zh", "en"))
