@@ -32,7 +32,9 @@ system-packages:
 
 run: $(STAMP)
 	$(VENV)/bin/flask --app app accounts seed --if-empty
-	@echo "The line answers at http://$(HOST):$(PORT)/voice  (dial it: $(PY) -m ivr.softphone http://$(HOST):$(PORT)/voice)"
+	@echo "Dial from a browser:  http://$(HOST):$(PORT)/"
+	@echo "Or from a terminal:   $(PY) -m ivr.softphone http://$(HOST):$(PORT)/voice"
+	@echo "Twilio's Voice URL:   http://$(HOST):$(PORT)/voice (POST)"
 	$(VENV)/bin/flask --app app run --host $(HOST) --port $(PORT)
 
 test: $(STAMP) system-packages

@@ -103,11 +103,13 @@ def identify_by_card(env, call, keyed):
     return _pend(env, call, "card", number)
 
 
-@action("verify_pin", outcomes=("locked",))
+@action("verify_pin", outcomes=("locked", "unidentified"))
 def verify_pin(env, call, keyed):
     """Check the PIN; an unknown number fails exactly as a wrong PIN does, lockout included."""
-    if not call.subject:
-        return Outcome(ok=False, phrases=_say("pin_format"))
+    if call.account_id:  # a repeated request after success: carry on
+        return Outcome()
+    if not call.subject:  # a PIN with no number to check it against (a stale request)
+        return Outcome(ok=False, goto="unidentified")
     try:
         identity.check_pin_format(keyed)
     except identity.IdentityError:

@@ -29,6 +29,7 @@ log = identity.logger(__name__)
 bp = Blueprint("web", __name__)
 DTMF = frozenset("0123456789*#")
 IDLE = dt.timedelta(minutes=10)  # a call nobody touched for this long was abandoned
+MAX_CALLS = 100  # browser calls at once in this process; more would only eat memory
 
 
 class Session:
@@ -49,9 +50,13 @@ class Sessions:
         self.calls = {}
         self.lock = threading.Lock()
 
-    def add(self, session):
+    def add(self, session, now):
+        """Keep a new call; None when too many are in progress."""
+        self.expire(now)
         call_id = secrets.token_urlsafe(16)
         with self.lock:
+            if len(self.calls) >= MAX_CALLS:
+                return None
             self.calls[call_id] = session
         return call_id
 
@@ -171,7 +176,9 @@ def start():
         url = request.host_url.rstrip("/") + "/voice"
     call = Call(url, fetch, to=to, measure=dialer.measurer(fetch))
     session = Session(call, now())
-    call_id = sessions().add(session)
+    call_id = sessions().add(session, now())
+    if call_id is None:
+        return problem(503, "too many calls in progress; try again in a few minutes")
     with session.lock:
         call.start()
         return state(call_id, session)

@@ -32,7 +32,7 @@ kind = "collect"
 prompt = "enter_pin"
 action = "verify_pin"
 next = "$intent"
-outcomes = { locked = "main" }
+outcomes = { locked = "main", unidentified = "who" }
 
 [nodes.balance]
 kind = "answer"

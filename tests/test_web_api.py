@@ -130,3 +130,12 @@ def test_dialing_on_a_weekend_uses_the_clock(client, clock):
     data = start(client)
     data = press(client, data["id"], "0")
     assert "现在不是人工服务时间" in heard(data)
+
+
+def test_too_many_calls_at_once(client, monkeypatch):
+    monkeypatch.setattr("ivr.web.MAX_CALLS", 2)
+    start(client)
+    start(client)
+    response = client.post("/dialer/api/calls", json={})
+    assert response.status_code == 503
+    assert "too many calls" in response.get_json()["error"]

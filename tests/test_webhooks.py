@@ -259,3 +259,24 @@ def test_a_failure_that_quotes_a_number_is_logged_masked(app, client, monkeypatc
     assert spoken(root) == "系统繁忙，请稍后再拨。再见。"
     assert "lookup of **************002X failed" in caplog.text
     assert "11010519491231002X" not in caplog.text
+
+
+def test_a_pin_without_a_number_asks_who_is_calling(client):
+    sid = start_call(client)
+    root = twiml(post(client, "/voice/node/pin", {"CallSid": sid, "Digits": "123456"}))
+    assert "查询前需要验证身份" in spoken(root)
+
+
+def test_a_repeated_pin_request_after_success_carries_on(client):
+    sid = start_call(client)
+    steps = (
+        ("main", "1"),
+        ("identify", "1"),
+        ("id_number", "11010519491231002*"),
+        ("pin", "123456"),
+    )
+    for node, digits in steps:
+        root = twiml(post(client, f"/voice/node/{node}", {"CallSid": sid, "Digits": digits}))
+    assert "一千二百三十四元五角六分" in spoken(root)
+    root = twiml(post(client, "/voice/node/pin", {"CallSid": sid, "Digits": "123456"}))
+    assert "一千二百三十四元五角六分" in spoken(root)
