@@ -150,13 +150,18 @@
     }
   }
 
-  async function run(action) {
-    try {
-      render(await action());
-    } catch (error) {
-      showBanner(`${error.message}`);
-      if (/no such call/.test(error.message)) { call = null; setInCall(false); }
-    }
+  // Requests go one at a time, in the order the keys were pressed.
+  let chain = Promise.resolve();
+  function run(action) {
+    chain = chain.then(async () => {
+      try {
+        render(await action());
+      } catch (error) {
+        showBanner(`${error.message}`);
+        if (/no such call/.test(error.message)) { call = null; setInCall(false); }
+      }
+    });
+    return chain;
   }
 
   function dial(event) {
@@ -178,17 +183,22 @@
     stopSound();  // a key cuts the prompt, as on a real line
     const button = document.querySelector(`.key[data-key="${CSS.escape(key)}"]`);
     if (button) { button.classList.add("pressed"); setTimeout(() => button.classList.remove("pressed"), 150); }
-    run(() => api(`/dialer/api/calls/${call.id}/keys`, { keys: key, at: firstKeyAt }));
+    const id = call.id;
+    const at0 = firstKeyAt;
+    run(() => api(`/dialer/api/calls/${id}/keys`, { keys: key, at: at0 }));
   }
 
   function wait() {
-    if (call) run(() => api(`/dialer/api/calls/${call.id}/wait`));
+    if (!call) return;
+    const id = call.id;
+    run(() => api(`/dialer/api/calls/${id}/wait`));
   }
 
   function hangup() {
     if (!call) return;
     stopSound();
-    run(() => api(`/dialer/api/calls/${call.id}/hangup`));
+    const id = call.id;
+    run(() => api(`/dialer/api/calls/${id}/hangup`));
   }
 
   $("dial").addEventListener("submit", dial);
