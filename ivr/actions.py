@@ -78,7 +78,7 @@ def _pend(env, call, kind, number):
     call.pending_account_id = account.id if account else None
     call.last4 = number[-4:]
     call.account_id = None
-    failures, locked_until = env.store.lockout(call.subject)
+    _, locked_until = env.store.lockout(call.subject)
     if identity.is_locked(locked_until, env.now):
         log.info("identification refused: %s is locked", identity.mask(number))
         return Outcome(ok=False, goto="locked")

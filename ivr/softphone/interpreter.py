@@ -258,9 +258,10 @@ class Call:
             raise FetchError(11217, f"HTTP error response code {reply.status} from {url}")
         content_type = reply.content_type.split(";")[0].strip().lower()
         self.doc_url = reply.url or url
-        if content_type.startswith("audio/"):
-            self.verbs = [ET.Element("Play", text=None), ET.Element("Hangup")]
-            self.verbs[0].text = self.doc_url
+        if content_type.startswith("audio/"):  # an audio file plays, then the call ends
+            play = ET.Element("Play")
+            play.text = self.doc_url
+            self.verbs = [play, ET.Element("Hangup")]
             return
         if content_type == "text/plain":
             say = ET.Element("Say")
