@@ -135,7 +135,8 @@ class Library:
         self.directory = Path(directory)
         self.cache = Path(cache)
         self.manifests = {lang: load_manifest(self.directory / lang) for lang in prompts.texts}
-        self.loaded = {}
+        self.loaded = {}  # clips read from disk
+        self.words = {}  # audio path -> the words it says (paths are content-addressed)
         # Which clip says a character of a Mandarin value; English clips are named for their word.
         self.by_text = {
             lang: {text: key for key, text in clips.items()}
@@ -245,6 +246,11 @@ class Library:
 
     def text_of(self, path, store):
         """The words an audio path of ours says (for showing a played prompt), or None."""
+        if path not in self.words:
+            self.words[path] = self._text_of(path, store)
+        return self.words[path]
+
+    def _text_of(self, path, store):
         match = re.fullmatch(r"/audio/(?:(zh|en)/([a-z0-9_.]+)|phrase/([0-9a-f]{32}))\.wav", path)
         if not match:
             return None
@@ -300,6 +306,9 @@ def phrase_file(phrase_id):
     """An assembled phrase: from the disk cache, or assembled again from its stored recipe."""
     if not PHRASE.fullmatch(phrase_id):
         abort(404)
+    path = library().cache / f"{phrase_id}.wav"
+    if path.exists():  # assembled here before: no need to ask the store
+        return serve(path, phrase_id, max_age=31536000)
     try:
         found = get_store().load_phrase(phrase_id)
     except StoreError:
@@ -311,7 +320,7 @@ def phrase_file(phrase_id):
     if any(clip != PAUSE and not library().has(lang, clip) for clip in clips):
         abort(404)
     path = library().cached(phrase_id, lang, clips)
-    return serve(path, phrase_id, max_age=31536000)  # content-addressed: never changes
+    return serve(path, phrase_id, max_age=31536000)  # content-addressed: it never changes
 
 
 @click.group("audio", cls=AppGroup)

@@ -8,6 +8,7 @@ Side effects go through `env`: `env.run(action, call, value) -> Outcome` and
 
 from dataclasses import dataclass
 
+from ivr.flow import GATHERING
 from ivr.flow import INTENT
 from ivr.flow import FlowError
 from ivr.prompts import Phrase
@@ -131,9 +132,7 @@ class Dialog:
         if node_id not in self.flow.nodes:
             return self.enter(self.flow.entry)
         node = self.flow[node_id]
-        if node.kind not in ("menu", "collect", "answer") or (
-            node.identify and not self.call.account_id
-        ):
+        if node.kind not in GATHERING or (node.identify and not self.call.account_id):
             return self.enter(node_id)  # nothing to apply keys to here: arrive afresh
         if self.call.node != node_id:  # a late or replayed request: start this node afresh
             self.call.node, self.call.tries = node_id, 0

@@ -75,7 +75,7 @@ def _credit(data, key):
     kind = data.get("kind")
     if kind not in CREDIT_KINDS:
         raise RegionError(f"region {key}: credit.kind must be one of {', '.join(CREDIT_KINDS)}")
-    fields = {name: data.get(name) for name in ("older_age",)}
+    fields = {"older_age": data.get("older_age")}
     for name in ("amount", "older_amount", "percent", "average_pension"):
         if name in data:
             fields[name] = Decimal(str(data[name]))
