@@ -36,6 +36,17 @@ def start_call(client, sid="CA" + "1" * 32):
     return sid
 
 
+TO_ID_ENTRY = (("main", "1"), ("identify", "1"))
+TO_PIN_ENTRY = (*TO_ID_ENTRY, ("id_number", "11010519491231002*"))
+
+
+def walk(client, sid, steps):
+    """Post (node, digits) steps of one call in order; return the last response."""
+    for node, digits in steps:
+        response = post(client, f"/voice/node/{node}", {"CallSid": sid, "Digits": digits})
+    return response
+
+
 def test_incoming_call_gathers_the_main_menu(client):
     root = twiml(post(client, "/voice", {"CallSid": "CA" + "0" * 32, "To": "12333"}))
     gather = root.find("Gather")
@@ -67,17 +78,13 @@ def test_menu_survives_any_digits(client, digits, heard):
 @pytest.mark.parametrize("digits", ("abc", "9" * 200, "😀😀", "**", "1*2#"))
 def test_entry_survives_any_digits(client, digits):
     sid = start_call(client)
-    post(client, "/voice/node/main", {"CallSid": sid, "Digits": "1"})
-    post(client, "/voice/node/identify", {"CallSid": sid, "Digits": "1"})
-    root = twiml(post(client, "/voice/node/id_number", {"CallSid": sid, "Digits": digits}))
+    root = twiml(walk(client, sid, (*TO_ID_ENTRY, ("id_number", digits))))
     assert "您输入的身份证号码有误" in spoken(root)
 
 
 def test_pin_entry_survives_junk(client):
     sid = start_call(client)
-    for node, digits in (("main", "1"), ("identify", "1"), ("id_number", "11010519491231002*")):
-        post(client, f"/voice/node/{node}", {"CallSid": sid, "Digits": digits})
-    root = twiml(post(client, "/voice/node/pin", {"CallSid": sid, "Digits": "😀" * 50}))
+    root = twiml(walk(client, sid, (*TO_PIN_ENTRY, ("pin", "😀" * 50))))
     assert "查询密码为六位数字" in spoken(root)
 
 
@@ -197,8 +204,7 @@ def test_get_webhooks_are_signed_over_the_query(client):
 
 def test_status_callback_closes_the_call(app, client):
     sid = start_call(client)
-    for node, digits in (("main", "1"), ("identify", "1"), ("id_number", "11010519491231002*")):
-        post(client, f"/voice/node/{node}", {"CallSid": sid, "Digits": digits})
+    walk(client, sid, TO_PIN_ENTRY)
     root = twiml(post(client, "/voice/status", {"CallSid": sid, "CallStatus": "completed"}))
     assert list(root) == []
     row = app.extensions["ivr.store"].load_call(sid)
@@ -216,11 +222,7 @@ def test_status_callback_for_unknown_call(client):
 
 def test_pin_gather_is_marked_secret_and_no_personal_data_in_urls(client):
     sid = start_call(client)
-    post(client, "/voice/node/main", {"CallSid": sid, "Digits": "1"})
-    post(client, "/voice/node/identify", {"CallSid": sid, "Digits": "1"})
-    response = post(
-        client, "/voice/node/id_number", {"CallSid": sid, "Digits": "11010519491231002*"}
-    )
+    response = walk(client, sid, TO_PIN_ENTRY)
     root = twiml(response)
     assert root.find("Gather").get("action") == "/voice/node/pin?secret=1"
     assert b"11010519" not in response.data
@@ -229,14 +231,7 @@ def test_pin_gather_is_marked_secret_and_no_personal_data_in_urls(client):
 def test_logs_mask_numbers_and_never_hold_a_pin(client, caplog):
     sid = start_call(client)
     with caplog.at_level(logging.DEBUG):
-        for node, digits in (
-            ("main", "1"),
-            ("identify", "1"),
-            ("id_number", "11010519491231002*"),
-            ("pin", "654987"),
-            ("pin", "123456"),
-        ):
-            post(client, f"/voice/node/{node}", {"CallSid": sid, "Digits": digits})
+        walk(client, sid, (*TO_PIN_ENTRY, ("pin", "654987"), ("pin", "123456")))
     assert "002X" in caplog.text
     assert "110105194912" not in caplog.text
     assert "654987" not in caplog.text
@@ -245,8 +240,7 @@ def test_logs_mask_numbers_and_never_hold_a_pin(client, caplog):
 
 def test_a_failure_that_quotes_a_number_is_logged_masked(app, client, monkeypatch, caplog):
     sid = start_call(client)
-    post(client, "/voice/node/main", {"CallSid": sid, "Digits": "1"})
-    post(client, "/voice/node/identify", {"CallSid": sid, "Digits": "1"})
+    walk(client, sid, TO_ID_ENTRY)
 
     def failing(kind, number):
         raise RuntimeError(f"lookup of {number} failed")
@@ -269,14 +263,7 @@ def test_a_pin_without_a_number_asks_who_is_calling(client):
 
 def test_a_repeated_pin_request_after_success_carries_on(client):
     sid = start_call(client)
-    steps = (
-        ("main", "1"),
-        ("identify", "1"),
-        ("id_number", "11010519491231002*"),
-        ("pin", "123456"),
-    )
-    for node, digits in steps:
-        root = twiml(post(client, f"/voice/node/{node}", {"CallSid": sid, "Digits": digits}))
+    root = twiml(walk(client, sid, (*TO_PIN_ENTRY, ("pin", "123456"))))
     assert "一千二百三十四元五角六分" in spoken(root)
     root = twiml(post(client, "/voice/node/pin", {"CallSid": sid, "Digits": "123456"}))
     assert "一千二百三十四元五角六分" in spoken(root)
