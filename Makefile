@@ -15,20 +15,24 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
-# espeak-ng renders prompts and speaks them in recorded calls; chromium runs the web
-# dialer's browser tests. Without them (and not root) the tests that need them skip,
-# saying why.
-system-packages:
+# Debian packages, installed when missing and root: espeak-ng renders prompts and speaks
+# them in recorded calls; chromium runs the web dialer's browser tests. Without them the
+# tests that need them skip, saying why.
+TEST_PACKAGES := espeak-ng chromium
+define install_missing
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	  missing=""; \
-	  command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
-	  [ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	  for package in $(1); do dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
 	  if [ -n "$$missing" ]; then \
 	    echo "Installing:$$missing"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
 	      || echo "Could not install$$missing; the tests that need them will skip."; \
 	  fi; \
 	fi
+endef
+
+system-packages:
+	$(call install_missing,$(TEST_PACKAGES))
 
 run: $(STAMP)
 	$(VENV)/bin/flask --app app accounts seed --if-empty
@@ -41,7 +45,8 @@ test: $(STAMP) system-packages
 	$(PY) -m pytest
 
 # Re-render prompts/*.toml to audio/ (only what changed; FORCE=1 for everything).
-audio: $(STAMP) system-packages
+audio: $(STAMP)
+	$(call install_missing,espeak-ng)
 	$(VENV)/bin/flask --app app audio render $(if $(FORCE),--force,)
 
 bench: $(STAMP)
