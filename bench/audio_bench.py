@@ -33,11 +33,11 @@ def main():
                 "IVR_AUDIO_CACHE": f"{folder}/phrases",
             }
         )
-        library = app.extensions["ivr.audio"]
+        library = app.extensions["ivr"].audio
         with app.app_context():
             store = get_store()
             regions = app.extensions["ivr"].regions
-            today = app.config["IVR_CLOCK"]().date()
+            today = app.extensions["ivr"].clock().date()
             import_accounts(demo_document(regions, today), regions, store)
             cold, warm = [], []
             for round_ in range(ROUNDS):

@@ -232,7 +232,7 @@ def seed_command(if_empty):
     if if_empty and store.count_accounts():
         click.echo("The store already has accounts; not seeding.")
         return
-    today = current_app.config["IVR_CLOCK"]().date()
+    today = current_app.extensions["ivr"].clock().date()
     document = demo_document(current_app.extensions["ivr"].regions, today)
     import_accounts(document, current_app.extensions["ivr"].regions, store)
     click.echo("Demo accounts (mock data, not real people):")

@@ -11,8 +11,12 @@ CALL_RETENTION = dt.timedelta(hours=6)
 
 
 @dataclass
-class Call:
-    """What the line remembers between two requests of one call. No PIN, no full number."""
+class CallState:
+    """What the line remembers between two requests of one call. No PIN, no full number.
+
+    The dialog owns where the call is (node, tries, page, intent); the actions own who the
+    caller is (subject, pending_account_id, last4, account_id) and the language.
+    """
 
     call_sid: str
     lang: str
@@ -32,7 +36,7 @@ class Call:
 
 def new_call(call_sid, lang, line, now):
     """Start the state of a call that has just rung."""
-    return Call(
+    return CallState(
         call_sid=call_sid, lang=lang, line=line, started_at=epoch(now), updated_at=epoch(now)
     )
 
@@ -42,7 +46,7 @@ def load_call(store, call_sid):
     if not call_sid:
         return None
     row = store.load_call(call_sid)
-    return None if row is None else Call(**row)
+    return None if row is None else CallState(**row)
 
 
 def save_call(store, call, now):

@@ -351,10 +351,5 @@ def _entry(table, account_id, entry):
 
 
 def get_store():
-    """Return the current app's store."""
-    return current_app.extensions["ivr.store"]
-
-
-def init_app(app):
-    """Open the app's store from DATABASE_URL (the schema is created on first use)."""
-    app.extensions["ivr.store"] = Store(app.config["DATABASE_URL"])
+    """Return the current app's store (for routes and CLI commands)."""
+    return current_app.extensions["ivr"].store

@@ -18,12 +18,10 @@ from flask import make_response
 from flask import render_template
 from flask import request
 
-from ivr import audio
 from ivr import identity
 from ivr.softphone import dialer
 from ivr.softphone.interpreter import Call
 from ivr.softphone.interpreter import Keys
-from ivr.store import get_store
 
 log = identity.logger(__name__)
 bp = Blueprint("web", __name__)
@@ -87,7 +85,7 @@ def sessions():
 
 
 def now():
-    return current_app.config["IVR_CLOCK"]()
+    return current_app.extensions["ivr"].clock()
 
 
 def problem(status, message):
@@ -100,7 +98,7 @@ def shown(event, origin):
     url = data.get("url") or ""
     if event.kind == "play" and url.startswith(origin + "/audio/"):
         try:
-            data["text"] = audio.library().text_of(url[len(origin) :], get_store())
+            data["text"] = current_app.extensions["ivr"].words(url[len(origin) :])
         except Exception:  # noqa: BLE001 - words are a courtesy; the audio still plays
             log.exception("no words for %s", url)
     return data

@@ -47,7 +47,7 @@ def test_every_prompt_is_rendered_from_its_current_text(lang):
 
 @pytest.mark.parametrize("lang", ("zh", "en"))
 def test_every_flow_prompt_has_audio(play_app, lang):
-    library = play_app.extensions["ivr.audio"]
+    library = play_app.extensions["ivr"].audio
     flow = play_app.extensions["ivr"].flow
     context = {
         "region": audio.Ref("region_beijing"),
@@ -61,7 +61,7 @@ def test_every_flow_prompt_has_audio(play_app, lang):
 
 @pytest.mark.parametrize("lang", ("zh", "en"))
 def test_clips_cover_every_value(play_app, lang):
-    library = play_app.extensions["ivr.audio"]
+    library = play_app.extensions["ivr"].audio
     rng = random.Random(5)
     values = [
         Value("amount", Decimal(f"{rng.randint(0, 10**9)}.{rng.randint(0, 99):02d}"))
@@ -85,7 +85,7 @@ def test_clips_cover_every_value(play_app, lang):
 
 
 def test_an_assembled_amount_lasts_as_long_as_its_clips(play_app):
-    library = play_app.extensions["ivr.audio"]
+    library = play_app.extensions["ivr"].audio
     phrase = Phrase.of("balance", amount=Value("amount", Decimal("1234.56")))
     clips = library.recipe("zh", phrase)
     assert clips == [
@@ -116,7 +116,7 @@ def test_audio_is_served_with_validators_and_a_long_max_age(play_app):
 
 def test_a_phrase_is_cached_and_reassembled_from_its_recipe(play_app):
     client = play_app.test_client()
-    library = play_app.extensions["ivr.audio"]
+    library = play_app.extensions["ivr"].audio
     with play_app.test_request_context():
         path = library.url_path(
             "en", Phrase.of("balance", amount=Value("amount", Decimal("2.02"))), get_store()
@@ -168,7 +168,7 @@ def test_balance_call_in_play_mode(play_app):
     client = play_app.test_client()
     body = client.get(balance.data["url"].removeprefix("http://localhost")).data
     assert seconds(body) == pytest.approx(balance.data["duration"], abs=0.01)
-    library = play_app.extensions["ivr.audio"]
+    library = play_app.extensions["ivr"].audio
     clips = library.recipe("zh", Phrase.of("balance", amount=Value("amount", Decimal("1234.56"))))
     assert body == client.get(f"/audio/phrase/{library.phrase_id('zh', clips)}.wav").data
     assert plays[-1].data["url"] == "http://localhost/audio/zh/after_answer.wav"

@@ -115,8 +115,8 @@ def test_other_urls_when_the_operator_allows(app, client):
     assert [e["code"] for e in data["events"] if e["kind"] == "error"] == [11200]
 
 
-def test_play_mode_events_carry_their_words(app, client):
-    app.config["IVR_VOICE_MODE"] = "play"
+def test_play_mode_events_carry_their_words(make_app):
+    client = make_app(IVR_VOICE_MODE="play").test_client()
     data = start(client, to="010-12333")
     plays = [e for e in data["events"] if e["kind"] == "play"]
     assert plays[0]["url"].startswith("http://localhost/audio/phrase/")

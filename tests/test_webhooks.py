@@ -134,7 +134,7 @@ def test_store_down_says_busy_and_hangs_up(tmp_path, caplog):
 def test_store_down_mid_call_keeps_the_language(app, client, monkeypatch):
     sid = start_call(client)
     post(client, "/voice/node/main", {"CallSid": sid, "Digits": "9"})
-    store = app.extensions["ivr.store"]
+    store = app.extensions["ivr"].store
 
     def broken(*args):
         raise RuntimeError("disk on fire")
@@ -207,7 +207,7 @@ def test_status_callback_closes_the_call(app, client):
     walk(client, sid, TO_PIN_ENTRY)
     root = twiml(post(client, "/voice/status", {"CallSid": sid, "CallStatus": "completed"}))
     assert list(root) == []
-    row = app.extensions["ivr.store"].load_call(sid)
+    row = app.extensions["ivr"].store.load_call(sid)
     assert row["ended_at"] is not None
     assert row["last4"] is None
     assert row["subject"] is None
@@ -245,7 +245,7 @@ def test_a_failure_that_quotes_a_number_is_logged_masked(app, client, monkeypatc
     def failing(kind, number):
         raise RuntimeError(f"lookup of {number} failed")
 
-    monkeypatch.setattr(app.extensions["ivr.store"], "find_account", failing)
+    monkeypatch.setattr(app.extensions["ivr"].store, "find_account", failing)
     with caplog.at_level(logging.ERROR):
         root = twiml(
             post(client, "/voice/node/id_number", {"CallSid": sid, "Digits": "11010519491231002*"})
