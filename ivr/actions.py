@@ -25,6 +25,7 @@ PROMPTS = (
 )  # fmt: skip
 CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "CST")  # agents keep Beijing time, no DST
 
+
 def _say(key, **params):
     return (Phrase.of(key, **params),)
 

@@ -62,5 +62,3 @@ def render(turn, speeches, node_url, origin=""):
 def empty():
     """Return an empty TwiML document (the answer to a status callback)."""
     return str(VoiceResponse())
-
-
