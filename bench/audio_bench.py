@@ -18,7 +18,6 @@ from ivr.accounts import import_accounts  # noqa: E402
 from ivr.prompts import Phrase  # noqa: E402
 from ivr.softphone.phone import Phone  # noqa: E402
 from ivr.spoken import Value  # noqa: E402
-from ivr.store import get_store  # noqa: E402
 
 ROUNDS = 20
 
@@ -35,7 +34,7 @@ def main():
         )
         library = app.extensions["ivr"].audio
         with app.app_context():
-            store = get_store()
+            store = app.extensions["ivr"].store
             regions = app.extensions["ivr"].regions
             today = app.extensions["ivr"].clock().date()
             import_accounts(demo_document(regions, today), regions, store)

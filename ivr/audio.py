@@ -27,7 +27,6 @@ from ivr.prompts import Ref
 from ivr.spoken import Value
 from ivr.spoken import en
 from ivr.store import StoreError
-from ivr.store import get_store
 
 log = identity.logger(__name__)
 bp = Blueprint("audio", __name__, url_prefix="/audio")
@@ -312,7 +311,7 @@ def phrase_file(phrase_id):
     if path.exists():  # assembled here before: no need to ask the store
         return serve(path, phrase_id, max_age=31536000)
     try:
-        found = get_store().load_phrase(phrase_id)
+        found = current_app.extensions["ivr"].store.load_phrase(phrase_id)
     except StoreError:
         log.exception("phrase %s: the store is unavailable", phrase_id)
         abort(503)

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
+
+from ivr.money import from_fen
+from ivr.money import to_fen
 
 metadata = sa.MetaData()
 
@@ -113,16 +115,6 @@ class Entry:
     period: str
     amount: Decimal
     status: str | None = None
-
-
-def to_fen(amount):
-    """Turn Decimal yuan into integer fen."""
-    return int(Decimal(amount) * 100)
-
-
-def from_fen(fen):
-    """Turn integer fen into Decimal yuan with two places."""
-    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
 
 
 def epoch(moment):
@@ -348,8 +340,3 @@ def _entry(table, account_id, entry):
     if table is payments:
         values["status"] = entry.status
     return values
-
-
-def get_store():
-    """Return the current app's store (for routes and CLI commands)."""
-    return current_app.extensions["ivr"].store

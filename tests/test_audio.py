@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from flask import current_app
 
 from ivr import audio
 from ivr import create_app
@@ -17,7 +18,6 @@ from ivr.prompts import Phrase
 from ivr.prompts import load_prompts
 from ivr.softphone.phone import Phone
 from ivr.spoken import Value
-from ivr.store import get_store
 from tests.conftest import TOKEN
 
 
@@ -119,7 +119,9 @@ def test_a_phrase_is_cached_and_reassembled_from_its_recipe(play_app):
     library = play_app.extensions["ivr"].audio
     with play_app.test_request_context():
         path = library.url_path(
-            "en", Phrase.of("balance", amount=Value("amount", Decimal("2.02"))), get_store()
+            "en",
+            Phrase.of("balance", amount=Value("amount", Decimal("2.02"))),
+            current_app.extensions["ivr"].store,
         )
     assert path.startswith("/audio/phrase/")
     first = client.get(path)
