@@ -9,10 +9,9 @@ import dataclasses
 from ivr import dialog
 from ivr import identity
 from ivr.audio import AudioError
-from ivr.calls import end_call
-from ivr.calls import load_call
+from ivr.calls import MAX_CALL
+from ivr.calls import Sealer
 from ivr.calls import new_call
-from ivr.calls import save_call
 from ivr.flow import FLOW_FILE
 from ivr.flow import load_flow
 from ivr.identity import mask
@@ -22,6 +21,7 @@ from ivr.regions import load_regions
 from ivr.spoken import Value
 from ivr.types import Env
 from ivr.types import Speech
+from ivr.types import Spoken
 from ivr.types import Turn
 
 log = identity.logger(__name__)
@@ -66,19 +66,26 @@ class Hotline:
         self.clock = clock  # () -> an aware datetime: tests move it by hand
         self.audio = audio  # the recorded prompts and assembled phrases
         self.play = play  # speak with <Play> of recorded audio, not <Say>
+        self.sealer = Sealer(settings.secret_key)
 
     def start(self, call_sid, to):
         """A call rings in: the welcome and the main menu."""
-        return self._turn(call_sid, to, None, None)
+        return self._turn(call_sid, to, None, None, None)
 
-    def step(self, call_sid, node, digits, to=None):
-        """The caller's keys (None: nothing in time) at a node; an unknown call starts afresh."""
-        return self._turn(call_sid, to, node, digits)
+    def step(self, call_sid, node, digits, state, to=None):
+        """The caller's keys (None: nothing in time) at a node, with the state the line sealed.
+
+        A missing, forged or expired state, or that of an ended call, starts the call afresh.
+        """
+        return self._turn(call_sid, to, node, digits, state)
 
     def end(self, call_sid):
-        """Twilio says the call is over: close its record and forget who the caller was."""
+        """Twilio says the call is over: remember it, so its requests are never answered again."""
+        now = self.clock()
         try:
-            end_call(self.store, call_sid, self.clock())
+            if call_sid:
+                self.store.end_call(call_sid, now)
+            self.store.purge_calls(now - MAX_CALL)
         except Exception:
             log.exception("could not close call %s", mask(call_sid))
 
@@ -95,21 +102,25 @@ class Hotline:
         line = self.regions.for_dialled(to).key
         return new_call(call_sid or "", self.settings.default_lang, line, now)
 
-    def _turn(self, call_sid, to, node, digits):
+    def _turn(self, call_sid, to, node, digits, state):
         env = Env(self.store, self.regions, self.settings, self.clock())
         effects = Effects(self.actions, env)
         call = None
         try:
-            if node is not None:
-                call = load_call(self.store, call_sid)
-            if call is None or call.ended_at:  # a new call, or an unknown CallSid: start afresh
+            if node is not None and state and call_sid:
+                call = self.sealer.open(state, call_sid, env.now)
+                if call is None:
+                    log.warning("call %s: a forged or expired state; afresh", mask(call_sid))
+                elif call.knows_the_caller and self.store.call_ended(call_sid):
+                    log.warning("call %s: a request after the call ended", mask(call_sid))
+                    call = None
+            if call is None:  # a new call, or one the line cannot go on with: start afresh
                 call = self._new_call(call_sid, to, env.now)
                 turn = dialog.start(self.flow, call, effects)
             else:
                 turn = dialog.step(self.flow, node, digits, call, effects)
-            speeches = self._speeches(turn)
-            save_call(self.store, call, env.now)
-            return turn, speeches
+            sealed = self.sealer.seal(call) if turn.gather and call_sid else None
+            return Spoken(turn, self._speeches(turn), sealed)
         except Exception:
             log.exception("call %s failed; the caller hears the busy message", mask(call_sid))
             return self._busy(call or self._new_call(call_sid, to, env.now), effects)
@@ -119,10 +130,10 @@ class Hotline:
             turn = dialog.fail(self.flow, call, effects)
             busy = f"exit:{call.node or self.flow.entry}:busy"
             turn = dataclasses.replace(turn, trace=(busy, *turn.trace))
-            return turn, self._speeches(turn, store=False)
+            return Spoken(turn, self._speeches(turn, store=False))
         except Exception:
             log.exception("the busy message failed too; hanging up")
-            return Turn(hangup=True), []
+            return Spoken(Turn(hangup=True), ())
 
     def _speeches(self, turn, store=True):
         """Each phrase as text, and in play mode as the path of its recorded audio."""
@@ -136,4 +147,4 @@ class Hotline:
                 except AudioError as error:
                     log.warning("play mode: %s; speaking this phrase with <Say>", error)
             speeches.append(Speech(text, path))
-        return speeches
+        return tuple(speeches)

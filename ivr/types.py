@@ -53,6 +53,16 @@ class Speech:
 
 
 @dataclass(frozen=True)
+class Spoken:
+    """What the line answers one request with: the turn, its speeches, and the sealed state
+    the caller's next request must bring back (None when the call ends here)."""
+
+    turn: Turn
+    speeches: tuple
+    state: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """The operator's settings that the line's behaviour depends on."""
 

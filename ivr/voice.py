@@ -9,6 +9,7 @@ from flask import url_for
 from ivr import identity
 from ivr import signature
 from ivr import twiml
+from ivr.calls import STATE_PARAM
 
 log = identity.logger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
@@ -26,13 +27,17 @@ def keys_from(values):
 
 
 def reply(spoken):
-    """Render a turn and its speeches as a 200 TwiML response."""
-    turn, speeches = spoken
+    """Render what the line says as a 200 TwiML response; its URLs carry the sealed state."""
     origin = signature.public_origin(request, current_app.config["IVR_PUBLIC_URL"])
-    body = twiml.render(turn, speeches, lambda node: url_for("voice.node", node=node), origin)
+    state = {STATE_PARAM: spoken.state} if spoken.state else {}
+
+    def node_url(node):
+        return url_for("voice.node", node=node, **state)
+
+    body = twiml.render(spoken.turn, spoken.speeches, node_url, origin)
     response = Response(body, status=200, mimetype="text/xml")
-    if turn.trace:
-        response.headers[TRACE_HEADER] = " ".join(turn.trace)
+    if spoken.turn.trace:
+        response.headers[TRACE_HEADER] = " ".join(spoken.turn.trace)
     return response
 
 
@@ -63,8 +68,8 @@ def incoming():
 def node(node):
     """A Gather's action (keys) or the redirect after it (no keys) at a node."""
     values = request.values
-    sid, to = values.get("CallSid", ""), values.get("To")
-    return reply(hotline().step(sid, node, keys_from(values), to=to))
+    sid, to, state = values.get("CallSid", ""), values.get("To"), request.args.get(STATE_PARAM)
+    return reply(hotline().step(sid, node, keys_from(values), state, to=to))
 
 
 @bp.route("/status", methods=["GET", "POST"])
