@@ -1,5 +1,8 @@
 """The Twilio webhooks, HTTP only: check the signature, parse, ask the hotline, render TwiML."""
 
+import dataclasses
+import functools
+
 from flask import Blueprint
 from flask import Response
 from flask import current_app
@@ -15,6 +18,7 @@ log = identity.logger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 MAX_DIGITS = 64  # more than any entry needs; the rest of a flood is dropped at the edge
 TRACE_HEADER = "X-IVR-Trace"  # the nodes, keys and exits of a turn, for path coverage
+SEALED = "SEALED-STATE"  # stands for the sealed state in a cached document (URL-safe)
 
 
 def keys_from(values):
@@ -26,15 +30,29 @@ def keys_from(values):
     return digits or None
 
 
-def reply(spoken):
-    """Render what the line says as a 200 TwiML response; its URLs carry the sealed state."""
-    origin = signature.public_origin(request, current_app.config["IVR_PUBLIC_URL"])
-    state = {STATE_PARAM: spoken.state} if spoken.state else {}
+@functools.lru_cache(maxsize=4096)
+def document(turn, speeches, origin, script_root, stateful):
+    """The TwiML of a turn, with a placeholder where the sealed state goes.
+
+    The same turn (a menu, in one language, on one line) is rendered once per worker and
+    reused; a turn that holds anything of a caller's is never cached (see `reply`).
+    """
+    state = {STATE_PARAM: SEALED} if stateful else {}
 
     def node_url(node):
         return url_for("voice.node", node=node, **state)
 
-    body = twiml.render(spoken.turn, spoken.speeches, node_url, origin)
+    return twiml.render(turn, speeches, node_url, origin)
+
+
+def reply(spoken):
+    """Render what the line says as a 200 TwiML response; its URLs carry the sealed state."""
+    origin = signature.public_origin(request, current_app.config["IVR_PUBLIC_URL"])
+    turn = dataclasses.replace(spoken.turn, trace=())  # the trace is not part of the document
+    render = document if spoken.shareable else document.__wrapped__
+    body = render(turn, spoken.speeches, origin, request.script_root, bool(spoken.state))
+    if spoken.state:
+        body = body.replace(SEALED, spoken.state)
     response = Response(body, status=200, mimetype="text/xml")
     if spoken.turn.trace:
         response.headers[TRACE_HEADER] = " ".join(spoken.turn.trace)

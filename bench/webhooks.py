@@ -1,0 +1,248 @@
+"""Webhook throughput: the hotline against a bare Flask app, both under gunicorn, driven by wrk.
+
+    .venv/bin/python bench/webhooks.py [--seconds 5] [--rounds 2]
+
+Both apps are served the same way (gunicorn, 2 sync workers) and driven the same way (wrk,
+2 threads, 16 connections, signed POSTs), alternating in one run, so the ratios hold on a
+shared, noisy machine. Prints req/s and p99 per case, and the hotline's ratio to the bare app.
+Then the PIN check (scrypt, slow on purpose) alone and beside menu traffic, and scripted calls
+through the softphone in-process. Figures only: nothing here passes or fails.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import requests
+from twilio.request_validator import RequestValidator
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+TOKEN = "bench-auth-token"
+WORKERS = 2
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(target, env, worker_class="sync", threads=1):
+    """Start gunicorn on a free loopback port; return (process, base URL)."""
+    port = free_port()
+    command = [
+        str(ROOT / ".venv/bin/gunicorn"),
+        "--workers", str(WORKERS),
+        "--worker-class", worker_class,
+        "--threads", str(threads),
+        "--bind", f"127.0.0.1:{port}",
+        "--chdir", str(ROOT),
+        "--log-level", "warning",
+        target,
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            requests.post(base + "/voice", timeout=1)
+            return process, base
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"gunicorn did not start: {target}")
+
+
+def signed_post(base, path, params):
+    """POST as Twilio does; return the response."""
+    signature = RequestValidator(TOKEN).compute_signature(base + path, params)
+    return requests.post(
+        base + path, data=params, headers={"X-Twilio-Signature": signature}, timeout=10
+    )
+
+
+def action(response):
+    """The path of the Gather's action in a TwiML answer (it carries the sealed state)."""
+    found = re.search(r'<Gather action="([^"]+)"', response.text)
+    return found.group(1).replace("&amp;", "&")
+
+
+def wrk_script(folder, base, path, params):
+    """A wrk Lua script that POSTs one signed request, again and again."""
+    body = urlencode(params)
+    signature = RequestValidator(TOKEN).compute_signature(base + path, params)
+    script = Path(folder) / f"case{abs(hash((path, body)))}.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {body!r}\n".replace("'", '"')
+        + 'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+        + f'wrk.headers["X-Twilio-Signature"] = "{signature}"\n'
+    )
+    return script
+
+
+def wrk(base, path, script, seconds, connections=16):
+    """Run wrk; return (requests per second, p99 in ms, non-2xx count)."""
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+         base + path],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
+    scale = {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return rate, float(p99.group(1)) * scale, int(errors.group(1)) if errors else 0
+
+
+def prepare(base):
+    """Signed requests for each case: entry, a menu key, the language switch, an answer, a PIN."""
+    cases = {}
+    entry = {"CallSid": "CA" + "1" * 32, "To": "0991-12333", "From": "+8613800138000"}
+    cases["entry POST /voice"] = ("/voice", entry)
+    main = action(signed_post(base, "/voice", entry))
+    cases["menu key (4: channels)"] = (main, {**entry, "Digits": "4"})
+    cases["language switch (9)"] = (main, {**entry, "Digits": "9"})
+    path = main
+    for digits in ("1", "1", "650102195809120210"):
+        path = action(signed_post(base, path, {**entry, "Digits": digits}))
+    cases["PIN check (scrypt)"] = (path, {**entry, "Digits": "888888"})
+    answer = action(signed_post(base, path, {**entry, "Digits": "888888"}))
+    cases["answer, identified (1: balance again)"] = (answer, {**entry, "Digits": "1"})
+    return cases
+
+
+def environment(folder):
+    database = f"sqlite:///{folder}/bench.sqlite3"
+    env = {**os.environ, "DATABASE_URL": database, "TWILIO_AUTH_TOKEN": TOKEN}
+    env |= {"SECRET_KEY": "bench-secret-key", "IVR_AUDIO_CACHE": f"{folder}/phrases"}
+    subprocess.run(
+        [str(ROOT / ".venv/bin/flask"), "--app", "app", "accounts", "seed"],
+        env=env, cwd=ROOT, capture_output=True, check=True,
+    )  # fmt: skip
+    return env
+
+
+def webhooks(seconds, rounds):
+    folder = tempfile.mkdtemp(prefix="ivr-bench-")
+    env = environment(folder)
+    bare, bare_url = serve("bench.bare_app:app", env)
+    line, line_url = serve("app:app", env)
+    try:
+        cases = prepare(line_url)
+        print(f"gunicorn {WORKERS} sync workers each; wrk 2 threads, 16 connections, {seconds} s")
+        print(f"{'case':<40}{'bare req/s':>11}{'line req/s':>11}{'ratio':>7}{'p99 ms':>8}")
+        for name, (path, params) in cases.items():
+            if name.startswith("PIN"):
+                continue
+            line_script = wrk_script(folder, line_url, path, params)
+            bare_script = wrk_script(folder, bare_url, path, params)
+            bares, lines, p99s, errors = [], [], [], 0
+            for _ in range(rounds):  # alternate, so both see the same machine
+                bares.append(wrk(bare_url, path, bare_script, seconds)[0])
+                rate, p99, failed = wrk(line_url, path, line_script, seconds)
+                lines.append(rate)
+                p99s.append(p99)
+                errors += failed
+            bare_rate, line_rate = statistics.median(bares), statistics.median(lines)
+            note = f"  ({errors} non-2xx)" if errors else ""
+            print(
+                f"{name:<40}{bare_rate:>11.0f}{line_rate:>11.0f}"
+                f"{line_rate / bare_rate:>7.2f}{max(p99s):>8.1f}{note}"
+            )
+        pin_path, pin_params = cases["PIN check (scrypt)"]
+        pin_script = wrk_script(folder, line_url, pin_path, pin_params)
+        rate, p99, _ = wrk(line_url, pin_path, pin_script, seconds)
+        print(f"{'PIN check alone (scrypt n=2**14)':<40}{'':>11}{rate:>11.0f}{'':>7}{p99:>8.1f}")
+    finally:
+        for process in (bare, line):
+            process.terminate()
+            process.wait()
+    starvation(env, folder, seconds)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def starvation(env, folder, seconds):
+    """Menu steps while PIN checks flood the line, as `make serve` runs it (gthread workers)."""
+    line, base = serve("app:app", env, worker_class="gthread", threads=4)
+    try:
+        cases = prepare(base)
+        menu_path, menu_params = cases["menu key (4: channels)"]
+        pin_path, pin_params = cases["PIN check (scrypt)"]
+        menu_script = wrk_script(folder, base, menu_path, menu_params)
+        pin_script = wrk_script(folder, base, pin_path, pin_params)
+        alone = wrk(base, menu_path, menu_script, seconds, connections=4)
+        flood = subprocess.Popen(
+            ["wrk", "-t1", "-c16", f"-d{seconds + 2}s", "-s", str(pin_script), base + pin_path],
+            stdout=subprocess.DEVNULL,
+        )
+        time.sleep(1)
+        beside = wrk(base, menu_path, menu_script, seconds, connections=4)
+        flood.wait()
+        print(
+            f"gthread ({WORKERS} workers x 4 threads), menu steps at 4 connections: "
+            f"{alone[0]:.0f} req/s p99 {alone[1]:.1f} ms alone; "
+            f"{beside[0]:.0f} req/s p99 {beside[1]:.1f} ms beside 16 connections of PIN checks"
+        )
+    finally:
+        line.terminate()
+        line.wait()
+
+
+def scripted_calls(count=200):
+    """Calls per second through the softphone in-process, with the test suite's hash cost."""
+    import datetime as dt
+
+    from ivr import create_app
+    from ivr import identity
+    from ivr.accounts import parse_account
+    from ivr.softphone.phone import Phone
+
+    folder = tempfile.mkdtemp(prefix="ivr-bench-calls-")
+    app = create_app(
+        {"TESTING": True, "DATABASE_URL": f"sqlite:///{folder}/calls.sqlite3",
+         "TWILIO_AUTH_TOKEN": TOKEN, "SECRET_KEY": "bench"},
+        clock=lambda: dt.datetime(2026, 11, 18, 3, 0, tzinfo=dt.UTC),
+    )  # fmt: skip
+    hotline = app.extensions["ivr"]
+    row = {"id_number": "11010519491231002X", "card_number": "110000001", "name": "测试",
+           "pin": "123456", "region": "beijing", "category": "retiree", "balance": "1234.56"}  # fmt: skip
+    account = parse_account(row, 0, hotline.regions)
+    account["pin_hash"] = identity.hash_pin("123456", n=2**4)  # the test suite's cost
+    hotline.store.replace_accounts([account])
+    phone = Phone.for_app(app, token=TOKEN)
+    started = time.perf_counter()
+    for _ in range(count):
+        phone.dial().press("4").press("*")
+    menus = count / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for _ in range(count // 2):
+        phone.dial().press("1").press("1").press("11010519491231002*#").press("123456#")
+    balances = (count // 2) / (time.perf_counter() - started)
+    print(f"softphone in-process: {menus:.0f} menu-only calls/s, {balances:.0f} balance calls/s")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install wrk (make bench installs it)")
+    print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}")
+    webhooks(args.seconds, args.rounds)
+    scripted_calls()
+
+
+if __name__ == "__main__":
+    main()
