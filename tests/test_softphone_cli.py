@@ -321,3 +321,15 @@ def test_record_asks_the_apps_voice_first(env, tmp_path):
     )  # fmt: skip
     assert "note: espeak-ng is not installed" in foreign.stderr  # no hooks: plain espeak-ng
     assert "app's speech" not in foreign.stderr
+
+
+def test_the_readmes_sample_transcript_is_what_it_prints(env):
+    readme = (ROOT / "README.md").read_text()
+    command = '`.venv/bin/python -m ivr.softphone --to 010-12333 --keys "9 1 2 110000001# 123456#"` prints:'
+    sample = readme.split(command + "\n\n```\n", 1)[1].split("```", 1)[0]
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "accounts", "seed"],
+        env=env, cwd=ROOT, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    printed = softphone(env, "--to", "010-12333", "--keys", "9 1 2 110000001# 123456#")
+    assert printed.stdout == sample
