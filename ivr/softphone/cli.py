@@ -11,15 +11,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import traceback
 
+from ivr.softphone import diagnose
 from ivr.softphone import dialer
 from ivr.softphone import target
 from ivr.softphone import terminal
 from ivr.softphone.interpreter import Call
-from ivr.softphone.interpreter import FetchError
 from ivr.softphone.interpreter import Keys
 from ivr.softphone.recorder import Recorder
+from ivr.softphone.recorder import espeak_voice
 
 PROG = "python -m ivr.softphone"
 KEYS_HELP = """\
@@ -110,7 +110,7 @@ def describe(event, words=None):
 
 
 class Transcript:
-    """Print a call's events as lines, each once, as they become final."""
+    """Print a call's events as lines, each once, as they become final (nowhere: `out` None)."""
 
     def __init__(self, call, words=None, speak=None, out=sys.stdout):
         self.call, self.speak, self.out = call, speak, out
@@ -132,7 +132,7 @@ class Transcript:
         same = 0  # events printed before and still there (a barge-in replaces the prompts)
         while same < min(len(self.printed), upto) and self.printed[same] is events[same]:
             same += 1
-        for event in events[same:upto]:
+        for event in events[same:upto] if self.out else ():
             print(describe(event, self.words), file=self.out, flush=True)
             if self.speak and event.kind == "say":
                 self.speak(event.data["text"], event.data.get("language"))
@@ -149,101 +149,6 @@ def _courtesy(words):
             return None
 
     return safe
-
-
-class AppLog(logging.Handler):
-    """Show what an in-process app logs, one line per record without traceback; count errors."""
-
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.errors = 0
-        self.failures = []  # the exception lines of each logged traceback
-
-    def emit(self, record):
-        line = record.getMessage()
-        if record.levelno >= logging.ERROR:
-            self.errors += 1
-        # A filter may have formatted (and masked) the traceback already, into exc_text.
-        text = record.exc_text or (traceback_text(record.exc_info[1]) if record.exc_info else "")
-        if text:
-            self.failures += failure_lines(text)
-            line += f" ({summary(failure_lines(text))})"
-        print(f"app {record.levelname.lower()}: {line}", file=sys.stderr, flush=True)
-
-
-def traceback_text(error):
-    return "".join(traceback.format_exception(error)) if error else ""
-
-
-def failure_lines(text):
-    """The exception lines of a formatted traceback, root cause first."""
-    skip = ("Traceback", "During handling", "The above exception")
-    return [
-        line
-        for line in text.splitlines()
-        if line.strip() and not line[0].isspace() and not line.startswith(skip)
-    ]
-
-
-def summary(lines):
-    """A traceback in one line: the error and its root cause, each by its class's short name.
-
-    Only these lines: a database error's further lines hold the SQL and its parameters.
-    """
-
-    def short(line):
-        name, colon, message = line.partition(": ")
-        return name.rpartition(".")[2] + colon + message
-
-    if not lines:
-        return "unknown error"
-    text = short(lines[-1])
-    if len(lines) > 1:
-        text += f"; caused by {short(lines[0])}"
-    return text
-
-
-def advice(lines):
-    """What to check, from the kinds of error an app raised."""
-    names = " ".join(line.partition(": ")[0] for line in lines)
-    if re.search(r"\b(sqlalchemy|psycopg2?|sqlite3)\.", names):
-        return "check the app's database setting (DATABASE_URL in the environment or .env)"
-    return "check the app's settings (the environment, .env)"
-
-
-class Watch:
-    """Wrap a fetch to remember the first request that failed and how: for a hint at the end."""
-
-    def __init__(self, fetch):
-        self.inner, self.problems = fetch, []
-
-    def __call__(self, method, url, params):
-        try:
-            reply = self.inner(method, url, params)
-        except FetchError as error:
-            self.problems.append((url, None, error))
-            raise
-        if reply.status >= 400:
-            self.problems.append((url, reply.status, None))
-        return reply
-
-    def hints(self, voice_url):
-        """One line per problem that the user can fix, saying how."""
-        out = []
-        for url, status, error in self.problems:
-            if error is not None and error.code == 11200:
-                out.append(
-                    f"could not reach {url} ({error.message.rpartition(': ')[2]}): is the app "
-                    "running and listening there? (With no URL, the softphone runs it in-process.)"
-                )
-            elif status == 403:
-                out.append(
-                    f"{url} refused the call (403: bad signature): sign with the app's auth "
-                    "token, --token TOKEN or TWILIO_AUTH_TOKEN=TOKEN"
-                )
-            elif status == 404 and url == voice_url:
-                out.append(f"{url} is not found (404): check the Voice URL's path")
-        return list(dict.fromkeys(out))
 
 
 def parse_args(argv):
@@ -309,8 +214,10 @@ def make_target(args):
     except AttributeError as error:
         raise Refused(f"cannot find the app {spec}: {error}") from None
     except Exception as error:  # noqa: BLE001 - any app that fails to start, said in one line
-        lines = failure_lines(traceback_text(error))
-        raise Refused(f"the app {spec} did not start: {summary(lines)}; {advice(lines)}") from None
+        lines = diagnose.failure_lines(diagnose.traceback_text(error))
+        raise Refused(
+            f"the app {spec} did not start: {diagnose.summary(lines)}; {diagnose.advice(lines)}"
+        ) from None
     return target.in_process(app, token)
 
 
@@ -335,8 +242,6 @@ def speaker(mode, scripted, speak_hook=None):
             except Exception:  # noqa: BLE001 - fall back to espeak-ng's plain voice
                 pass
         if espeak:
-            from ivr.softphone.recorder import espeak_voice
-
             subprocess.run([espeak, "-v", espeak_voice(language), text], check=False, timeout=300)
 
     return speak
@@ -410,7 +315,7 @@ def main(argv=None):
     except ValueError as error:
         print(f"{PROG}: {error}\n\n{KEYS_HELP}", file=sys.stderr)
         return EXIT_USAGE
-    log = AppLog()
+    log = diagnose.AppLog()
     logging.getLogger().addHandler(log)
     logging.getLogger().setLevel(logging.WARNING)
     try:
@@ -427,7 +332,7 @@ def main(argv=None):
 def dial(args, groups, log):
     """Make the call, print it, and return the exit status."""
     where = make_target(args)
-    watch = Watch(where.fetch)
+    watch = diagnose.Watch(where.fetch)
     where = dataclasses.replace(where, fetch=watch)
     try:
         call = Call(where.url, watch, **call_options(args, where.measure))
@@ -435,8 +340,7 @@ def dial(args, groups, log):
         raise Refused(f"this softphone cannot simulate that option yet ({error})") from None
     scripted = groups is not None
     speak = None if args.json else speaker(args.audio, scripted, where.hooks.speak)
-    out = open(os.devnull, "w") if args.json else sys.stdout  # noqa: SIM115
-    transcript = Transcript(call, where.hooks.words, speak, out)
+    transcript = Transcript(call, where.hooks.words, speak, None if args.json else sys.stdout)
     interrupted = False
     try:
         if scripted:
@@ -463,7 +367,7 @@ def dial(args, groups, log):
     if log.errors:
         print(
             f"{PROG}: the app failed {log.errors} time(s) during the call (its log is above); "
-            f"{advice(log.failures)}",
+            f"{diagnose.advice(log.failures)}",
             file=sys.stderr,
         )
     if interrupted:
