@@ -292,8 +292,16 @@ def test_no_countdown_off_a_terminal(env, tmp_path):
     result = softphone(env, "--app", "tiny:app", cwd=tmp_path, stdin="\n")
     assert result.returncode == 0
     assert "silence   2s" in result.stdout
-    assert " s]" not in result.stdout
-    assert "\r" not in result.stdout
+    assert "PIN (hidden)> " in result.stderr  # the prompt, on stderr beside the help
+    assert " s]" not in result.stderr
+    assert "\r" not in result.stderr
+
+
+def test_interactive_json_keeps_stdout_for_the_json(env, tmp_path):
+    result = softphone(env, "--app", "tiny:app", "--json", cwd=tmp_path, stdin="4719#\n")
+    events = json.loads(result.stdout)
+    assert [e["keys"] for e in events if e["kind"] == "keys"] == ["••••#"]
+    assert "say       Thanks." in result.stderr  # the person at the keys still reads the call
 
 
 def test_ctrl_c_hangs_up_cleanly(env, tmp_path):

@@ -249,7 +249,7 @@ def speaker(mode, scripted, speak_hook=None):
 
 def converse(call, transcript, spoken):
     """Take the caller's keys from the terminal until the call ends."""
-    print(INTERACTIVE_HELP, flush=True)
+    print(INTERACTIVE_HELP, file=sys.stderr, flush=True)
     call.start()
     transcript.show(everything=True)
     while not call.ended:
@@ -273,7 +273,7 @@ def converse(call, transcript, spoken):
             try:
                 keys = to_keys(line.strip() or ".")
             except ValueError as error:
-                print(f"  not sent: {error}. {SHORT_HELP}", flush=True)
+                print(f"  not sent: {error}. {SHORT_HELP}", file=sys.stderr, flush=True)
                 continue
         call.send(keys)
         transcript.show(everything=True)
@@ -340,7 +340,9 @@ def dial(args, groups, log):
         raise Refused(f"this softphone cannot simulate that option yet ({error})") from None
     scripted = groups is not None
     speak = None if args.json else speaker(args.audio, scripted, where.hooks.speak)
-    transcript = Transcript(call, where.hooks.words, speak, None if args.json else sys.stdout)
+    # With --json the events go out at the end; someone at the keys still reads the prompts.
+    out = sys.stdout if not args.json else None if scripted else sys.stderr
+    transcript = Transcript(call, where.hooks.words, speak, out)
     interrupted = False
     try:
         if scripted:

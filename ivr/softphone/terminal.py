@@ -1,4 +1,7 @@
-"""Read the caller's keys at a terminal: a countdown for the Gather timeout, a PIN never echoed."""
+"""Read the caller's keys at a terminal: a countdown for the Gather timeout, a PIN never echoed.
+
+The prompt and the countdown go to stderr: stdout is the transcript (or the JSON).
+"""
 
 import codecs
 import os
@@ -12,10 +15,9 @@ ERASE = "\r\x1b[K"  # back to the start of the line and clear it
 BACKSPACE = ("\x7f", "\b")
 
 
-def interactive(stream=None):
+def interactive():
     """True when the keys come from a person at a terminal (a countdown makes sense)."""
-    stream = stream or sys.stdin
-    return stream.isatty() and sys.stdout.isatty()
+    return sys.stdin.isatty() and sys.stderr.isatty()
 
 
 def read_line(prompt, timeout=None, first=None, secret=False):
@@ -29,7 +31,7 @@ def read_line(prompt, timeout=None, first=None, secret=False):
     line, with no countdown.
     """
     if not interactive():
-        print(prompt, end="", flush=True)
+        print(prompt, end="", file=sys.stderr, flush=True)
         line = sys.stdin.readline()
         if not line:
             raise EOFError
@@ -49,10 +51,10 @@ def _read_tty(prompt, timeout, first, secret):
             shown = "•" * len(typed) if secret else typed
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             clock = "" if left is None else f"   [{left:4.0f} s]"
-            sys.stdout.write(f"{ERASE}{prompt}{shown}{clock}")
-            sys.stdout.flush()
+            sys.stderr.write(f"{ERASE}{prompt}{shown}{clock}")
+            sys.stderr.flush()
             if left == 0:
-                sys.stdout.write(ERASE)  # the transcript's next line says what was sent
+                sys.stderr.write(ERASE)  # the transcript's next line says what was sent
                 return typed or None
             ready, _, _ = select.select([fd], [], [], 1.0 if left is None else min(1.0, left))
             if not ready:
@@ -60,11 +62,11 @@ def _read_tty(prompt, timeout, first, secret):
             char = decoder.decode(os.read(fd, 4))
             for key in char:
                 if key in "\r\n":
-                    sys.stdout.write(ERASE)
+                    sys.stderr.write(ERASE)
                     return typed
                 if key == "\x04":  # Ctrl-D
                     if not typed:
-                        sys.stdout.write("\n")
+                        sys.stderr.write("\n")
                         raise EOFError
                 elif key in BACKSPACE:
                     typed = typed[:-1]
