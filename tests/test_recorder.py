@@ -9,7 +9,10 @@ import wave
 
 import pytest
 
+from ivr import audio
+from ivr.softphone.interpreter import estimate_say
 from ivr.softphone.recorder import DTMF
+from ivr.softphone.recorder import RATE
 from ivr.softphone.recorder import Recorder
 
 
@@ -47,10 +50,10 @@ def read(path):
     not shutil.which("espeak-ng"),
     reason="espeak-ng is not installed (make test installs it as root)",
 )
-def test_record_a_whole_call_with_speech(phone, tmp_path):
+def test_record_a_whole_call_with_speech(app, phone, tmp_path):
     phone.dial().press("1").press("1").enter("11010519491231002*#").enter("123456#").hangup()
     path = tmp_path / "call.wav"
-    recorder = Recorder()
+    recorder = Recorder(speak=app.softphone_hooks.speak)
     seconds = recorder.record(phone.events, path)
     rate, channels, width, length = read(path)
     assert (rate, channels, width) == (8000, 1, 2)
@@ -67,6 +70,31 @@ def test_record_without_espeak_uses_tones_and_says_so(phone, tmp_path, monkeypat
     said = sum(e.data["duration"] for e in phone.events if e.kind in ("say", "silence"))
     assert seconds == pytest.approx(said, abs=0.1)
     assert "espeak-ng is not installed" in recorder.notes[0]
+
+
+def test_record_speaks_with_the_hook_it_is_given(phone, tmp_path):
+    phone.dial().press("1@2").wait().hangup()
+    heard = []
+
+    def speak(text, language):  # an app's own voice: here, two seconds for every prompt
+        heard.append((text, language))
+        return Recorder().silence(2)
+
+    seconds = Recorder(speak=speak).record(phone.events, tmp_path / "call.wav")
+    says = [e for e in phone.events if e.kind == "say"]
+    assert heard == [(e.data["text"], e.data["language"]) for e in says]
+    # A prompt a key cut short keeps the same share of its audio as of its spoken time.
+    spoken = sum(
+        2 * e.data["duration"] / estimate_say(e.data["text"], e.data["language"]) for e in says
+    )
+    rest = sum(e.data["duration"] for e in phone.events if e.kind == "silence")
+    keys = len(Recorder().segment(phone.last("keys"))) / 1000
+    assert seconds == pytest.approx(spoken + rest + keys, abs=0.01)
+
+
+def test_one_sample_rate_and_one_set_of_keys():
+    assert RATE == audio.RATE == 8000  # a phone line: the app renders its prompts at that rate
+    assert set(DTMF) == set("0123456789*#")
 
 
 def test_record_from_the_command_line(tmp_path, monkeypatch):

@@ -1,33 +1,99 @@
 """`python -m ivr.softphone [URL]`: dial a TwiML app from the terminal, by hand or by script."""
 
 import argparse
+import dataclasses
 import json
+import logging
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 
-from ivr import tts
+from ivr.softphone import diagnose
 from ivr.softphone import dialer
+from ivr.softphone import target
+from ivr.softphone import terminal
 from ivr.softphone.interpreter import Call
 from ivr.softphone.interpreter import Keys
 from ivr.softphone.recorder import Recorder
+from ivr.softphone.recorder import espeak_voice
 
-HELP_KEYS = "keys then Enter (e.g. 1, 110105194912310021#); '.' or Enter for silence; 'q' hangs up"
+PROG = "python -m ivr.softphone"
+KEYS_HELP = """\
+--keys: one group per prompt that waits for the caller, separated by spaces:
+  1   110105194912310021#   keys (0-9, * and #), pressed once the prompt has played
+  .                         silence: press nothing and let the prompt time out
+  12w34#                    w waits half a second between two keys
+  1@2.5                     press 1 at 2.5 s into the prompt, cutting it short (barge-in)
+  hangup                    hang up
+  "spoken words"            say words, where a Gather listens for speech (keep the quotes)
+e.g. --keys '1 1 11010519491231002*# 123456# . "yes please" hangup'"""
+SHORT_HELP = "keys then Enter; Enter alone or '.' is silence; '1@2.5' barges in; 'q' hangs up"
+INTERACTIVE_HELP = """\
+Type keys (0-9, * and #) and press Enter; Enter alone or '.' is silence; 'w' waits half a
+second; '1@2.5' presses 1 at 2.5 s into the prompt; "quoted words" are speech; 'q', 'hangup',
+Ctrl-D or Ctrl-C hang up. On a terminal a countdown shows the prompt and the Gather's timeout
+running: when it ends, what you typed is sent (nothing: silence). A PIN is never echoed."""
+GROUP = re.compile(r"\.|hangup|[0-9*#w]+(@[0-9]+(\.[0-9]+)?)?", re.IGNORECASE)
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
 
-def describe(event):
-    """One transcript line for an event."""
+class Refused(Exception):
+    """The softphone cannot go on; the message is one line that says what to do."""
+
+
+def to_keys(group):
+    """Turn one group of the key grammar into Keys; ValueError (saying why) when it is not one."""
+    if len(group) >= 2 and group[0] == group[-1] and group[0] in "\"'":
+        try:
+            return Keys(speech=group[1:-1])
+        except TypeError:  # an engine without speech input
+            raise ValueError("this softphone does not take speech input yet") from None
+    if not GROUP.fullmatch(group):
+        if "@" in group:
+            raise ValueError("'@' needs keys before it and seconds after it, e.g. 1@2.5")
+        raise ValueError("keys are 0-9, * and # (and w to wait); words are hangup or quoted")
+    keys = Keys.parse(group)  # a stricter engine may refuse more, with a ValueError of its own
+    if group.lower() != "hangup" and group != "." and not (keys.keys or keys.hangup):
+        raise ValueError("no keys in it")
+    return keys
+
+
+def script(text):
+    """Split --keys into Keys, one per group; quoted groups are speech and may hold spaces."""
+    lexer = shlex.shlex(text, posix=False)
+    lexer.whitespace_split = True
+    lexer.commenters = ""  # "#" is a key, not a comment
+    try:
+        groups = list(lexer)
+    except ValueError as error:  # an unclosed quote
+        raise ValueError(f"--keys: {error}") from None
+    keys = []
+    for number, group in enumerate(groups, 1):
+        try:
+            keys.append(to_keys(group))
+        except ValueError as error:
+            raise ValueError(f"--keys: group {number}, {group}, is not valid: {error}") from None
+    return keys
+
+
+def describe(event, words=None):
+    """One transcript line for an event; `words` tells what a played file says, if known."""
     data = event.data
+    cut = f"   [cut after {data['duration']:.1f}s]" if data.get("cut") else ""
     match event.kind:
         case "dial":
             text = f"{data['url']} (To {data['to']})"
+        case "gather":
+            text = f"→ {data['action']}" + ("   (secret)" if data.get("secret") else "")
         case "say":
-            text = data["text"] + (
-                f"   [cut after {data['duration']:.1f}s]" if data.get("cut") else ""
-            )
+            text = data["text"] + cut
         case "play":
-            text = data.get("url") or f"tones {data.get('digits')}"
+            said = words(data["url"]) if words and data.get("url") else None
+            text = (said or data.get("url") or f"tones {data.get('digits')}") + cut
         case "keys" | "lost_keys":
             text = data["keys"] + ("   (masked)" if data.get("secret") else "")
         case "silence" | "pause":
@@ -43,20 +109,82 @@ def describe(event):
     return f"[{event.t:7.1f}s] {event.kind:<9} {text}"
 
 
+class Transcript:
+    """Print a call's events as lines, each once, as they become final (nowhere: `out` None)."""
+
+    def __init__(self, call, words=None, speak=None, out=sys.stdout):
+        self.call, self.speak, self.out = call, speak, out
+        self.words = _courtesy(words) if words else None
+        self.printed = []
+
+    def final(self):
+        """How many events are final: a waiting Gather's prompts are not, a key may cut them."""
+        events = self.call.events
+        if (self.call.expects() or {}).get("kind") != "gather":
+            return len(events)
+        gathers = [i for i, event in enumerate(events) if event.kind == "gather"]
+        return gathers[-1] + 1 if gathers else len(events)
+
+    def show(self, everything=False):
+        """Print what is new; with `everything`, the waiting prompts too (someone reads them)."""
+        events = self.call.events
+        upto = len(events) if everything else self.final()
+        same = 0  # events printed before and still there (a barge-in replaces the prompts)
+        while same < min(len(self.printed), upto) and self.printed[same] is events[same]:
+            same += 1
+        for event in events[same:upto] if self.out else ():
+            print(describe(event, self.words), file=self.out, flush=True)
+            if self.speak and event.kind == "say":
+                self.speak(event.data["text"], event.data.get("language"))
+        self.printed = events[:upto]
+
+
+def _courtesy(words):
+    """A words hook that never breaks the transcript: words are a courtesy, the URL will do."""
+
+    def safe(url):
+        try:
+            return words(url)
+        except Exception:  # noqa: BLE001
+            return None
+
+    return safe
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
-        prog="python -m ivr.softphone",
-        description="Dial a TwiML voice app offline, as Twilio would (no URL: the hotline).",
+        prog=PROG,
+        description="Dial a TwiML voice app offline, as Twilio would (no URL: the app "
+        "named by --app, in-process).",
+        epilog=KEYS_HELP + "\n\nInteractive (no --keys):\n" + INTERACTIVE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("url", nargs="?", help="the Voice URL (default: this app, in-process)")
+    parser.add_argument("url", nargs="?", help="the Voice URL (default: the --app, in-process)")
+    parser.add_argument(
+        "--app",
+        metavar="MODULE:NAME",
+        help="the WSGI app to dial in-process when no URL is given, as flask --app names it "
+        "(default: $SOFTPHONE_APP, else app:app from the current folder)",
+    )
     parser.add_argument("--to", default="12333", help="the dialled number, e.g. 0991-12333")
     parser.add_argument("--from", dest="caller", default="+8613800138000", help="the caller ID")
-    parser.add_argument("--keys", help='scripted: one group per prompt, "." for silence')
+    parser.add_argument("--keys", help="scripted: one group per prompt (forms below)")
     parser.add_argument("--json", action="store_true", help="print the call as JSON events")
     parser.add_argument("--token", help="auth token to sign with (default: $TWILIO_AUTH_TOKEN)")
     parser.add_argument("--status-callback", help="URL to POST when the call ends")
     parser.add_argument("--fallback-url", help="URL to POST when a webhook fails")
     parser.add_argument("--method", default="POST", choices=("POST", "GET"))
+    parser.add_argument(
+        "--agent-after",
+        type=float,
+        metavar="SECONDS",
+        help="an agent answers a caller waiting in a queue after this long (default: never)",
+    )
+    parser.add_argument(
+        "--answer",
+        choices=("busy", "no-answer", "completed", "failed"),
+        help="what a <Dial>ed number does (DialCallStatus; default: no-answer)",
+    )
     parser.add_argument("--record", metavar="FILE.wav", help="write what the caller heard")
     parser.add_argument(
         "--audio",
@@ -67,87 +195,184 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def make_fetch(args):
-    """Pick the transport: real HTTP to a URL, or the hotline app in-process."""
+def make_target(args):
+    """Pick where the call goes: a URL over HTTP, or an app loaded in-process."""
     token = args.token or dialer.default_token()
     if args.url:
-        return dialer.http_fetch(token), args.url
-    from ivr import create_app
+        return target.over_http(args.url, token)
+    spec = args.app or os.environ.get("SOFTPHONE_APP") or "app:app"
+    module = spec.partition(":")[0]
+    try:
+        app = target.load_app(spec)
+    except ModuleNotFoundError as error:
+        if error.name != module:
+            raise Refused(f"the app {spec} did not start: {error}") from None
+        raise Refused(
+            f"no app to dial in-process: there is no module {module!r} here; run this from "
+            "the app's folder, name it with --app MODULE:NAME, or give the URL of a running app"
+        ) from None
+    except AttributeError as error:
+        raise Refused(f"cannot find the app {spec}: {error}") from None
+    except Exception as error:  # noqa: BLE001 - any app that fails to start, said in one line
+        lines = diagnose.failure_lines(diagnose.traceback_text(error))
+        raise Refused(
+            f"the app {spec} did not start: {diagnose.summary(lines)}; {diagnose.advice(lines)}"
+        ) from None
+    return target.in_process(app, token)
 
-    app = create_app()
-    return dialer.app_fetch(app, token), "http://localhost/voice"
 
-
-def speaker(mode, scripted):
+def speaker(mode, scripted, speak_hook=None):
     """Return a function that speaks a prompt aloud, or None where the machine cannot."""
     espeak = shutil.which("espeak-ng")
+    player = shutil.which("aplay") or shutil.which("paplay")
     has_sound = os.path.exists("/dev/snd") or bool(os.environ.get("PULSE_SERVER"))
-    if mode == "off" or (mode == "auto" and (scripted or not has_sound)) or not espeak:
-        if mode == "on" and not espeak:
+    able = (speak_hook and player) or espeak
+    if mode == "off" or (mode == "auto" and (scripted or not has_sound)) or not able:
+        if mode == "on" and not able:
             print("note: no espeak-ng; prompts are shown, not spoken", file=sys.stderr)
         return None
 
     def speak(text, language):
-        for voice, part in tts.runs(text):
-            subprocess.run([espeak, "-v", voice, part], check=False, timeout=120)
+        if speak_hook and player:  # the app's own voice, played as a WAV
+            try:
+                with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
+                    speak_hook(text, language).export(wav.name, format="wav").close()
+                    subprocess.run([player, wav.name], check=False, timeout=300)
+                return
+            except Exception:  # noqa: BLE001 - fall back to espeak-ng's plain voice
+                pass
+        if espeak:
+            subprocess.run([espeak, "-v", espeak_voice(language), text], check=False, timeout=300)
 
     return speak
 
 
-def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    fetch, url = make_fetch(args)
-    call = Call(
-        url,
-        fetch,
-        to=args.to,
-        caller=args.caller,
-        method=args.method,
-        measure=dialer.measurer(fetch),
-        status_callback=args.status_callback,
-        fallback_url=args.fallback_url,
-    )
-    scripted = args.keys is not None
-    groups = args.keys.split() if scripted else []
-    speak = speaker(args.audio, scripted)
-    shown = 0
-
-    def show():
-        nonlocal shown
-        if not args.json:
-            for event in call.events[shown:]:
-                print(describe(event), flush=True)
-                if speak and event.kind == "say":
-                    speak(event.data["text"], event.data.get("language"))
-        shown = len(call.events)
-
+def converse(call, transcript, spoken):
+    """Take the caller's keys from the terminal until the call ends."""
+    print(INTERACTIVE_HELP, file=sys.stderr, flush=True)
     call.start()
-    show()
+    transcript.show(everything=True)
     while not call.ended:
-        if scripted:
-            if not groups:
-                call.hangup()
-                break
-            call.send(Keys.parse(groups.pop(0)))
+        expects = call.expects()
+        if expects is None:
+            break
+        secret = bool(expects.get("secret"))
+        timeout = expects.get("timeout") or 5
+        # Reading takes the place of hearing: the prompt's length, then the timeout.
+        first = timeout + (0 if spoken else expects.get("prompt_seconds", 0))
+        label = "PIN (hidden)> " if secret else "keys> "
+        try:
+            line = terminal.read_line(label, timeout, first, secret)
+        except EOFError:
+            line = "hangup"
+        if line is None:
+            keys = Keys()  # the timeout ran out with nothing typed
+        elif line.strip().lower() in ("q", "quit"):
+            keys = Keys(hangup=True)
         else:
             try:
-                line = input(f"keys> ({HELP_KEYS}) " if shown < 3 else "keys> ")
-            except EOFError:
-                line = "q"
-            if line.strip().lower() in ("q", "quit"):
-                call.hangup()
-            else:
-                call.send(Keys.parse(line))
-        show()
-    show()
+                keys = to_keys(line.strip() or ".")
+            except ValueError as error:
+                print(f"  not sent: {error}. {SHORT_HELP}", file=sys.stderr, flush=True)
+                continue
+        call.send(keys)
+        transcript.show(everything=True)
+
+
+def play_script(call, transcript, groups):
+    """Give the scripted groups to the prompts one by one; hang up when they run out."""
+    call.start()
+    transcript.show()
+    while not call.ended:
+        if not groups:
+            call.hangup()
+            break
+        call.send(groups.pop(0))
+        transcript.show()
+
+
+def call_options(args, measure):
+    """The Call's keyword arguments; the newer ones only when given, for older engines."""
+    options = {
+        "to": args.to,
+        "caller": args.caller,
+        "method": args.method,
+        "measure": measure,
+        "status_callback": args.status_callback,
+        "fallback_url": args.fallback_url,
+    }
+    if args.agent_after is not None:
+        options["agent_after"] = args.agent_after
+    if args.answer:
+        options["answer"] = args.answer
+    return options
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        groups = script(args.keys) if args.keys is not None else None
+    except ValueError as error:
+        print(f"{PROG}: {error}\n\n{KEYS_HELP}", file=sys.stderr)
+        return EXIT_USAGE
+    log = diagnose.AppLog()
+    logging.getLogger().addHandler(log)
+    logging.getLogger().setLevel(logging.WARNING)
+    try:
+        return dial(args, groups, log)
+    except Refused as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # before the call started
+        return EXIT_INTERRUPTED
+    finally:
+        logging.getLogger().removeHandler(log)
+
+
+def dial(args, groups, log):
+    """Make the call, print it, and return the exit status."""
+    where = make_target(args)
+    watch = diagnose.Watch(where.fetch)
+    where = dataclasses.replace(where, fetch=watch)
+    try:
+        call = Call(where.url, watch, **call_options(args, where.measure))
+    except TypeError as error:  # an engine without --agent-after or --answer
+        raise Refused(f"this softphone cannot simulate that option yet ({error})") from None
+    scripted = groups is not None
+    speak = None if args.json else speaker(args.audio, scripted, where.hooks.speak)
+    # With --json the events go out at the end; someone at the keys still reads the prompts.
+    out = sys.stdout if not args.json else None if scripted else sys.stderr
+    transcript = Transcript(call, where.hooks.words, speak, out)
+    interrupted = False
+    try:
+        if scripted:
+            play_script(call, transcript, groups)
+        else:
+            converse(call, transcript, spoken=speak is not None)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\n(Ctrl-C: hanging up)", file=sys.stderr, flush=True)
+        call.hangup()  # the status callback is sent, as when a caller puts the phone down
+    transcript.show(everything=True)
     if args.json:
         print(json.dumps([event.as_dict() for event in call.events], ensure_ascii=False, indent=1))
     else:
         print(f"call {call.status}, {call.t:.1f} s simulated")
     if args.record:
-        recorder = Recorder(fetch)
+        recorder = Recorder(watch, speak=where.hooks.speak)
         seconds = recorder.record(call.events, args.record)
         for note in recorder.notes:
             print(f"note: {note}", file=sys.stderr)
         print(f"recorded {seconds:.1f} s to {args.record}", file=sys.stderr)
-    return 0 if not any(e.kind == "error" for e in call.events) else 1
+    for hint in watch.hints(where.url):
+        print(f"{PROG}: {hint}", file=sys.stderr)
+    if log.errors:
+        print(
+            f"{PROG}: the app failed {log.errors} time(s) during the call (its log is above); "
+            f"{diagnose.advice(log.failures)}",
+            file=sys.stderr,
+        )
+    if interrupted:
+        return EXIT_INTERRUPTED
+    failed = log.errors or any(event.kind == "error" for event in call.events)
+    return 1 if failed else 0

@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 import wave
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
@@ -44,9 +45,7 @@ def http_fetch(token=None, timeout=TIMEOUT):
         except requests.Timeout:
             raise FetchError(11205, f"no answer from {url} within {timeout} s") from None
         except requests.RequestException as error:
-            raise FetchError(
-                11200, f"HTTP retrieval failure for {url}: {type(error).__name__}"
-            ) from None
+            raise FetchError(11200, f"HTTP retrieval failure for {url}: {reason(error)}") from None
         return Reply(
             response.status_code,
             response.headers.get("Content-Type", ""),
@@ -55,6 +54,12 @@ def http_fetch(token=None, timeout=TIMEOUT):
         )
 
     return fetch
+
+
+def reason(error):
+    """Why a request failed, in a few words: "Connection refused", else the error's kind."""
+    found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(error))
+    return f"{type(error).__name__}: {found.group(1).strip()}" if found else type(error).__name__
 
 
 def app_fetch(app, token=None):

@@ -1,12 +1,14 @@
 """Write what the caller heard to a WAV file: prompts, played audio and the keys as DTMF."""
 
 import io
+import shutil
+import subprocess
+import warnings
 
-from ivr import tts
 from ivr.softphone.interpreter import estimate_say
 
-RATE = 8000  # a phone line: 8 kHz mono, 16-bit
-# DTMF: each key is the sum of a low and a high tone.
+RATE = 8000  # the softphone's one sample rate: a phone line, 8 kHz mono 16-bit
+# DTMF, the softphone's one table of keys: each key is the sum of a low and a high tone.
 DTMF = {
     "1": (697, 1209), "2": (697, 1336), "3": (697, 1477),
     "4": (770, 1209), "5": (770, 1336), "6": (770, 1477),
@@ -17,18 +19,66 @@ TONE_MS = 120
 GAP_MS = 280
 
 
+class NoSpeech(RuntimeError):
+    """This machine cannot speak a prompt (no espeak-ng, or it failed)."""
+
+
+def audio_segment():
+    """Import pydub's AudioSegment without its warning about ffmpeg (WAV does not need it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pydub import AudioSegment
+    return AudioSegment
+
+
+def espeak_voice(language):
+    """The espeak-ng voice for a <Say> language: cmn-CN -> cmn, en-US -> en-us."""
+    language = (language or "en-us").lower()
+    if language.startswith(("cmn", "zh")):
+        return "cmn"
+    return language
+
+
+def espeak(text, language):
+    """Speak a prompt plainly with espeak-ng, as an AudioSegment; raise NoSpeech without it."""
+    program = shutil.which("espeak-ng")
+    if not program:
+        raise NoSpeech("espeak-ng is not installed (Debian package espeak-ng)")
+    voice = espeak_voice(language)
+    for choice in dict.fromkeys((voice, voice.split("-")[0], "en")):  # unknown voice: fall back
+        try:
+            wav = subprocess.run(
+                [program, "-v", choice, "--stdout", text],
+                capture_output=True,
+                check=True,
+                timeout=60,
+            ).stdout
+            return audio_segment().from_wav(io.BytesIO(wav))
+        except subprocess.CalledProcessError:
+            continue
+        except (OSError, subprocess.SubprocessError) as error:
+            raise NoSpeech(f"espeak-ng failed: {error}") from None
+    raise NoSpeech(f"espeak-ng has no voice for {language!r}")
+
+
 class Recorder:
     """Assemble a call's audio with pydub, one event after another.
 
-    Prompts are spoken by espeak-ng where it is installed; without it each prompt is a soft
-    tone of its estimated length, and `notes` says so. A prompt a key cut short is cut at
-    the same fraction of its audio.
+    Prompts are spoken by the app's `speak` hook when it gives one (its own voice), else by
+    espeak-ng plainly where it is installed, else as a soft tone of the prompt's estimated
+    length; `notes` says which fallback was taken. A prompt a key cut short is cut at the
+    same fraction of its audio.
     """
 
-    def __init__(self, fetch=None):
-        self.AudioSegment = tts.audio_segment()
+    def __init__(self, fetch=None, speak=None):
+        self.AudioSegment = audio_segment()
         self.fetch = fetch
+        self.speak = speak
         self.notes = []
+
+    def note(self, text):
+        if text not in self.notes:
+            self.notes.append(text)
 
     def silence(self, seconds):
         return self.AudioSegment.silent(duration=int(seconds * 1000), frame_rate=RATE)
@@ -45,15 +95,18 @@ class Recorder:
         )
 
     def speech(self, text, language, seconds):
-        """Speak a prompt with espeak-ng, or a quiet tone of its length without it."""
+        """Speak a prompt: the app's voice, else espeak-ng, else a quiet tone of its length."""
+        if self.speak:
+            try:
+                return self.speak(text, language)
+            except Exception as error:  # noqa: BLE001 - a hook that fails still leaves a recording
+                self.note(f"the app's speech failed ({error}); using espeak-ng or tones")
         try:
-            return tts.synthesize(text)
-        except tts.TTSError as error:
+            return espeak(text, language)
+        except NoSpeech as error:
             from pydub.generators import Sine
 
-            note = f"{error}; prompts are recorded as tones of their length"
-            if note not in self.notes:
-                self.notes.append(note)
+            self.note(f"{error}; prompts are recorded as tones of their length")
             tone = Sine(440, sample_rate=RATE)
             return tone.to_audio_segment(duration=int(seconds * 1000), volume=-30)
 
@@ -65,7 +118,7 @@ class Recorder:
                 return self.AudioSegment.from_wav(body)
             return self.AudioSegment.from_file(body)
         except Exception:  # noqa: BLE001 - an unreadable file is heard as silence
-            self.notes.append(f"could not read {url}: recorded as silence")
+            self.note(f"could not read {url}: recorded as silence")
             return self.silence(seconds)
 
     def segment(self, event):
@@ -76,7 +129,7 @@ class Recorder:
             if data.get("cut"):
                 sound = sound[: int(len(sound) * data["duration"] / full)]
             return sound
-        if event.kind == "play" and data.get("url"):
+        if event.kind == "play" and data.get("url") and self.fetch:
             return self.audio(data["url"], data["duration"])
         if event.kind == "play":
             return self.silence(data["duration"])

@@ -1,0 +1,18 @@
+"""What the hotline hands the softphone: its own voice for recordings, the words of its audio."""
+
+from urllib.parse import urlsplit
+
+from ivr import tts
+from ivr.softphone.target import Hooks
+
+
+def for_hotline(hotline):
+    """The hooks of one line: speak as `flask audio render` does, tell what a played file says."""
+
+    def speak(text, language):
+        return tts.synthesize(text)  # Mandarin through pinyin: plain espeak-ng reads Han poorly
+
+    def words(url):
+        return hotline.words(urlsplit(url).path)
+
+    return Hooks(speak=speak, words=words)
