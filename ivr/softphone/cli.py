@@ -80,6 +80,18 @@ def script(text):
     return keys
 
 
+def short_url(url, longest=16):
+    """A URL for a transcript line: long query values (an app's sealed state) shown as …."""
+    base, _, query = url.partition("?")
+    if not query:
+        return base
+    shown = [
+        f"{name}={'…' if len(value) > longest else value}" if sep else name
+        for name, sep, value in (part.partition("=") for part in query.split("&"))
+    ]
+    return base + "?" + "&".join(shown)
+
+
 def describe(event, words=None):
     """One transcript line for an event; `words` tells what a played file says, if known."""
     data = event.data
@@ -88,7 +100,7 @@ def describe(event, words=None):
         case "dial":
             text = f"{data['url']} (To {data['to']})"
         case "gather":
-            text = f"→ {data['action']}" + ("   (secret)" if data.get("secret") else "")
+            text = f"→ {short_url(data['action'])}" + ("   (secret)" if data.get("secret") else "")
         case "say":
             text = data["text"] + cut
         case "play":
