@@ -29,7 +29,7 @@ class Spoken:
 
     @property
     def text(self):
-        return " ".join(" ".join(text for text, _, _ in self.parts).split())
+        return " ".join("".join(text for text, _, _ in self.parts).split())
 
     def seconds(self, estimate):
         """Speaking time with `estimate(text, language)`, slowed or sped by rate, plus breaks."""
@@ -62,6 +62,7 @@ def _walk(element, language, rate, spoken):
     name = local(element.tag)
     if name == "break":
         spoken.pause += break_seconds(element)
+        _add(spoken, " ", language, rate)  # words either side of a break are apart
         return
     if name == "sub":
         _add(spoken, element.get("alias") or "".join(element.itertext()), language, rate)
@@ -74,16 +75,19 @@ def _walk(element, language, rate, spoken):
         language = element.get(XML_LANG) or element.get("lang") or language
     if name == "prosody":
         rate *= rate_of(element.get("rate"))
+    if name in ("p", "s"):
+        _add(spoken, " ", language, rate)
     _add(spoken, element.text, language, rate)
     for child in element:
         _walk(child, language, rate, spoken)
         _add(spoken, child.tail, language, rate)
     if name in ("p", "s"):
         spoken.pause += BREAKS["x-strong" if name == "p" else "strong"]
+        _add(spoken, " ", language, rate)
 
 
 def _add(spoken, text, language, rate):
-    if text and text.strip():
+    if text:  # whitespace too: it is what keeps two words apart
         spoken.parts.append((text, language, rate))
 
 
