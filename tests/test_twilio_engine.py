@@ -358,6 +358,26 @@ def test_leave_in_the_wait_url_runs_the_verb_after_enqueue():
     assert call.heard() == ["We are closed", "Call again tomorrow"]
 
 
+def test_a_redirect_in_the_wait_url_stays_on_hold():
+    pages = {
+        "/": '<Enqueue waitUrl="/wait" action="/after">q</Enqueue>',
+        "/wait": "<Say>Please hold</Say><Redirect>/music</Redirect>",
+        "/music": '<Pause length="5"/>',
+        "/after": "",
+    }
+    call, server = dial(pages, agent_after=20)
+    assert len(server.to("/music")) == len(server.to("/wait")) == 4
+    assert server.to("/after")[0]["QueueResult"] == "bridged"
+
+
+def test_hanging_up_partway_through_a_prompt():
+    page = "<Gather><Say>One two three four five six seven eight nine ten</Say></Gather>"
+    call, _ = dial({"/": page}, "hangup@2")
+    assert events(call, "say")[0].data["cut"] is True
+    assert call.t == pytest.approx(2.0)
+    assert call.ended
+
+
 def test_default_hold_music_without_a_wait_url():
     call, _ = dial({"/": "<Enqueue>support</Enqueue>"})
     assert sum(e.data["duration"] for e in events(call, "hold")) == pytest.approx(HOLD_PATIENCE)

@@ -251,7 +251,7 @@ class Call:
         self.to, self.caller = to, caller
         self.extra_params = dict(extra_params or {})
         self.agent_after, self.answer, self.timer = agent_after, answer, timer
-        self.recordings_dir, self.recordings = recordings, {}
+        self.recordings_dir, self.recordings_folder, self.recordings = recordings, None, {}
         self.events = []
         self.t = 0.0
         self.status = "ringing"
@@ -296,7 +296,9 @@ class Call:
             self.finish_record(waiting, Keys(hangup=True, at=at))
             return self
         if waiting is not None and at is not None:
-            self.t = self.replay(self.t + max(at, 0.0))
+            moment = self.t + max(at, 0.0)
+            self.replay(moment)
+            self.t = moment
         elif waiting is not None:
             self.t = max(self.t, self.prompts[1])
         if self.hold is not None:
@@ -950,14 +952,13 @@ class Call:
         moment = keys.at if keys.at is not None else REACTION
         pressed = next((key for key in keys.keys if key in finish), "")
         if keys.speech is not None:
-            talk = min(moment if keys.at is not None else 0.0, max_length)
-            talk = min(talk + estimate_say(keys.speech, language_of(keys.speech)), max_length)
+            talk = min(estimate_say(keys.speech, language_of(keys.speech)), max_length)
             self.events.append(Event("speech", self.t, {"text": keys.speech, "secret": False}))
             digits, quiet = "", (timeout if talk < max_length else 0)
         elif keys.hangup or pressed:
             talk, digits, quiet = min(moment, max_length), "hangup" if keys.hangup else pressed, 0
-            if moment > max_length:
-                digits = "hangup" if keys.hangup else ""
+            if moment > max_length and not keys.hangup:
+                digits = ""  # the key came after maxLength had ended the recording
             if pressed:
                 data = {"keys": pressed, "secret": False}
                 self.events.append(Event("keys", self.t + moment, data))
@@ -978,9 +979,9 @@ class Call:
             self.events.append(Event("silence", self.t + talk, {"duration": quiet}))
         sid = "RE" + secrets.token_hex(16)
         length = talk if trim else talk + quiet
-        if self.recordings_dir is None or isinstance(self.recordings_dir, str):
-            self.recordings_dir = recording.directory(self.recordings_dir)
-        path = recording.write(self.recordings_dir, sid, talk, 0 if trim else quiet)
+        if self.recordings_folder is None:
+            self.recordings_folder = recording.directory(self.recordings_dir)
+        path = recording.write(self.recordings_folder, sid, talk, 0 if trim else quiet)
         # Shaped like Twilio's; .invalid never resolves, so only the softphone plays it (its
         # length is known) and the WAV is the file the "recording" event names.
         url = f"{RECORDINGS_HOST}/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
