@@ -7,11 +7,11 @@ import wave
 import pytest
 
 from ivr.softphone import interpreter
+from ivr.softphone.common import REACTION
+from ivr.softphone.hold import HOLD_PATIENCE
 from ivr.softphone.interpreter import APPLICATION_ERROR
 from ivr.softphone.interpreter import DTMF_KEYS
-from ivr.softphone.interpreter import HOLD_PATIENCE
 from ivr.softphone.interpreter import KEYS_GRAMMAR
-from ivr.softphone.interpreter import REACTION
 from ivr.softphone.interpreter import Call
 from ivr.softphone.interpreter import Keys
 from ivr.softphone.interpreter import Reply

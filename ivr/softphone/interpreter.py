@@ -1,12 +1,11 @@
 """Run TwiML as Twilio's voice engine does, on a simulated clock. Pure: no HTTP, no Flask.
 
 The rules (../shared/research/twilio-voice-spec.md): verbs run top to bottom and the end of
-the document ends the call; a Gather's nested prompts play while it listens and the first
-key cuts them (barge-in); its timeout starts when the prompts end and restarts with each
-key; `finishOnKey` (default `#`) is not sent in Digits, and alone it falls through like
-silence; `numDigits` ends at once; action defaults to the current URL; relative URLs are
-resolved against the document's. Fetch failures become Twilio's error codes, and the
-caller hears the application-error message. Where Twilio's behaviour is undocumented, the
+the document ends the call; action defaults to the current URL; relative URLs are resolved
+against the document's. Fetch failures become Twilio's error codes, and the caller hears
+the application-error message. The verbs with most rules live beside this module: gather
+(keys, speech, barge-in), hold (queues, conferences, dialled numbers), recording (<Record>),
+ssml (what a <Say> speaks), numbers (E.164). Where Twilio's behaviour is undocumented, the
 comment at the constant or method says which way was chosen.
 """
 
@@ -16,45 +15,33 @@ import secrets
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from dataclasses import field
-from urllib.parse import parse_qs
 from urllib.parse import urljoin
-from urllib.parse import urlsplit
 
 from ivr.softphone import numbers
-from ivr.softphone import recording
 from ivr.softphone import ssml
+from ivr.softphone.common import DTMF_KEYS
+from ivr.softphone.common import LOOP_CAP
+from ivr.softphone.common import MAX_SECONDS
+from ivr.softphone.common import WAIT
+from ivr.softphone.common import Event
+from ivr.softphone.common import estimate_say
+from ivr.softphone.common import int_attr
+from ivr.softphone.common import text_of
+from ivr.softphone.gather import Gathering
+from ivr.softphone.gather import inputs_of
+from ivr.softphone.gather import is_secret
+from ivr.softphone.hold import DIAL_ANSWERS
+from ivr.softphone.hold import Queues
+from ivr.softphone.recording import Recording
 
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 XML_TYPES = ("text/xml", "application/xml", "text/html")
-GATHER_CHILDREN = ("Say", "Play", "Pause")
-DTMF_KEYS = "0123456789*#"  # the keys a caller can press (Twilio error 13310 lists these)
-REACTION = 1.0  # seconds a caller takes to press the first key after a prompt ends
-KEY_GAP = 0.4  # seconds between two keys of one entry
-WAIT = 0.5  # a `w` in a key group, as in sendDigits
 MAX_REQUESTS = 200  # a call that fetches more documents than this is stuck in a loop
-MAX_SECONDS = 4 * 3600  # Twilio's default longest call
-SECRET_FLAG = ("secret", "1")  # ?secret=1 on a Gather's action: its keys are masked
-LOOP_CAP = 1000  # loop="0" repeats at most this often (Twilio's cap)
 MAX_HTTP_REDIRECTS = 10  # 3xx hops before error 11215 (Twilio's number is undocumented)
 WEBHOOK_LIMIT = 15  # seconds Twilio waits for a webhook's answer (error 11205)
 # The time a webhook takes is on the clock in whole tenths of a second: an answer under
 # 0.1 s is instant to the ear, and canned tests keep exact times.
 WEBHOOK_TICK = 0.1
-MAX_SPEECH = 60.0  # Twilio listens to speech for at most 60 s
-# speechTimeout="auto" ends at "the first pause in speech"; its length is undocumented.
-SPEECH_PAUSE = 1.0
-CONFIDENCE = "0.9"  # the softphone hears the words exactly; Twilio's score is 0.0-1.0
-# A caller on hold with no agent coming (no agent_after) hangs up after this long.
-HOLD_PATIENCE = 60.0
-HOLD_CHUNK = 30.0  # seconds of Twilio's default hold music per "hold" event
-RECORDINGS_HOST = "https://softphone.invalid"  # where <Record>'s RecordingUrl points
-DEFAULT_WAIT_URL = "http://twimlets.com/holdmusic?Bucket=com.twilio.music.classical"
-# <Dial><Number> with answer="...": seconds of ringing before each outcome, and how long a
-# call that is answered lasts (the softphone cannot talk, so the far end soon hangs up).
-RING = {"completed": 5.0, "busy": 2.0, "failed": 0.0}
-DIAL_TALK = 10.0
-DIAL_ANSWERS = ("completed", "busy", "no-answer", "failed")
 # Verbs Twilio knows that the softphone does not simulate: a note, and the call runs on.
 NOT_SIMULATED = {
     "Connect": "connects the call to a stream, an assistant or a room",
@@ -76,7 +63,7 @@ One group per prompt, separated by spaces:
 KEYS_FORMS = (
     re.compile(r'^"(?P<speech>[^"]*)"(?:@(?P<at>.*))?$'),
     re.compile(r"^(?P<hangup>hangup|h)(?:@(?P<at>.*))?$", re.IGNORECASE),
-    re.compile(r"^(?P<keys>[0-9*#wW]+)(?:@(?P<at>.*))?$"),
+    re.compile(rf"^(?P<keys>[{re.escape(DTMF_KEYS)}wW]+)(?:@(?P<at>.*))?$"),
 )
 
 
@@ -97,18 +84,6 @@ class Reply:
     content_type: str
     body: bytes
     url: str = ""
-
-
-@dataclass
-class Event:
-    """One thing that happened on the call, at simulated time `t` seconds."""
-
-    kind: str
-    t: float
-    data: dict = field(default_factory=dict)
-
-    def as_dict(self):
-        return {"kind": self.kind, "t": round(self.t, 2), **self.data}
 
 
 @dataclass(frozen=True)
@@ -156,61 +131,7 @@ def _bad_group(group, why):
     return f"key group {group.strip()!r}: {why}.\n{KEYS_GRAMMAR}"
 
 
-def estimate_say(text, language):
-    """Estimate speaking time: about 4 Chinese characters or 14 Latin characters a second."""
-    if (language or "").lower().startswith(("cmn", "zh", "yue")):
-        return 0.25 * len(text.strip()) + 0.3
-    return 0.07 * len(text.strip()) + 0.3
-
-
-def language_of(text):
-    """The language to time a caller's words in: Mandarin if they hold a Chinese character."""
-    return "cmn-CN" if re.search(r"[\u3400-\u9fff]", text) else "en-US"
-
-
-def mask_keys(keys, secret):
-    """Mask keys for a transcript: all of a secret entry, long entries but the last 4."""
-    if secret:
-        return "•" * len(keys.rstrip("#")) + ("#" if keys.endswith("#") else "")
-    body = keys.rstrip("#")
-    if len(body) > 6:
-        body = "•" * (len(body) - 4) + body[-4:]
-    return body + keys[len(keys.rstrip("#")) :]
-
-
-def _int(value, default, code, events, t, name):
-    if value is None:
-        return default
-    try:
-        number = int(value)
-        if number < 0:
-            raise ValueError
-        return number
-    except ValueError:
-        events.append(
-            Event("warning", t, {"code": code, "message": f"{name}={value!r} is invalid"})
-        )
-        return default
-
-
-@dataclass
-class Hold:
-    """A caller waiting in a queue: the hold TwiML to loop, until when, and what comes after."""
-
-    name: str
-    sid: str
-    started: float
-    until: float  # when the hold ends: an agent answers, or the caller gives up
-    result: str  # what happens then: "bridged" or "hangup"
-    action: str | None
-    method: str
-    wait_url: str | None  # None: Twilio's default music; "": silence
-    wait_method: str
-    rest: list  # the verbs after <Enqueue>, for when the caller leaves the queue
-    doc_url: str
-
-
-class Call:
+class Call(Gathering, Queues, Recording):
     """One simulated call.
 
     Args:
@@ -521,25 +442,25 @@ class Call:
         )
         self.t += duration
 
-    def say_text(self, verb):
+    def saytext_of(self, verb):
         """What a <Say> speaks and for how long: plain text, or SSML read by the ssml module."""
         language = verb.get("language", "en-US")
         if len(verb) == 0:
-            text = _text(verb)
+            text = text_of(verb)
             return text, estimate_say(text, language)
         spoken = ssml.read(verb, language)
         return spoken.text, spoken.seconds(estimate_say)
 
     def repeat(self, verb, code, once):
         """Run `once` loop times; loop="0" repeats until the hold or the call must stop."""
-        loops = _int(verb.get("loop"), 1, code, self.events, self.t, "loop")
+        loops = int_attr(verb.get("loop"), 1, code, self.events, self.t, "loop")
         for n in range(loops or LOOP_CAP):
             if n and self.t >= self.deadline():
                 break
             once()
 
     def verb_say(self, verb):
-        text, seconds = self.say_text(verb)
+        text, seconds = self.saytext_of(verb)
         voice, language = verb.get("voice", "man"), verb.get("language", "en-US")
         self.repeat(verb, 13510, lambda: self.speak(text, voice, language, seconds))
 
@@ -547,7 +468,7 @@ class Call:
         digits = verb.get("digits")
         if digits:
             return sum(WAIT if key in "wW" else 0.25 for key in digits)
-        url = self.resolve(_text(verb))
+        url = self.resolve(text_of(verb))
         return self.recordings[url] if url in self.recordings else self.measure(url)
 
     def verb_play(self, verb):
@@ -558,45 +479,16 @@ class Call:
         if verb.get("digits"):
             self.event("play", digits=verb.get("digits"), duration=round(duration, 2))
         else:
-            self.event("play", url=self.resolve(_text(verb)), duration=round(duration, 2))
+            self.event("play", url=self.resolve(text_of(verb)), duration=round(duration, 2))
         self.t += duration
 
     def verb_pause(self, verb):
-        length = _int(verb.get("length"), 1, 13910, self.events, self.t, "length") or 1
+        length = int_attr(verb.get("length"), 1, 13910, self.events, self.t, "length") or 1
         self.event("pause", duration=length)
         self.t += length
 
-    def verb_gather(self, verb):
-        action = self.resolve(verb.get("action"))
-        inputs = _inputs(verb)
-        extra = {} if inputs == {"dtmf"} else {"input": " ".join(sorted(inputs))}
-        if verb.get("hints") and "speech" in inputs:
-            extra["hints"] = [hint.strip() for hint in verb.get("hints").split(",")]
-        self.event("gather", action=action, secret=_is_secret(action), **extra)
-        timeline, first_pass, self.prompts_end = self.prompt_timeline(verb)
-        # The prompts' first pass is heard now; a key pressed during them cuts them later
-        # (barge-in), and a caller who waits hears loop="0" prompts again (replay).
-        first = len(self.events)
-        self.prompts = (timeline, first_pass, first)
-        self.events.extend(self.prompt_events(timeline, first_pass))
-        self.prompts_span = (first, len(self.events))
-        self.waiting = verb
-
-    def verb_record(self, verb):
-        if verb.get("transcribe") == "true" or verb.get("transcribeCallback"):
-            self.event(
-                "warning",
-                code="transcribe",
-                message="Record: transcription is not simulated; no transcribeCallback comes",
-            )
-        if verb.get("playBeep", "true") != "false":
-            self.event("play", digits="beep", duration=0.5)
-            self.t += 0.5
-        self.waiting = verb
-        self.event("record", action=self.resolve(verb.get("action")))
-
     def verb_redirect(self, verb):
-        url = self.resolve(_text(verb))
+        url = self.resolve(text_of(verb))
         self.event("redirect", url=url)
         self.request(url, verb.get("method", "POST"), {})
 
@@ -612,411 +504,6 @@ class Call:
         self.event("reject", reason=reason)
         self.end("busy" if reason == "busy" else "no-answer")
 
-    # queues, conferences and transfers
-
-    def verb_enqueue(self, verb):
-        name = _text(verb)
-        self.event("transfer", queue=name, to=f"queue:{name}")
-        if self.agent_after is None:
-            until, result = self.t + HOLD_PATIENCE, "hangup"
-        else:
-            until, result = self.t + max(self.agent_after, 0.0), "bridged"
-        wait_url = verb.get("waitUrl")
-        self.hold = Hold(
-            name=name,
-            sid="QU" + secrets.token_hex(16),
-            started=self.t,
-            until=until,
-            result=result,
-            action=self.resolve(verb.get("action")) if verb.get("action") else None,
-            method=verb.get("method", "POST"),
-            wait_url=self.resolve(wait_url) if wait_url else wait_url,
-            wait_method=verb.get("waitUrlMethod", "POST"),
-            rest=self.verbs,
-            doc_url=self.doc_url,
-        )
-        self.verbs = []
-
-    def hold_music(self):
-        """The hold TwiML ran out: request waitUrl again, or play Twilio's music (or silence)."""
-        hold = self.hold
-        if hold.wait_url:
-            params = {
-                "QueuePosition": "1",
-                "QueueSid": hold.sid,
-                "QueueTime": str(int(self.t - hold.started)),
-                "AvgQueueTime": str(int(self.t - hold.started)),  # the only caller's
-                "CurrentQueueSize": "1",
-                "MaxQueueSize": "1000",
-            }
-            self.request(hold.wait_url, hold.wait_method, params)
-            return
-        seconds = min(HOLD_CHUNK, hold.until - self.t)
-        music = "silence" if hold.wait_url == "" else DEFAULT_WAIT_URL
-        self.event("hold", queue=hold.name, music=music, duration=round(seconds, 2))
-        self.t += seconds
-
-    def verb_leave(self, verb):
-        if self.hold is None:
-            self.event("warning", code="leave", message="<Leave> outside a queue; skipped")
-            return
-        self.leave_queue("leave")
-
-    def leave_queue(self, result, by="caller"):
-        """The call leaves the queue: `action` hears why (QueueResult), else the next verb runs."""
-        hold, self.hold = self.hold, None
-        waited = self.t - hold.started
-        self.event("dequeue", queue=hold.name, result=result, waited=round(waited, 2))
-        params = {"QueueResult": result, "QueueSid": hold.sid, "QueueTime": str(int(waited))}
-        if result == "hangup":
-            self.verbs = []
-            reason = None
-            if by == "caller" and waited >= HOLD_PATIENCE and self.agent_after is None:
-                reason = f"no agent answered in {HOLD_PATIENCE:.0f} s (see agent_after)"
-            self.event("hangup", by=by, **({"reason": reason} if reason else {}))
-            self.status = "completed"
-            if hold.action:  # requested though nobody is left to hear its TwiML
-                self.notify(hold.action, hold.method, params, "Enqueue action")
-            return self.end("completed")
-        if result == "bridged":
-            self.event(
-                "bridged",
-                queue=hold.name,
-                reason="an agent answered; the softphone "
-                "cannot talk, so the agent hangs up at once",
-            )
-        self.doc_url = hold.doc_url
-        if hold.action:
-            self.request(hold.action, hold.method, params)
-        else:
-            self.verbs = hold.rest
-
-    def verb_dial(self, verb):
-        timeout = _int(verb.get("timeout"), 30, 13212, self.events, self.t, "timeout")
-        nouns = {child.tag: child for child in verb}
-        if "Queue" in nouns:
-            return self.dial_queue(verb, nouns["Queue"], timeout)
-        if "Conference" in nouns:
-            return self.dial_conference(verb, nouns["Conference"])
-        numbers_ = [_text(child) for child in verb] or [_text(verb)]
-        self.event("transfer", to=", ".join(numbers_), ring=timeout)
-        status = self.answer or "no-answer"
-        self.t += min(RING.get(status, timeout), timeout)  # no-answer rings out the timeout
-        talk = 0.0
-        if status == "completed":
-            limit = _int(verb.get("timeLimit"), 14400, 13213, self.events, self.t, "timeLimit")
-            talk = min(DIAL_TALK, limit)
-            self.event("bridged", to=", ".join(numbers_), duration=talk)
-            self.t += talk
-        self.event("dial_result", status=status)
-        self.dial_done(verb, status, talk, sid=True)
-
-    def dial_queue(self, verb, queue, timeout):
-        """<Dial><Queue>: the queue is empty (this is the only caller) until agent_after."""
-        name = _text(queue)
-        self.event("transfer", queue=name, to=f"dequeue:{name}", ring=timeout)
-        joined = self.agent_after is not None and self.agent_after <= timeout
-        wait = self.agent_after if joined else timeout
-        self.event("hold", queue=name, music=DEFAULT_WAIT_URL, duration=round(wait, 2))
-        self.t += wait
-        status = "completed" if joined else "no-answer"
-        if joined:
-            self.event("bridged", queue=name, reason="a caller joined the queue and hung up")
-        self.event("dial_result", status=status)
-        self.dial_done(verb, status, 0.0, sid=True)
-
-    def dial_conference(self, verb, conference):
-        """<Dial><Conference>: alone, the caller hears the hold music until agent_after."""
-        name = _text(conference)
-        self.event("transfer", conference=name, to=f"conference:{name}")
-        wait = HOLD_PATIENCE if self.agent_after is None else max(self.agent_after, 0.0)
-        music = conference.get("waitUrl") or DEFAULT_WAIT_URL
-        self.event("hold", conference=name, music=music, duration=round(wait, 2))
-        self.t += wait
-        if self.agent_after is None:
-            reason = f"alone in the conference for {HOLD_PATIENCE:.0f} s (see agent_after)"
-            self.event("hangup", by="caller", reason=reason)
-            return self.end("completed")
-        self.event("bridged", conference=name, reason="someone joined, then left")
-        self.event("dial_result", status="completed")
-        self.dial_done(verb, "completed", 0.0, sid=False)  # no DialCallSid for a conference
-
-    def dial_done(self, verb, status, duration, sid):
-        """The dialled call ended: its action hears how (else the next verb runs)."""
-        if verb.get("action"):
-            extra = {"DialCallStatus": status, "DialCallDuration": str(int(duration))}
-            if sid:
-                extra["DialCallSid"] = "CA" + secrets.token_hex(16)
-            self.request(self.resolve(verb.get("action")), verb.get("method", "POST"), extra)
-
-    # input
-
-    def prompt_timeline(self, gather):
-        """Lay the nested prompts end to end from now: ([(start, end, verb)], first pass, end).
-
-        The first pass ends where a loop="0" prompt has played once: after that the caller
-        hears only repetitions (up to LOOP_CAP of them, or the call's 4 hours).
-        """
-        timeline, t, first_pass = [], self.t, None
-        for child in gather:
-            if child.tag not in GATHER_CHILDREN:
-                self.event(
-                    "warning", code=13320, message=f"Gather: invalid nested verb <{child.tag}>"
-                )
-                continue
-            loops = _int(child.get("loop"), 1, 13510, self.events, t, "loop")
-            if child.tag == "Say":
-                duration = self.say_text(child)[1]
-            elif child.tag == "Play":
-                duration = self.play_duration(child)
-            else:
-                duration = _int(child.get("length"), 1, 13910, self.events, t, "length") or 1
-            for n in range(loops or LOOP_CAP):
-                if n and t > MAX_SECONDS:
-                    break
-                timeline.append((t, t + duration, child))
-                t += duration
-                if loops == 0 and first_pass is None:
-                    first_pass = t
-        return timeline, t if first_pass is None else first_pass, t
-
-    def prompt_events(self, timeline, cut):
-        """The events of the prompts that play until `cut` (a key), marking the one it cut."""
-        events = []
-        for start, end, child in timeline:
-            if start >= cut:
-                break
-            played = min(end, cut) - start
-            data = {"duration": round(played, 2)}
-            if end > cut:
-                data["cut"] = True
-            if child.tag == "Say":
-                data |= {"text": self.say_text(child)[0], "voice": child.get("voice", "man")}
-                data["language"] = child.get("language", "en-US")
-            elif child.tag == "Play":
-                data |= (
-                    {"digits": child.get("digits")}
-                    if child.get("digits")
-                    else {"url": self.resolve(_text(child))}
-                )
-            events.append(Event(child.tag.lower(), start, data))
-        return events
-
-    def replay(self, cut):
-        """Show the waiting Gather's prompts as heard until `cut`; return when they stopped."""
-        timeline = self.prompts[0]
-        cut = min(cut, self.prompts_end)
-        first, last = self.prompts_span
-        heard = self.prompt_events(timeline, cut)
-        self.events[first:last] = heard
-        self.prompts_span = (first, first + len(heard))
-        return cut
-
-    def key_times(self, keys, first):
-        """Give each key its moment: the first at `first`, then one every KEY_GAP (`w` waits)."""
-        timed, t = [], first
-        for key in keys.keys:
-            if key == "w":
-                t += WAIT
-                continue
-            timed.append((key, t))
-            t += KEY_GAP
-        return timed
-
-    def accept(self, gather, keys):
-        """Keep only the input the Gather listens for; the rest is a warning and no input."""
-        inputs = _inputs(gather)
-        if keys.speech is not None and "speech" not in inputs:
-            self.event(
-                "warning",
-                code="input",
-                message="Gather listens for keys only "
-                f'(input="dtmf"): the words {keys.speech!r} are not heard',
-            )
-            return Keys()
-        if keys.speech is None and keys.keys.strip("w") and "dtmf" not in inputs:
-            self.event(
-                "warning",
-                code="input",
-                message="Gather listens for speech only "
-                f'(input="speech"): the keys {keys.keys!r} are refused',
-            )
-            return Keys()
-        return keys
-
-    def finish_gather(self, gather, keys):
-        timeout = _int(gather.get("timeout"), 5, 13314, self.events, self.t, "timeout") or 5
-        keys = self.accept(gather, keys)
-        if keys.speech is not None:
-            return self.finish_speech(gather, keys, timeout)
-        num_digits = _int(gather.get("numDigits"), None, 13312, self.events, self.t, "numDigits")
-        finish = gather.get("finishOnKey", "#")
-        if len(finish) > 1 or (finish and finish not in DTMF_KEYS):
-            self.event("warning", code=13310, message=f"Gather: invalid finishOnKey {finish!r}")
-            finish = "#"
-        action = self.resolve(gather.get("action"))
-        secret = _is_secret(action)
-        first_pass = self.prompts[1]
-        first = first_pass + REACTION if keys.at is None else self.t + max(keys.at, 0.0)
-        timed = self.key_times(keys, first)
-        # A key during the prompts cuts them (barge-in); with none, they play to their end.
-        prompts_end = self.replay(timed[0][1] if timed else math.inf)
-        digits, finished_on, last, ended_at, used = "", "", None, None, 0
-        for key, moment in timed:
-            # The timer starts when the prompts end, and again with each key.
-            timer_from = prompts_end if last is None else last
-            if moment > timer_from + timeout:
-                ended_at = timer_from + timeout
-                break
-            used += 1
-            if finish and key == finish:  # alone, it ends the Gather with no input
-                finished_on, ended_at = key, moment
-                break
-            digits, last = digits + key, moment
-            if num_digits and len(digits) >= num_digits:
-                ended_at = moment
-                break
-        else:
-            ended_at = (prompts_end if last is None else last) + timeout
-        pressed = "".join(key for key, _ in timed[:used])
-        if pressed:
-            self.events.append(
-                Event("keys", timed[0][1], {"keys": mask_keys(pressed, secret), "secret": secret})
-            )
-        lost = "".join(key for key, _ in timed[used:])
-        if lost:
-            self.events.append(Event("lost_keys", ended_at, {"keys": mask_keys(lost, secret)}))
-        if not pressed:
-            self.events.append(Event("silence", prompts_end, {"duration": timeout}))
-        self.t = ended_at
-        if digits:
-            extra = {"Digits": digits, "FinishedOnKey": finished_on}
-            self.request(action, gather.get("method", "POST"), extra)
-        elif gather.get("actionOnEmptyResult") == "true":
-            self.request(
-                action, gather.get("method", "POST"), {"Digits": "", "FinishedOnKey": finished_on}
-            )
-        # else: no input, or the finish key alone, falls through to the next verb
-
-    def speech_timeout(self, gather, timeout):
-        """Seconds of quiet after the words before Twilio sends them (speechTimeout)."""
-        value = gather.get("speechTimeout")
-        if value is None:
-            return timeout  # Twilio: speechTimeout defaults to the timeout value
-        if value.strip().lower() == "auto":
-            return SPEECH_PAUSE
-        number = _int(value, None, 13327, self.events, self.t, "speechTimeout")
-        return timeout if number is None else number
-
-    def finish_speech(self, gather, keys, timeout):
-        """The caller speaks: SpeechResult and Confidence go to the action, as Twilio sends."""
-        action = self.resolve(gather.get("action"))
-        secret = _is_secret(action)
-        start = self.prompts[1] + REACTION if keys.at is None else self.t + max(keys.at, 0.0)
-        barge_in = gather.get("bargeIn", "true") != "false"
-        prompts_end = self.replay(start if barge_in else math.inf)
-        if start > prompts_end + timeout:  # the words come after the Gather has given up
-            self.events.append(Event("silence", prompts_end, {"duration": timeout}))
-            self.events.append(Event("lost_speech", start, {"text": _mask_words(keys, secret)}))
-            self.t = prompts_end + timeout
-            return
-        language = gather.get("language", "en-US")
-        talk = min(estimate_say(keys.speech, language), MAX_SPEECH)
-        data = {"text": _mask_words(keys, secret), "duration": round(talk, 2), "secret": secret}
-        self.events.append(Event("speech", start, data))
-        self.t = start + talk
-        if gather.get("partialResultCallback"):
-            # Twilio posts partial transcripts as it hears; the softphone hears the words at
-            # once, so it posts once, with the whole text.
-            partial = {"UnstableSpeechResult": keys.speech, "SequenceNumber": "1"}
-            url = self.resolve(gather.get("partialResultCallback"))
-            method = gather.get("partialResultCallbackMethod", "POST")
-            self.notify(url, method, partial, "partialResultCallback")
-        self.t += self.speech_timeout(gather, timeout)
-        extra = {"SpeechResult": keys.speech, "Confidence": CONFIDENCE}
-        self.request(action, gather.get("method", "POST"), extra)
-
-    def finish_record(self, record, keys):
-        """The caller's message: it ends on a finish key, silence, maxLength or a hang-up.
-
-        A key group's time (`at`, else REACTION) is how long the caller talks before the key
-        or the hang-up; words take as long as they would be said. A recording with no audio
-        (silence until `timeout`) is not submitted and the next verb runs: Twilio's older
-        docs say so (its current ones say silent recordings are kept; we follow the older).
-        """
-        timeout = _int(record.get("timeout"), 5, 13612, self.events, self.t, "timeout")
-        max_length = _int(record.get("maxLength"), 3600, 13613, self.events, self.t, "maxLength")
-        max_length = max_length or 3600
-        finish = record.get("finishOnKey", "1234567890*#")
-        trim = record.get("trim", "trim-silence") != "do-not-trim"
-        moment = keys.at if keys.at is not None else REACTION
-        pressed = next((key for key in keys.keys if key in finish), "")
-        if keys.speech is not None:
-            talk = min(estimate_say(keys.speech, language_of(keys.speech)), max_length)
-            self.events.append(Event("speech", self.t, {"text": keys.speech, "secret": False}))
-            digits, quiet = "", (timeout if talk < max_length else 0)
-        elif keys.hangup or pressed:
-            talk, digits, quiet = min(moment, max_length), "hangup" if keys.hangup else pressed, 0
-            if moment > max_length and not keys.hangup:
-                digits = ""  # the key came after maxLength had ended the recording
-            if pressed:
-                data = {"keys": pressed, "secret": False}
-                self.events.append(Event("keys", self.t + moment, data))
-        else:
-            talk = min(moment, max_length) if keys.keys.strip("w") else 0.0
-            digits, quiet = "", (timeout or max_length) if talk < max_length else 0
-            if talk == 0:
-                quiet = min(quiet, max_length)
-        if talk == 0 and not keys.hangup:
-            self.events.append(Event("silence", self.t, {"duration": quiet}))
-            self.t += quiet
-            self.event(
-                "record_empty",
-                message="no audio: the recording is not submitted; the next verb runs",
-            )
-            return
-        if quiet:
-            self.events.append(Event("silence", self.t + talk, {"duration": quiet}))
-        sid = "RE" + secrets.token_hex(16)
-        length = talk if trim else talk + quiet
-        if self.recordings_folder is None:
-            self.recordings_folder = recording.directory(self.recordings_dir)
-        path = recording.write(self.recordings_folder, sid, talk, 0 if trim else quiet)
-        # Shaped like Twilio's; .invalid never resolves, so only the softphone plays it (its
-        # length is known) and the WAV is the file the "recording" event names.
-        url = f"{RECORDINGS_HOST}/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
-        self.recordings[url] = self.recordings[url + ".wav"] = length
-        self.t += talk + quiet
-        self.event("recording", url=url, file=str(path), duration=round(length, 2), digits=digits)
-        params = {
-            "RecordingUrl": url,
-            "RecordingSid": sid,
-            "RecordingDuration": str(math.floor(length)),
-            "Digits": digits,
-        }
-        action, method = self.resolve(record.get("action")), record.get("method", "POST")
-        if keys.hangup:  # requested though nobody is left to hear its TwiML
-            self.verbs = []
-            self.status = "completed"
-            self.event("hangup", by="caller")
-            self.notify(action, method, params, "Record action")
-        else:
-            self.request(action, method, params)
-        if record.get("recordingStatusCallback"):
-            status = {
-                "RecordingSid": sid,
-                "RecordingUrl": url,
-                "RecordingStatus": "completed",
-                "RecordingDuration": params["RecordingDuration"],
-                "RecordingChannels": "1",
-                "RecordingSource": "RecordVerb",
-            }
-            callback = self.resolve(record.get("recordingStatusCallback"))
-            method = record.get("recordingStatusCallbackMethod", "POST")
-            self.notify(callback, method, status, "recordingStatusCallback")
-        if keys.hangup:
-            self.end("completed")
-
     # reading the call
 
     def expects(self):
@@ -1026,7 +513,7 @@ class Call:
         verb = self.waiting
         if verb.tag == "Record":
             finish = verb.get("finishOnKey", "1234567890*#")
-            timeout = _int(verb.get("timeout"), 5, 13612, [], self.t, "timeout")
+            timeout = int_attr(verb.get("timeout"), 5, 13612, [], self.t, "timeout")
             return {
                 "kind": "record",
                 "timeout": timeout,
@@ -1037,12 +524,12 @@ class Call:
         finish = verb.get("finishOnKey", "#")
         return {
             "kind": "gather",
-            "timeout": _int(verb.get("timeout"), 5, 13314, [], self.t, "timeout") or 5,
-            "num_digits": _int(verb.get("numDigits"), None, 13312, [], self.t, "numDigits"),
+            "timeout": int_attr(verb.get("timeout"), 5, 13314, [], self.t, "timeout") or 5,
+            "num_digits": int_attr(verb.get("numDigits"), None, 13312, [], self.t, "numDigits"),
             "finish_on_key": finish if len(finish) <= 1 else "#",
             "prompt_seconds": round(prompts_end - self.t, 2),
-            "secret": _is_secret(self.resolve(verb.get("action"))),
-            "input": sorted(_inputs(verb)),
+            "secret": is_secret(self.resolve(verb.get("action"))),
+            "input": sorted(inputs_of(verb)),
         }
 
     def heard(self, since=0):
@@ -1050,26 +537,7 @@ class Call:
         return [e.data["text"] for e in self.events[since:] if e.kind == "say"]
 
 
-def _text(verb):
-    return (verb.text or "").strip()
-
-
-def _inputs(gather):
-    """What a Gather listens for: {"dtmf"}, {"speech"} or both (input="dtmf speech")."""
-    inputs = set((gather.get("input") or "dtmf").lower().split()) & {"dtmf", "speech"}
-    return inputs or {"dtmf"}
-
-
-def _mask_words(keys, secret):
-    return "•••" if secret else keys.speech
-
-
 def _header(reply, name):
     """A reply's header, if the fetcher passed headers on (Reply.headers), else None."""
     headers = getattr(reply, "headers", None) or {}
     return next((v for k, v in dict(headers).items() if k.lower() == name.lower()), None)
-
-
-def _is_secret(url):
-    query = parse_qs(urlsplit(url).query)
-    return SECRET_FLAG[1] in query.get(SECRET_FLAG[0], [])
