@@ -1,32 +1,70 @@
 """Run TwiML as Twilio's voice engine does, on a simulated clock. Pure: no HTTP, no Flask.
 
 The rules (../shared/research/twilio-voice-spec.md): verbs run top to bottom and the end of
-the document ends the call; a Gather's nested prompts play while it listens and the first
-key cuts them (barge-in); its timeout starts when the prompts end and restarts with each
-key; `finishOnKey` (default `#`) is not sent in Digits, and alone it falls through like
-silence; `numDigits` ends at once; action defaults to the current URL; relative URLs are
-resolved against the document's. Fetch failures become Twilio's error codes, and the
-caller hears the application-error message.
+the document ends the call; action defaults to the current URL; relative URLs are resolved
+against the document's. Fetch failures become Twilio's error codes, and the caller hears
+the application-error message. The verbs with most rules live beside this module: gather
+(keys, speech, barge-in), hold (queues, conferences, dialled numbers), recording (<Record>),
+ssml (what a <Say> speaks), numbers (E.164). Where Twilio's behaviour is undocumented, the
+comment at the constant or method says which way was chosen.
 """
 
 import math
+import re
 import secrets
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from dataclasses import field
-from urllib.parse import parse_qs
 from urllib.parse import urljoin
-from urllib.parse import urlsplit
+
+from ivr.softphone import numbers
+from ivr.softphone import ssml
+from ivr.softphone.common import DTMF_KEYS
+from ivr.softphone.common import LOOP_CAP
+from ivr.softphone.common import MAX_SECONDS
+from ivr.softphone.common import WAIT
+from ivr.softphone.common import Event
+from ivr.softphone.common import estimate_say
+from ivr.softphone.common import int_attr
+from ivr.softphone.common import text_of
+from ivr.softphone.gather import Gathering
+from ivr.softphone.gather import inputs_of
+from ivr.softphone.gather import is_secret
+from ivr.softphone.hold import DIAL_ANSWERS
+from ivr.softphone.hold import Queues
+from ivr.softphone.recording import Recording
 
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 XML_TYPES = ("text/xml", "application/xml", "text/html")
-GATHER_CHILDREN = ("Say", "Play", "Pause")
-REACTION = 1.0  # seconds a caller takes to press the first key after a prompt ends
-KEY_GAP = 0.4  # seconds between two keys of one entry
-WAIT = 0.5  # a `w` in a key group, as in sendDigits
 MAX_REQUESTS = 200  # a call that fetches more documents than this is stuck in a loop
-MAX_SECONDS = 4 * 3600  # Twilio's default longest call
-SECRET_FLAG = ("secret", "1")  # ?secret=1 on a Gather's action: its keys are masked
+MAX_HTTP_REDIRECTS = 10  # 3xx hops before error 11215 (Twilio's number is undocumented)
+WEBHOOK_LIMIT = 15  # seconds Twilio waits for a webhook's answer (error 11205)
+# The time a webhook takes is on the clock in whole tenths of a second: an answer under
+# 0.1 s is instant to the ear, and canned tests keep exact times.
+WEBHOOK_TICK = 0.1
+# Verbs Twilio knows that the softphone does not simulate: a note, and the call runs on.
+NOT_SIMULATED = {
+    "Connect": "connects the call to a stream, an assistant or a room",
+    "Echo": "echoes the caller's audio back",
+    "Pay": "takes a card payment",
+    "Refer": "hands a SIP call to another address",
+    "Sms": "sends a text message (deprecated)",
+    "Start": "starts a stream, recording or transcription alongside the call",
+    "Stop": "stops a stream, recording or transcription",
+}
+KEYS_GRAMMAR = """\
+One group per prompt, separated by spaces:
+  1   123#   *#    keys (0-9 * #), pressed after the prompt has played
+  12w3             w waits half a second between two keys
+  1@2.5            @SECONDS: press 2.5 s into the prompt, cutting it (barge-in)
+  .                silence: press nothing and let the prompt time out
+  hangup           hang up (hangup@5: five seconds into the prompt or recording)
+  "words"          say words, for a Gather that listens for speech ("words"@2 barges in)"""
+KEYS_FORMS = (
+    re.compile(r'^"(?P<speech>[^"]*)"(?:@(?P<at>.*))?$'),
+    re.compile(r"^(?P<hangup>hangup|h)(?:@(?P<at>.*))?$", re.IGNORECASE),
+    re.compile(rf"^(?P<keys>[{re.escape(DTMF_KEYS)}wW]+)(?:@(?P<at>.*))?$"),
+)
 
 
 class FetchError(Exception):
@@ -48,84 +86,63 @@ class Reply:
     url: str = ""
 
 
-@dataclass
-class Event:
-    """One thing that happened on the call, at simulated time `t` seconds."""
-
-    kind: str
-    t: float
-    data: dict = field(default_factory=dict)
-
-    def as_dict(self):
-        return {"kind": self.kind, "t": round(self.t, 2), **self.data}
-
-
 @dataclass(frozen=True)
 class Keys:
-    """What the caller does at one Gather: keys, or nothing (silence), or hang up.
+    """What the caller does at one Gather: keys, or nothing (silence), or hang up, or speak.
 
-    `at` is when the first key is pressed, in seconds from the start of the prompts; None
-    means after the prompts, the way a caller who listens to the end presses.
+    `at` is when the first key is pressed (or the words begin), in seconds from the start of
+    the prompts; None means after the prompts, the way a caller who listens to the end does.
     """
 
     keys: str = ""
     at: float | None = None
     hangup: bool = False
+    speech: str | None = None
 
     @classmethod
     def parse(cls, group):
-        """Parse a script group: "1", "110105194912310021#", "1@2.5" (barge in at 2.5 s), "."."""
-        group = group.strip()
-        if group in ("", "."):
+        """Parse a script group (see KEYS_GRAMMAR); raise ValueError naming a bad group."""
+        text = group.strip()
+        if text in ("", "."):
             return cls()
-        if group.lower() in ("hangup", "h"):
-            return cls(hangup=True)
+        match = next((m for form in KEYS_FORMS if (m := form.match(text))), None)
+        if match is None:
+            raise ValueError(_bad_group(group, "not keys, '.', hangup or \"words\""))
         at = None
-        if "@" in group:
-            group, moment = group.rsplit("@", 1)
-            at = float(moment)
-        keys = "".join(c for c in group if c in "0123456789*#wW").lower()
-        return cls(keys=keys, at=at)
+        if match.group("at") is not None:
+            try:
+                at = float(match.group("at"))
+            except ValueError:
+                at = -1.0
+            if not 0 <= at < math.inf:
+                raise ValueError(_bad_group(group, "after @ comes a number of seconds, e.g. 2.5"))
+        found = match.groupdict()
+        if found.get("speech") is not None:
+            words = " ".join(found["speech"].split())
+            if not words:
+                raise ValueError(_bad_group(group, "the quotes hold no words"))
+            return cls(at=at, speech=words)
+        if found.get("hangup"):
+            return cls(hangup=True, at=at)
+        return cls(keys=found["keys"].lower(), at=at)
 
 
-def estimate_say(text, language):
-    """Estimate speaking time: about 4 Chinese characters or 14 Latin characters a second."""
-    if (language or "").lower().startswith(("cmn", "zh", "yue")):
-        return 0.25 * len(text.strip()) + 0.3
-    return 0.07 * len(text.strip()) + 0.3
+def _bad_group(group, why):
+    return f"key group {group.strip()!r}: {why}.\n{KEYS_GRAMMAR}"
 
 
-def mask_keys(keys, secret):
-    """Mask keys for a transcript: all of a secret entry, long entries but the last 4."""
-    if secret:
-        return "•" * len(keys.rstrip("#")) + ("#" if keys.endswith("#") else "")
-    body = keys.rstrip("#")
-    if len(body) > 6:
-        body = "•" * (len(body) - 4) + body[-4:]
-    return body + keys[len(keys.rstrip("#")) :]
-
-
-def _int(value, default, code, events, t, name):
-    if value is None:
-        return default
-    try:
-        number = int(value)
-        if number < 0:
-            raise ValueError
-        return number
-    except ValueError:
-        events.append(
-            Event("warning", t, {"code": code, "message": f"{name}={value!r} is invalid"})
-        )
-        return default
-
-
-class Call:
+class Call(Gathering, Queues, Recording):
     """One simulated call.
 
     Args:
         fetch: (method, url, params) -> Reply, raising FetchError; it signs and sends.
         measure: url -> seconds of audio, for <Play>; None estimates 1 s.
+        agent_after: seconds on hold before an agent takes the call (<Enqueue>, <Dial><Queue>,
+            <Dial><Conference>); None: no agent comes and the caller gives up.
+        answer: what a <Dial><Number> gets: completed, busy, no-answer or failed;
+            None: no-answer (nobody answers a softphone's transfer).
+        recordings: the directory <Record> writes its WAV files to (default: a temporary one).
+        timer: the wall clock that times webhooks.
     """
 
     def __init__(
@@ -140,7 +157,13 @@ class Call:
         status_callback=None,
         fallback_url=None,
         extra_params=None,
+        agent_after=None,
+        answer=None,
+        recordings=None,
+        timer=time.monotonic,
     ):
+        if answer is not None and answer not in DIAL_ANSWERS:
+            raise ValueError(f"answer must be one of {', '.join(DIAL_ANSWERS)}, not {answer!r}")
         self.url, self.fetch, self.method = url, fetch, method
         self.measure = measure or (lambda _url: 1.0)
         self.status_callback, self.fallback_url = status_callback, fallback_url
@@ -148,13 +171,19 @@ class Call:
         self.account_sid = "AC" + secrets.token_hex(16)
         self.to, self.caller = to, caller
         self.extra_params = dict(extra_params or {})
+        self.agent_after, self.answer, self.timer = agent_after, answer, timer
+        self.recordings_dir, self.recordings_folder, self.recordings = recordings, None, {}
         self.events = []
         self.t = 0.0
         self.status = "ringing"
         self.verbs = []
         self.doc_url = url
         self.waiting = None  # the Gather (or Record) element that waits for the caller
-        self.prompts = ([], 0.0, 0)  # the waiting Gather's prompts: timeline, end, first event
+        # The waiting Gather's prompts: timeline, the end of their first pass, first event.
+        self.prompts = ([], 0.0, 0)
+        self.prompts_span = (0, 0)  # the events that show the prompts, replaced on a key
+        self.prompts_end = 0.0  # when the prompts stop, loop="0" repetitions included
+        self.hold = None
         self.ended = False
         self.requests = 0
 
@@ -171,7 +200,7 @@ class Call:
         if self.ended or self.waiting is None:
             return self
         if keys.hangup:
-            return self.hangup()
+            return self.hangup(keys.at)
         element, self.waiting = self.waiting, None
         if element.tag == "Record":
             self.finish_record(element, keys)
@@ -179,30 +208,65 @@ class Call:
             self.finish_gather(element, keys)
         return self.run()
 
-    def hangup(self):
-        """The caller hangs up (at a prompt: once it has played, having heard it out)."""
-        if not self.ended:
-            if self.waiting is not None:
-                self.t = max(self.t, self.prompts[1])
-            self.waiting = None
-            self.event("hangup", by="caller")
-            self.end("completed")
-        return self
+    def hangup(self, at=None):
+        """The caller hangs up: at a prompt once it has played (or `at` seconds into it)."""
+        if self.ended:
+            return self
+        waiting, self.waiting = self.waiting, None
+        if waiting is not None and waiting.tag == "Record":
+            self.finish_record(waiting, Keys(hangup=True, at=at))
+            return self
+        if waiting is not None and at is not None:
+            moment = self.t + max(at, 0.0)
+            self.replay(moment)
+            self.t = moment
+        elif waiting is not None:
+            self.t = max(self.t, self.prompts[1])
+        if self.hold is not None:
+            return self.leave_queue("hangup", by="caller")
+        self.event("hangup", by="caller")
+        return self.end("completed")
 
     def run(self):
         while not self.ended and self.waiting is None:
             if self.t > MAX_SECONDS:
                 self.event("error", code="limit", message="the call passed 4 hours")
                 return self.end("completed")
+            if self.hold is not None and self.t >= self.hold.until:
+                self.leave_queue(self.hold.result)
+                continue
             if not self.verbs:
+                if self.hold is not None:
+                    self.hold_music()
+                    continue
                 self.event("hangup", by="end of document")
                 return self.end("completed")
+            mark = len(self.events)
             self.execute(self.verbs.pop(0))
+            if self.hold is not None and self.waiting is None:
+                self.cut_at(self.hold.until, mark)
         return self
+
+    def deadline(self):
+        """When the current stretch of verbs must stop: the hold's end, else the call's."""
+        return self.hold.until if self.hold is not None else MAX_SECONDS
+
+    def cut_at(self, moment, mark):
+        """Cut what events[mark:] played after `moment`: an agent answered, or a limit."""
+        if self.t <= moment:
+            return
+        kept = [e for e in self.events[mark:] if e.t < moment]
+        for e in kept:
+            if "duration" in e.data and e.t + e.data["duration"] > moment:
+                e.data["duration"] = round(moment - e.t, 2)
+                e.data["cut"] = True
+        self.events[mark:] = kept
+        self.t = moment
 
     def end(self, status):
         self.ended = True
         self.status = status
+        self.waiting = None
         duration = math.ceil(self.t)
         if self.status_callback:
             params = {**self.params(), "CallStatus": status, "CallDuration": str(duration)}
@@ -223,16 +287,21 @@ class Call:
 
     def params(self):
         """The parameters Twilio sends on every voice request."""
+        to, caller = numbers.e164(self.to), numbers.e164(self.caller)
         return {
             "CallSid": self.call_sid,
             "AccountSid": self.account_sid,
-            "From": self.caller,
-            "To": self.to,
-            "Caller": self.caller,
-            "Called": self.to,
+            "From": caller,
+            "To": to,
+            "Caller": caller,
+            "Called": to,
             "CallStatus": self.status,
             "Direction": "inbound",
             "ApiVersion": "2010-04-01",
+            **numbers.geography("To", to),
+            **numbers.geography("From", caller),
+            **numbers.geography("Called", to),
+            **numbers.geography("Caller", caller),
             **self.extra_params,
         }
 
@@ -240,17 +309,56 @@ class Call:
         """Fetch a document and make its verbs the call's next ones."""
         self.requests += 1
         if self.requests > MAX_REQUESTS:
-            self.event("error", code="loop", message=f"more than {MAX_REQUESTS} webhook requests")
+            # Twilio documents no limit for a voice call's documents (messaging's is 50,
+            # warning 14106); a real call would loop until its 4 hours. We stop it here.
+            self.event(
+                "error",
+                code="loop",
+                message=f"more than {MAX_REQUESTS} webhook requests: the TwiML loops "
+                "(a <Redirect> or action that leads back to itself)",
+            )
             self.verbs = []
             return self.end("completed")
         method = (method or "POST").upper()
         params = {**self.params(), **extra}
         self.status = "in-progress"
         try:
-            reply = self.fetch(method, url, params)
+            reply, url = self.follow(method, url, params)
             self.load(reply, url)
         except FetchError as error:
             self.fail(error, url)
+
+    def follow(self, method, url, params):
+        """Fetch, following 3xx replies as Twilio does; its time goes on the clock.
+
+        Twilio follows a redirect but does not send the parameters again (Gather docs:
+        "Twilio follows this redirect, but won't resend the Digits parameter"): 301, 302 and
+        303 become a GET with none, as a browser does; 307 and 308 repeat the request.
+        """
+        for _ in range(MAX_HTTP_REDIRECTS + 1):
+            started = self.timer()
+            reply = self.fetch(method, url, params)
+            elapsed = self.timer() - started
+            if elapsed > WEBHOOK_LIMIT:
+                raise FetchError(11205, f"{url} took {elapsed:.1f} s (Twilio waits 15 s)")
+            self.t += math.floor(elapsed / WEBHOOK_TICK) * WEBHOOK_TICK
+            location = _header(reply, "Location")
+            if not (300 <= reply.status < 400 and location):
+                return reply, url
+            url = urljoin(url, location.strip())
+            if reply.status in (301, 302, 303):
+                method, params = "GET", {}
+            self.event("http_redirect", status=reply.status, url=url)
+        message = f"HTTP too many redirects: more than {MAX_HTTP_REDIRECTS}, the last to {url}"
+        raise FetchError(11215, message)
+
+    def notify(self, url, method, extra, what):
+        """An asynchronous webhook (a callback): sent, its answer ignored, a failure a warning."""
+        try:
+            self.fetch((method or "POST").upper(), url, {**self.params(), **extra})
+            self.event("callback", what=what, url=url)
+        except FetchError as error:
+            self.event("warning", code=error.code, message=f"{what}: {error.message}")
 
     def load(self, reply, url):
         """Check a webhook's reply as Twilio does and queue what it says."""
@@ -258,23 +366,36 @@ class Call:
             raise FetchError(11217, f"HTTP error response code {reply.status} from {url}")
         content_type = reply.content_type.split(";")[0].strip().lower()
         self.doc_url = reply.url or url
+        # On hold, an audio or text answer loops with the hold music instead of ending the call.
+        then = [] if self.hold is not None else [ET.Element("Hangup")]
         if content_type.startswith("audio/"):  # an audio file plays, then the call ends
             play = ET.Element("Play")
             play.text = self.doc_url
-            self.verbs = [play, ET.Element("Hangup")]
+            self.verbs = [play, *then]
             return
         if content_type == "text/plain":
             say = ET.Element("Say")
             say.text = reply.body.decode("utf-8", "replace")
-            self.verbs = [say, ET.Element("Hangup")]
+            self.verbs = [say, *then]
             return
+        if not content_type:
+            # Both of Twilio's pages name this case: 11200 lists "No Content-Type header" among
+            # its generic causes; 12300 (Invalid Content-Type) says "You must return a
+            # Content-Type for all requests" and that the debugger shows it as a 502. We keep
+            # 12300, the specific one (and what this softphone always reported).
+            raise FetchError(12300, f"no Content-Type from {url} (Twilio's debugger: 502)")
         if content_type not in XML_TYPES:
-            raise FetchError(12300, f"invalid Content-Type {content_type or '(none)'!r} from {url}")
-        text = reply.body.decode("utf-8", "replace")
-        if text[:1].isspace():
+            raise FetchError(12300, f"invalid Content-Type {content_type!r} from {url}")
+        body = reply.body
+        if body.lstrip()[:5] == b"<?xml" and body[:1].isspace():
+            # XML allows whitespace before the root element but not before the declaration.
             raise FetchError(12100, "document parse failure: whitespace before the XML declaration")
+        if re.search(rb"<\s*amazon:", body) and b"xmlns:amazon" not in body:
+            # Twilio's SSML uses <amazon:effect> without declaring the prefix; declare it.
+            declared = rb'<Response xmlns:amazon="urn:amazon"'
+            body = re.sub(rb"<Response(?=[\s>/])", declared, body, count=1)
         try:
-            root = ET.fromstring(reply.body)
+            root = ET.fromstring(body)
         except ET.ParseError as error:
             raise FetchError(12100, f"document parse failure: {error}") from None
         if root.tag != "Response":
@@ -288,7 +409,7 @@ class Call:
             fallback, self.fallback_url = self.fallback_url, None
             self.request(fallback, "POST", {"ErrorCode": str(error.code), "ErrorUrl": url})
             return
-        self.verbs = []
+        self.verbs, self.hold = [], None
         self.speak(APPLICATION_ERROR, "Polly.Joanna", "en-US", source="twilio")
         self.event("hangup", by="twilio")
         self.end("completed")
@@ -300,80 +421,81 @@ class Call:
 
     def execute(self, verb):
         tag = verb.tag
-        handler = getattr(self, f"verb_{tag.lower()}", None)
+        if tag in NOT_SIMULATED:
+            nouns = "".join(f"<{child.tag}>" for child in verb)
+            self.event(
+                "note",
+                verb=tag,
+                message=f"<{tag}>{nouns} {NOT_SIMULATED[tag]}: not simulated; the call runs on",
+            )
+            return
+        handler = getattr(self, f"verb_{tag.lower()}", None) if isinstance(tag, str) else None
         if handler is None or tag[0].islower():
             self.event("warning", code=12200, message=f"<{tag}> is not a TwiML verb; skipped")
             return
         handler(verb)
 
-    def speak(self, text, voice, language, **extra):
-        duration = estimate_say(text, language)
+    def speak(self, text, voice, language, duration=None, **extra):
+        duration = estimate_say(text, language) if duration is None else duration
         self.event(
             "say", text=text, voice=voice, language=language, duration=round(duration, 2), **extra
         )
         self.t += duration
 
+    def saytext_of(self, verb):
+        """What a <Say> speaks and for how long: plain text, or SSML read by the ssml module."""
+        language = verb.get("language", "en-US")
+        if len(verb) == 0:
+            text = text_of(verb)
+            return text, estimate_say(text, language)
+        spoken = ssml.read(verb, language)
+        return spoken.text, spoken.seconds(estimate_say)
+
+    def repeat(self, verb, code, once):
+        """Run `once` loop times; loop="0" repeats until the hold or the call must stop."""
+        loops = int_attr(verb.get("loop"), 1, code, self.events, self.t, "loop")
+        for n in range(loops or LOOP_CAP):
+            if n and self.t >= self.deadline():
+                break
+            once()
+
     def verb_say(self, verb):
-        loops = _int(verb.get("loop"), 1, 13510, self.events, self.t, "loop")
-        for _ in range(loops or 1):
-            self.speak(_text(verb), verb.get("voice", "man"), verb.get("language", "en-US"))
-        if loops == 0:
-            self.event(
-                "hangup", by="caller", reason="<Say loop=0> repeats until the caller hangs up"
-            )
-            self.end("completed")
+        text, seconds = self.saytext_of(verb)
+        voice, language = verb.get("voice", "man"), verb.get("language", "en-US")
+        self.repeat(verb, 13510, lambda: self.speak(text, voice, language, seconds))
 
     def play_duration(self, verb):
         digits = verb.get("digits")
         if digits:
             return sum(WAIT if key in "wW" else 0.25 for key in digits)
-        return self.measure(self.resolve(_text(verb)))
+        url = self.resolve(text_of(verb))
+        return self.recordings[url] if url in self.recordings else self.measure(url)
 
     def verb_play(self, verb):
-        loops = _int(verb.get("loop"), 1, 13410, self.events, self.t, "loop")
-        for _ in range(loops or 1):
-            self.play(verb)
-        if loops == 0:
-            self.event(
-                "hangup", by="caller", reason="<Play loop=0> repeats until the caller hangs up"
-            )
-            self.end("completed")
+        self.repeat(verb, 13410, lambda: self.play(verb))
 
     def play(self, verb):
         duration = self.play_duration(verb)
         if verb.get("digits"):
             self.event("play", digits=verb.get("digits"), duration=round(duration, 2))
         else:
-            self.event("play", url=self.resolve(_text(verb)), duration=round(duration, 2))
+            self.event("play", url=self.resolve(text_of(verb)), duration=round(duration, 2))
         self.t += duration
 
     def verb_pause(self, verb):
-        length = _int(verb.get("length"), 1, 13910, self.events, self.t, "length") or 1
+        length = int_attr(verb.get("length"), 1, 13910, self.events, self.t, "length") or 1
         self.event("pause", duration=length)
         self.t += length
 
-    def verb_gather(self, verb):
-        action = self.resolve(verb.get("action"))
-        self.event("gather", action=action, secret=_is_secret(action))
-        timeline, prompts_end = self.prompt_timeline(verb)
-        # The prompts are heard now; a key pressed during them cuts them later (barge-in).
-        self.prompts = (timeline, prompts_end, len(self.events))
-        self.hear(timeline, math.inf)
-        self.waiting = verb
-
-    def verb_record(self, verb):
-        if verb.get("playBeep", "true") != "false":
-            self.event("play", digits="beep", duration=0.5)
-            self.t += 0.5
-        self.waiting = verb
-        self.event("record", action=self.resolve(verb.get("action")))
-
     def verb_redirect(self, verb):
-        url = self.resolve(_text(verb))
+        url = self.resolve(text_of(verb))
         self.event("redirect", url=url)
         self.request(url, verb.get("method", "POST"), {})
 
     def verb_hangup(self, verb):
+        if self.hold is not None:
+            self.leave_queue("hangup", by="app")
+            return
         self.event("hangup", by="app")
         self.end("completed")
 
@@ -381,147 +503,6 @@ class Call:
         reason = verb.get("reason", "rejected")
         self.event("reject", reason=reason)
         self.end("busy" if reason == "busy" else "no-answer")
-
-    def verb_enqueue(self, verb):
-        self.event("transfer", queue=_text(verb), to=f"queue:{_text(verb)}")
-        self.event("hangup", by="caller", reason="the softphone has no agents to answer the queue")
-        self.end("completed")
-
-    def verb_dial(self, verb):
-        numbers = [_text(child) for child in verb] or [_text(verb)]
-        timeout = _int(verb.get("timeout"), 30, 13212, self.events, self.t, "timeout")
-        self.event("transfer", to=", ".join(numbers), ring=timeout)
-        self.t += timeout  # nobody answers a softphone transfer
-        self.event("dial_result", status="no-answer")
-        if verb.get("action"):
-            extra = {"DialCallStatus": "no-answer", "DialCallDuration": "0"}
-            self.request(self.resolve(verb.get("action")), verb.get("method", "POST"), extra)
-
-    # input
-
-    def prompt_timeline(self, gather):
-        """Lay the nested prompts end to end from now: [(start, end, verb)]."""
-        timeline, t = [], self.t
-        for child in gather:
-            if child.tag not in GATHER_CHILDREN:
-                self.event(
-                    "warning", code=13320, message=f"Gather: invalid nested verb <{child.tag}>"
-                )
-                continue
-            loops = _int(child.get("loop"), 1, 13510, self.events, t, "loop")
-            for _ in range(loops or 1):
-                if child.tag == "Say":
-                    duration = estimate_say(_text(child), child.get("language", "en-US"))
-                elif child.tag == "Play":
-                    duration = self.play_duration(child)
-                else:
-                    duration = _int(child.get("length"), 1, 13910, self.events, t, "length") or 1
-                timeline.append((t, t + duration, child))
-                t += duration
-        return timeline, t
-
-    def hear(self, timeline, cut):
-        """Record the prompts that play until `cut` (a key), marking the one it cut short."""
-        for start, end, child in timeline:
-            if start >= cut:
-                break
-            played = min(end, cut) - start
-            data = {"duration": round(played, 2)}
-            if end > cut:
-                data["cut"] = True
-            if child.tag == "Say":
-                data |= {"text": _text(child), "voice": child.get("voice", "man")}
-                data["language"] = child.get("language", "en-US")
-            elif child.tag == "Play":
-                data |= (
-                    {"digits": child.get("digits")}
-                    if child.get("digits")
-                    else {"url": self.resolve(_text(child))}
-                )
-            kind = child.tag.lower()
-            self.events.append(Event(kind, start, data))
-
-    def key_times(self, keys, first):
-        """Give each key its moment: the first at `first`, then one every KEY_GAP (`w` waits)."""
-        timed, t = [], first
-        for key in keys.keys:
-            if key == "w":
-                t += WAIT
-                continue
-            timed.append((key, t))
-            t += KEY_GAP
-        return timed
-
-    def finish_gather(self, gather, keys):
-        timeout = _int(gather.get("timeout"), 5, 13314, self.events, self.t, "timeout") or 5
-        num_digits = _int(gather.get("numDigits"), None, 13312, self.events, self.t, "numDigits")
-        finish = gather.get("finishOnKey", "#")
-        if len(finish) > 1 or (finish and finish not in "0123456789*#"):
-            self.event("warning", code=13310, message=f"Gather: invalid finishOnKey {finish!r}")
-            finish = "#"
-        action = self.resolve(gather.get("action"))
-        secret = _is_secret(action)
-        timeline, prompts_end, first_prompt = self.prompts
-        first = prompts_end + REACTION if keys.at is None else self.t + max(keys.at, 0.0)
-        timed = self.key_times(keys, first)
-        if timed and timed[0][1] < prompts_end:  # barge-in: the rest of the prompts never play
-            del self.events[first_prompt:]
-            self.hear(timeline, timed[0][1])
-            prompts_end = timed[0][1]
-        digits, finished_on, last, ended_at, used = "", "", None, None, 0
-        for key, moment in timed:
-            # The timer starts when the prompts end, and again with each key.
-            timer_from = prompts_end if last is None else last
-            if moment > timer_from + timeout:
-                ended_at = timer_from + timeout
-                break
-            used += 1
-            if finish and key == finish:  # alone, it ends the Gather with no input
-                finished_on, ended_at = key, moment
-                break
-            digits, last = digits + key, moment
-            if num_digits and len(digits) >= num_digits:
-                ended_at = moment
-                break
-        else:
-            ended_at = (prompts_end if last is None else last) + timeout
-        pressed = "".join(key for key, _ in timed[:used])
-        if pressed:
-            self.events.append(
-                Event("keys", timed[0][1], {"keys": mask_keys(pressed, secret), "secret": secret})
-            )
-        lost = "".join(key for key, _ in timed[used:])
-        if lost:
-            self.events.append(Event("lost_keys", ended_at, {"keys": mask_keys(lost, secret)}))
-        if not pressed:
-            self.events.append(Event("silence", prompts_end, {"duration": timeout}))
-        self.t = ended_at
-        if digits:
-            extra = {"Digits": digits, "FinishedOnKey": finished_on}
-            self.request(action, gather.get("method", "POST"), extra)
-        elif gather.get("actionOnEmptyResult") == "true":
-            self.request(
-                action, gather.get("method", "POST"), {"Digits": "", "FinishedOnKey": finished_on}
-            )
-        # else: no input, or the finish key alone, falls through to the next verb
-
-    def finish_record(self, record, keys):
-        timeout = _int(record.get("timeout"), 5, 13612, self.events, self.t, "timeout")
-        finish = record.get("finishOnKey", "1234567890*#")
-        pressed = next((key for key in keys.keys if key in finish), "")
-        if pressed:
-            length = keys.at if keys.at is not None else REACTION
-            self.events.append(Event("keys", self.t + length, {"keys": pressed, "secret": False}))
-        else:
-            length = timeout or 5
-            self.events.append(Event("silence", self.t, {"duration": length}))
-        self.t += length
-        extra = {
-            "RecordingUrl": f"https://softphone.invalid/Recordings/RE{secrets.token_hex(16)}",
-            "RecordingDuration": str(math.floor(length) if pressed else 0),
-            "Digits": pressed,
-        }
-        self.request(self.resolve(record.get("action")), record.get("method", "POST"), extra)
 
     # reading the call
 
@@ -532,16 +513,23 @@ class Call:
         verb = self.waiting
         if verb.tag == "Record":
             finish = verb.get("finishOnKey", "1234567890*#")
-            return {"kind": "record", "timeout": 5, "finish_on_key": finish, "num_digits": None}
+            timeout = int_attr(verb.get("timeout"), 5, 13612, [], self.t, "timeout")
+            return {
+                "kind": "record",
+                "timeout": timeout,
+                "finish_on_key": finish,
+                "num_digits": None,
+            }
         prompts_end = self.prompts[1]
         finish = verb.get("finishOnKey", "#")
         return {
             "kind": "gather",
-            "timeout": _int(verb.get("timeout"), 5, 13314, [], self.t, "timeout") or 5,
-            "num_digits": _int(verb.get("numDigits"), None, 13312, [], self.t, "numDigits"),
+            "timeout": int_attr(verb.get("timeout"), 5, 13314, [], self.t, "timeout") or 5,
+            "num_digits": int_attr(verb.get("numDigits"), None, 13312, [], self.t, "numDigits"),
             "finish_on_key": finish if len(finish) <= 1 else "#",
             "prompt_seconds": round(prompts_end - self.t, 2),
-            "secret": _is_secret(self.resolve(verb.get("action"))),
+            "secret": is_secret(self.resolve(verb.get("action"))),
+            "input": sorted(inputs_of(verb)),
         }
 
     def heard(self, since=0):
@@ -549,10 +537,7 @@ class Call:
         return [e.data["text"] for e in self.events[since:] if e.kind == "say"]
 
 
-def _text(verb):
-    return (verb.text or "").strip()
-
-
-def _is_secret(url):
-    query = parse_qs(urlsplit(url).query)
-    return SECRET_FLAG[1] in query.get(SECRET_FLAG[0], [])
+def _header(reply, name):
+    """A reply's header, if the fetcher passed headers on (Reply.headers), else None."""
+    headers = getattr(reply, "headers", None) or {}
+    return next((v for k, v in dict(headers).items() if k.lower() == name.lower()), None)

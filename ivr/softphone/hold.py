@@ -1,0 +1,178 @@
+"""Queues, conferences and transfers: a caller on hold, and what a dialled number answers.
+
+Mixed into `Call`: `<Enqueue>` holds the caller, looping `waitUrl` (or Twilio's music) until
+an agent answers (`agent_after`) or the caller gives up; `<Leave>` goes on after `<Enqueue>`;
+`<Dial>` rings a number that answers as `answer` says, or waits in a queue or conference.
+"""
+
+import secrets
+from dataclasses import dataclass
+
+from ivr.softphone.common import int_attr
+from ivr.softphone.common import text_of
+
+# A caller on hold with no agent coming (no agent_after) hangs up after this long.
+HOLD_PATIENCE = 60.0
+HOLD_CHUNK = 30.0  # seconds of Twilio's default hold music per "hold" event
+DEFAULT_WAIT_URL = "http://twimlets.com/holdmusic?Bucket=com.twilio.music.classical"
+# <Dial><Number> with answer="...": seconds of ringing before each outcome, and how long a
+# call that is answered lasts (the softphone cannot talk, so the far end soon hangs up).
+RING = {"completed": 5.0, "busy": 2.0, "failed": 0.0}
+DIAL_TALK = 10.0
+DIAL_ANSWERS = ("completed", "busy", "no-answer", "failed")
+
+
+@dataclass
+class Hold:
+    """A caller waiting in a queue: the hold TwiML to loop, until when, and what comes after."""
+
+    name: str
+    sid: str
+    started: float
+    until: float  # when the hold ends: an agent answers, or the caller gives up
+    result: str  # what happens then: "bridged" or "hangup"
+    action: str | None
+    method: str
+    wait_url: str | None  # None: Twilio's default music; "": silence
+    wait_method: str
+    rest: list  # the verbs after <Enqueue>, for when the caller leaves the queue
+    doc_url: str
+
+
+class Queues:
+    """The queue and transfer verbs of a `Call`."""
+
+    def verb_enqueue(self, verb):
+        name = text_of(verb)
+        self.event("transfer", queue=name, to=f"queue:{name}")
+        if self.agent_after is None:
+            until, result = self.t + HOLD_PATIENCE, "hangup"
+        else:
+            until, result = self.t + max(self.agent_after, 0.0), "bridged"
+        wait_url = verb.get("waitUrl")
+        self.hold = Hold(
+            name=name,
+            sid="QU" + secrets.token_hex(16),
+            started=self.t,
+            until=until,
+            result=result,
+            action=self.resolve(verb.get("action")) if verb.get("action") else None,
+            method=verb.get("method", "POST"),
+            wait_url=self.resolve(wait_url) if wait_url else wait_url,
+            wait_method=verb.get("waitUrlMethod", "POST"),
+            rest=self.verbs,
+            doc_url=self.doc_url,
+        )
+        self.verbs = []
+
+    def hold_music(self):
+        """The hold TwiML ran out: request waitUrl again, or play Twilio's music (or silence)."""
+        hold = self.hold
+        if hold.wait_url:
+            params = {
+                "QueuePosition": "1",
+                "QueueSid": hold.sid,
+                "QueueTime": str(int(self.t - hold.started)),
+                "AvgQueueTime": str(int(self.t - hold.started)),  # the only caller's
+                "CurrentQueueSize": "1",
+                "MaxQueueSize": "1000",
+            }
+            self.request(hold.wait_url, hold.wait_method, params)
+            return
+        seconds = min(HOLD_CHUNK, hold.until - self.t)
+        music = "silence" if hold.wait_url == "" else DEFAULT_WAIT_URL
+        self.event("hold", queue=hold.name, music=music, duration=round(seconds, 2))
+        self.t += seconds
+
+    def verb_leave(self, verb):
+        if self.hold is None:
+            self.event("warning", code="leave", message="<Leave> outside a queue; skipped")
+            return
+        self.leave_queue("leave")
+
+    def leave_queue(self, result, by="caller"):
+        """The call leaves the queue: `action` hears why (QueueResult), else the next verb runs."""
+        hold, self.hold = self.hold, None
+        waited = self.t - hold.started
+        self.event("dequeue", queue=hold.name, result=result, waited=round(waited, 2))
+        params = {"QueueResult": result, "QueueSid": hold.sid, "QueueTime": str(int(waited))}
+        if result == "hangup":
+            self.verbs = []
+            reason = None
+            if by == "caller" and waited >= HOLD_PATIENCE and self.agent_after is None:
+                reason = f"no agent answered in {HOLD_PATIENCE:.0f} s (see agent_after)"
+            self.event("hangup", by=by, **({"reason": reason} if reason else {}))
+            self.status = "completed"
+            if hold.action:  # requested though nobody is left to hear its TwiML
+                self.notify(hold.action, hold.method, params, "Enqueue action")
+            return self.end("completed")
+        if result == "bridged":
+            self.event(
+                "bridged",
+                queue=hold.name,
+                reason="an agent answered; the softphone "
+                "cannot talk, so the agent hangs up at once",
+            )
+        self.doc_url = hold.doc_url
+        if hold.action:
+            self.request(hold.action, hold.method, params)
+        else:
+            self.verbs = hold.rest
+
+    def verb_dial(self, verb):
+        timeout = int_attr(verb.get("timeout"), 30, 13212, self.events, self.t, "timeout")
+        nouns = {child.tag: child for child in verb}
+        if "Queue" in nouns:
+            return self.dial_queue(verb, nouns["Queue"], timeout)
+        if "Conference" in nouns:
+            return self.dial_conference(verb, nouns["Conference"])
+        numbers_ = [text_of(child) for child in verb] or [text_of(verb)]
+        self.event("transfer", to=", ".join(numbers_), ring=timeout)
+        status = self.answer or "no-answer"
+        self.t += min(RING.get(status, timeout), timeout)  # no-answer rings out the timeout
+        talk = 0.0
+        if status == "completed":
+            limit = int_attr(verb.get("timeLimit"), 14400, 13213, self.events, self.t, "timeLimit")
+            talk = min(DIAL_TALK, limit)
+            self.event("bridged", to=", ".join(numbers_), duration=talk)
+            self.t += talk
+        self.event("dial_result", status=status)
+        self.dial_done(verb, status, talk, sid=True)
+
+    def dial_queue(self, verb, queue, timeout):
+        """<Dial><Queue>: the queue is empty (this is the only caller) until agent_after."""
+        name = text_of(queue)
+        self.event("transfer", queue=name, to=f"dequeue:{name}", ring=timeout)
+        joined = self.agent_after is not None and self.agent_after <= timeout
+        wait = self.agent_after if joined else timeout
+        self.event("hold", queue=name, music=DEFAULT_WAIT_URL, duration=round(wait, 2))
+        self.t += wait
+        status = "completed" if joined else "no-answer"
+        if joined:
+            self.event("bridged", queue=name, reason="a caller joined the queue and hung up")
+        self.event("dial_result", status=status)
+        self.dial_done(verb, status, 0.0, sid=True)
+
+    def dial_conference(self, verb, conference):
+        """<Dial><Conference>: alone, the caller hears the hold music until agent_after."""
+        name = text_of(conference)
+        self.event("transfer", conference=name, to=f"conference:{name}")
+        wait = HOLD_PATIENCE if self.agent_after is None else max(self.agent_after, 0.0)
+        music = conference.get("waitUrl") or DEFAULT_WAIT_URL
+        self.event("hold", conference=name, music=music, duration=round(wait, 2))
+        self.t += wait
+        if self.agent_after is None:
+            reason = f"alone in the conference for {HOLD_PATIENCE:.0f} s (see agent_after)"
+            self.event("hangup", by="caller", reason=reason)
+            return self.end("completed")
+        self.event("bridged", conference=name, reason="someone joined, then left")
+        self.event("dial_result", status="completed")
+        self.dial_done(verb, "completed", 0.0, sid=False)  # no DialCallSid for a conference
+
+    def dial_done(self, verb, status, duration, sid):
+        """The dialled call ended: its action hears how (else the next verb runs)."""
+        if verb.get("action"):
+            extra = {"DialCallStatus": status, "DialCallDuration": str(int(duration))}
+            if sid:
+                extra["DialCallSid"] = "CA" + secrets.token_hex(16)
+            self.request(self.resolve(verb.get("action")), verb.get("method", "POST"), extra)

@@ -1,0 +1,148 @@
+"""<Record>: the caller's message, its action request, and the WAV the softphone writes.
+
+The softphone has no microphone: while the caller talks the file holds a low 200 Hz hum,
+then silence (only with trim="do-not-trim"). 8 kHz mono 16-bit, like Twilio's recordings.
+"""
+
+import math
+import secrets
+import struct
+import tempfile
+import wave
+from pathlib import Path
+
+from ivr.softphone.common import REACTION
+from ivr.softphone.common import Event
+from ivr.softphone.common import estimate_say
+from ivr.softphone.common import int_attr
+from ivr.softphone.common import language_of
+
+RATE = 8000
+RECORDINGS_HOST = "https://softphone.invalid"  # where a RecordingUrl points
+HUM_HZ = 200  # 40 samples a period: one period repeats exactly
+PERIOD = b"".join(
+    struct.pack("<h", int(4000 * math.sin(2 * math.pi * n * HUM_HZ / RATE)))
+    for n in range(RATE // HUM_HZ)
+)
+
+
+def directory(path=None):
+    """Where recordings go: `path`, or a new temporary directory."""
+    if path is not None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        return Path(path)
+    return Path(tempfile.mkdtemp(prefix="softphone-recordings-"))
+
+
+def write(folder, sid, talk, silence=0.0):
+    """Write `talk` seconds of hum then `silence` seconds to folder/sid.wav; return its path."""
+    frames = int(talk * RATE)
+    hum = PERIOD * (frames // (RATE // HUM_HZ) + 1)
+    body = hum[: frames * 2] + b"\0\0" * int(silence * RATE)
+    path = Path(folder) / f"{sid}.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(body)
+    return path
+
+
+class Recording:
+    """The <Record> verb of a `Call`."""
+
+    def verb_record(self, verb):
+        if verb.get("transcribe") == "true" or verb.get("transcribeCallback"):
+            self.event(
+                "warning",
+                code="transcribe",
+                message="Record: transcription is not simulated; no transcribeCallback comes",
+            )
+        if verb.get("playBeep", "true") != "false":
+            self.event("play", digits="beep", duration=0.5)
+            self.t += 0.5
+        self.waiting = verb
+        self.event("record", action=self.resolve(verb.get("action")))
+
+    def finish_record(self, record, keys):
+        """The caller's message: it ends on a finish key, silence, maxLength or a hang-up.
+
+        A key group's time (`at`, else REACTION) is how long the caller talks before the key
+        or the hang-up; words take as long as they would be said. A recording with no audio
+        (silence until `timeout`) is not submitted and the next verb runs: Twilio's older
+        docs say so (its current ones say silent recordings are kept; we follow the older).
+        """
+        timeout = int_attr(record.get("timeout"), 5, 13612, self.events, self.t, "timeout")
+        max_length = int_attr(
+            record.get("maxLength"), 3600, 13613, self.events, self.t, "maxLength"
+        )
+        max_length = max_length or 3600
+        finish = record.get("finishOnKey", "1234567890*#")
+        trim = record.get("trim", "trim-silence") != "do-not-trim"
+        moment = keys.at if keys.at is not None else REACTION
+        pressed = next((key for key in keys.keys if key in finish), "")
+        if keys.speech is not None:
+            talk = min(estimate_say(keys.speech, language_of(keys.speech)), max_length)
+            self.events.append(Event("speech", self.t, {"text": keys.speech, "secret": False}))
+            digits, quiet = "", (timeout if talk < max_length else 0)
+        elif keys.hangup or pressed:
+            talk, digits, quiet = min(moment, max_length), "hangup" if keys.hangup else pressed, 0
+            if moment > max_length and not keys.hangup:
+                digits = ""  # the key came after maxLength had ended the recording
+            if pressed:
+                data = {"keys": pressed, "secret": False}
+                self.events.append(Event("keys", self.t + moment, data))
+        else:
+            talk = min(moment, max_length) if keys.keys.strip("w") else 0.0
+            digits, quiet = "", (timeout or max_length) if talk < max_length else 0
+            if talk == 0:
+                quiet = min(quiet, max_length)
+        if talk == 0 and not keys.hangup:
+            self.events.append(Event("silence", self.t, {"duration": quiet}))
+            self.t += quiet
+            self.event(
+                "record_empty",
+                message="no audio: the recording is not submitted; the next verb runs",
+            )
+            return
+        if quiet:
+            self.events.append(Event("silence", self.t + talk, {"duration": quiet}))
+        sid = "RE" + secrets.token_hex(16)
+        length = talk if trim else talk + quiet
+        if self.recordings_folder is None:
+            self.recordings_folder = directory(self.recordings_dir)
+        path = write(self.recordings_folder, sid, talk, 0 if trim else quiet)
+        # Shaped like Twilio's; .invalid never resolves, so only the softphone plays it (its
+        # length is known) and the WAV is the file the "recording" event names.
+        url = f"{RECORDINGS_HOST}/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
+        self.recordings[url] = self.recordings[url + ".wav"] = length
+        self.t += talk + quiet
+        self.event("recording", url=url, file=str(path), duration=round(length, 2), digits=digits)
+        params = {
+            "RecordingUrl": url,
+            "RecordingSid": sid,
+            "RecordingDuration": str(math.floor(length)),
+            "Digits": digits,
+        }
+        action, method = self.resolve(record.get("action")), record.get("method", "POST")
+        if keys.hangup:  # requested though nobody is left to hear its TwiML
+            self.verbs = []
+            self.status = "completed"
+            self.event("hangup", by="caller")
+            self.notify(action, method, params, "Record action")
+        else:
+            self.request(action, method, params)
+        if record.get("recordingStatusCallback"):
+            status = {
+                "RecordingSid": sid,
+                "RecordingUrl": url,
+                "RecordingStatus": "completed",
+                "RecordingDuration": params["RecordingDuration"],
+                "RecordingChannels": "1",
+                "RecordingSource": "RecordVerb",
+            }
+            callback = self.resolve(record.get("recordingStatusCallback"))
+            method = record.get("recordingStatusCallbackMethod", "POST")
+            self.notify(callback, method, status, "recordingStatusCallback")
+        if keys.hangup:
+            self.end("completed")
