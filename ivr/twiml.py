@@ -4,7 +4,7 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.softphone.interpreter import SECRET_FLAG
+from ivr.softphone.gather import SECRET_FLAG
 
 # Twilio TTS voices: Polly's Mandarin voice takes the cmn-CN code, not zh-CN.
 VOICES = {
