@@ -46,6 +46,7 @@ class Reply:
     content_type: str
     body: bytes
     url: str = ""
+    headers: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Keys:
     keys: str = ""
     at: float | None = None
     hangup: bool = False
+    speech: str | None = None
 
     @classmethod
     def parse(cls, group):
