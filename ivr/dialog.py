@@ -1,3 +1,4 @@
+# TEMP-TRACE: a minimal X-IVR-Trace from the scenarios branch, to be replaced by the lead's.
 """One caller input in, what the line says and where the call goes next out. Pure.
 
 The dialog knows node kinds and the rules every gathering node shares (reprompt on no
@@ -7,6 +8,7 @@ Side effects go through `env`: `env.run(action, call, value) -> Outcome` and
 """
 
 from dataclasses import dataclass
+from dataclasses import replace  # TEMP-TRACE
 
 from ivr.flow import GATHERING
 from ivr.flow import INTENT
@@ -46,6 +48,7 @@ class Turn:
     queue: str | None = None
     hangup: bool = False
     lang: str = "zh"
+    trace: tuple = ()  # TEMP-TRACE
 
 
 class Dialog:
@@ -55,6 +58,7 @@ class Dialog:
         self.flow, self.call, self.env = flow, call, env
         self.phrases = []
         self.hops = 0
+        self.trace = []  # TEMP-TRACE
 
     def prompt(self, key):
         return Phrase.of(key, **self.env.context(self.call))
@@ -77,6 +81,7 @@ class Dialog:
         if self.hops > MAX_HOPS:
             raise FlowError(f"node {node_id}: more than {MAX_HOPS} nodes in one turn")
         node = self.flow[node_id]
+        self.trace.append(f"node:{node_id}")  # TEMP-TRACE
         if node.identify and not self.call.account_id:
             self.call.intent = node.id
             return self.enter(self.flow.identify)
@@ -111,6 +116,7 @@ class Dialog:
         self.call.tries += 1
         self.phrases += reasons
         if self.call.tries >= node.max_tries:
+            self.trace.append(f"exit:{node.id}:max_tries")  # TEMP-TRACE
             self.phrases.append(self.prompt("too_many_tries"))
             return self.enter(node.on_max)
         self.phrases.append(self.prompt(node.short_prompt or node.prompt))
@@ -120,8 +126,10 @@ class Dialog:
         """Go where an action's outcome leads from a collect node."""
         self.phrases += outcome.phrases
         if outcome.goto:
+            self.trace.append(f"exit:{node.id}:{outcome.goto}")  # TEMP-TRACE
             return self.enter(node.outcomes[outcome.goto])
         if not outcome.ok:
+            self.trace.append(f"exit:{node.id}:invalid")  # TEMP-TRACE
             return self.retry(node, [])
         if node.next == INTENT:
             return self.enter(self.call.intent or self.flow.entry)
@@ -137,18 +145,23 @@ class Dialog:
         if self.call.node != node_id:  # a late or replayed request: start this node afresh
             self.call.node, self.call.tries = node_id, 0
         if not digits:
+            self.trace.append(f"exit:{node.id}:no_input")  # TEMP-TRACE
             return self.retry(node, [self.prompt("no_input")])
         if node.kind == "collect":
             if digits == "*" and node.back:
+                self.trace.append(f"key:{node.id}:*")  # TEMP-TRACE
                 return self.enter(node.back)
             return self.follow(node, self.env.run(node.action, self.call, digits))
         if node.kind == "answer" and digits == node.more:
+            self.trace.append(f"key:{node.id}:{digits}")  # TEMP-TRACE
             self.call.page += 1
             self.call.tries = 0
             return self.answer(node)
         target = node.keys.get(digits)
         if target is None:
+            self.trace.append(f"exit:{node.id}:invalid")  # TEMP-TRACE
             return self.retry(node, [self.prompt("invalid_key")])
+        self.trace.append(f"key:{node.id}:{digits}")  # TEMP-TRACE
         if target == node.id:  # repeat: the whole prompt (or answer) again
             self.call.tries = 0
             if node.kind == "answer":
@@ -160,14 +173,18 @@ class Dialog:
 
 def start(flow, call, env):
     """Begin a call at the flow's entry."""
-    return Dialog(flow, call, env).enter(flow.entry)
+    dialog = Dialog(flow, call, env)  # TEMP-TRACE
+    return replace(dialog.enter(flow.entry), trace=tuple(dialog.trace))  # TEMP-TRACE
 
 
 def step(flow, node_id, digits, call, env):
     """Apply one input at a node and return the next turn."""
-    return Dialog(flow, call, env).input(node_id, digits)
+    dialog = Dialog(flow, call, env)  # TEMP-TRACE
+    return replace(dialog.input(node_id, digits), trace=tuple(dialog.trace))  # TEMP-TRACE
 
 
 def fail(flow, call, env):
     """Return the turn for a failure: the flow's on_error node (it must not need the store)."""
-    return Dialog(flow, call, env).enter(flow.on_error)
+    dialog = Dialog(flow, call, env)  # TEMP-TRACE
+    dialog.trace.append(f"exit:{call.node or flow.entry}:busy")  # TEMP-TRACE
+    return replace(dialog.enter(flow.on_error), trace=tuple(dialog.trace))  # TEMP-TRACE

@@ -3,6 +3,7 @@
 from flask import Blueprint
 from flask import Response
 from flask import current_app
+from flask import g  # TEMP-TRACE
 from flask import request
 from flask import url_for
 
@@ -31,7 +32,8 @@ def hotline():
 
 
 def xml(body):
-    return Response(body, status=200, mimetype="text/xml")
+    headers = {"X-IVR-Trace": " ".join(g.get("ivr_trace", ()))}  # TEMP-TRACE
+    return Response(body, status=200, mimetype="text/xml", headers=headers)
 
 
 def keys_from(values):
@@ -61,6 +63,7 @@ def speech(lang, phrase, play):
 def speak(turn):
     """Render a turn as TwiML, with <Say> or (play mode) <Play> of recorded audio."""
     play = current_app.config["IVR_VOICE_MODE"] == "play"
+    g.ivr_trace = g.get("ivr_trace", ()) + turn.trace  # TEMP-TRACE
     speeches = [speech(turn.lang, phrase, play) for phrase in turn.phrases]
     return twiml.render(turn, speeches, lambda node: url_for("voice.node", node=node))
 
