@@ -54,6 +54,7 @@ def create_app(test_config=None):
 
     from ivr import accounts
     from ivr import audio
+    from ivr import flowmap
     from ivr import store
     from ivr import voice
     from ivr import web
@@ -63,4 +64,5 @@ def create_app(test_config=None):
     voice.init_app(app)
     web.init_app(app)
     accounts.init_app(app)
+    flowmap.init_app(app)
     return app
