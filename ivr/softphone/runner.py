@@ -131,8 +131,8 @@ def run(scenario, target, strict=False):
         if unexpected:
             data = unexpected[0].data
             fail(result, None, f"error {data['code']}: {data['message']}", call, 0, words)
-        elif strict and result.warnings:
-            data = result.warnings[0].data
+        elif strict and any(e.kind == "warning" for e in call.events):
+            data = next(e for e in call.events if e.kind == "warning").data
             fail(result, None, f"--strict: warning {data['code']}: {data['message']}", call, 0)
     result.seconds = call.t
     result.events = call.events
@@ -210,9 +210,9 @@ def fail(result, step, problem, call, mark, words=None):
 class Targets:
     """Pick each scenario's target: its URL over HTTP, or the app in-process (loaded once)."""
 
-    def __init__(self, base_url=None, app_spec=None, token=None):
+    def __init__(self, base_url=None, app_spec=None, token=None, app=None):
         self.base_url, self.app_spec, self.token = base_url, app_spec, token
-        self.app = None
+        self.app = app
 
     def is_http(self, scenario):
         url = scenario.dial.get("url", "")
