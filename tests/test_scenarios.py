@@ -289,3 +289,21 @@ def test_a_saved_call_replays_and_keeps_no_pin(demo_app, tmp_path):
     assert result.passed, result.failure
     (wrong,) = runner.run_all([str(path)], InProcess(demo_app), environ={"PIN": "000000"})
     assert not wrong.passed
+
+
+def test_save_a_scripted_call_from_the_command_line_and_replay_it(tmp_path, capsys):
+    from ivr.softphone.__main__ import main
+
+    path = tmp_path / "fact.yaml"
+    with serving(twiml_app.create_app()) as base:
+        argv = [base + "/", "--keys", "1", "--save", str(path), "--token", twiml_app.TOKEN]
+        assert main(argv) == 0
+        assert f"saved 4 steps to {path}" in capsys.readouterr().out
+        text = path.read_text(encoding="utf-8")
+        assert f"url: {base}/" in text
+        assert "- expect: Press 1 for a fact\n" in text
+        assert "- press: '1'\n" in text
+        assert "- expect: Call CA heard a fact\n" in text
+        assert "- expect_hangup: true\n" in text
+        assert main(["test", str(path), "--token", twiml_app.TOKEN]) == 0
+    assert "1 passed, 0 failed" in capsys.readouterr().out

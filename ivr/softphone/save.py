@@ -16,7 +16,7 @@ from ivr.softphone.interpreter import Call
 from ivr.softphone.interpreter import Keys
 
 FIRST_WORDS = 24  # characters of the first thing heard, kept as a step's expect
-SENTENCE_END = re.compile(r"[。；;！!？?]|[.,](\s|$)|，")
+SENTENCE_END = re.compile(r"[。；;！!？?：:]|[.,](\s|$)|，")
 
 
 def first_words(text):
@@ -24,7 +24,10 @@ def first_words(text):
     text = text.strip()
     end = SENTENCE_END.search(text)
     cut = text[: end.start()] if end and end.start() >= 4 else text
-    return cut[:FIRST_WORDS].strip()
+    if len(cut) > FIRST_WORDS:
+        cut = cut[:FIRST_WORDS]
+        cut = cut.rsplit(" ", 1)[0] if " " in cut else cut  # whole words where there are words
+    return cut.strip()
 
 
 def _press(answer, secret, pin_variable):
