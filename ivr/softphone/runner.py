@@ -258,7 +258,13 @@ def run_all(files, pick, strict=False, jobs=8, environ=None):
             stub = scenarios.Scenario(files[index], os.path.basename(files[index]), [])
             results[index] = Result(stub, passed=False, failure=str(item))
         else:
-            results[index] = run(item, pick(item), strict)
+            try:
+                target = pick(item)
+            except Exception as error:  # noqa: BLE001 - e.g. an app that cannot be imported
+                message = f"cannot reach the target: {type(error).__name__}: {error}"
+                results[index] = Result(item, passed=False, failure=message)
+                return
+            results[index] = run(item, target, strict)
 
     remote = [
         i for i, item in enumerate(loaded) if not isinstance(item, Exception) and pick.is_http(item)
