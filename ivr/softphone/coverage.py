@@ -20,11 +20,11 @@ TRACE_HEADER = "x-ivr-trace"
 KEY_WORDS = {
     "star": "*", "hash": "#", "pound": "#", "zero": "0", "one": "1", "two": "2", "three": "3",
     "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
-    "星号": "*", "星号键": "*", "井号": "#", "井号键": "#",
+    "星号": "*", "井号": "#",
 }  # fmt: skip
 ADVERTISED = re.compile(
     r"(?:press|dial|enter)\s+(\d|star|hash|pound|zero|one|two|three|four|five|six|seven|eight|nine)\b"
-    r"|按\s*(\d|星号键?|井号键?|[*#])",
+    r"|按\s*(\d|星号|井号|[*#])",
     re.IGNORECASE,
 )
 

@@ -20,7 +20,7 @@ from ivr.softphone.coverage import gather_id
 from ivr.softphone.interpreter import Call
 from ivr.softphone.interpreter import Keys
 
-GOODBYE = re.compile(r"good\s*bye|\bbye\b|thank you for calling|再见|感谢您的来电", re.IGNORECASE)
+GOODBYE = re.compile(r"good\s*bye|\bbye\b|thank you for calling|再见|感谢", re.IGNORECASE)
 SILENCE = "."
 LABEL_CHARS = 40
 

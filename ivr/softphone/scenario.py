@@ -4,9 +4,9 @@
     dial: {to: "010-12333"}           # or {url: "https://host/voice", to: ..., from: ...}
     env: {token: "${TWILIO_AUTH_TOKEN}"}
     steps:
-      - expect: "欢迎致电北京市"
+      - expect: "Welcome"
       - press: "1"
-      - expect: {regex: "身份证.*请按1"}
+      - expect: {regex: "ID card.*press 1"}
 
 `${NAME}` is read from the environment (then from `env`); `${RANDOM:N}` is N random digits,
 the same at every use in one run. A mistake names the file, the step number and the field.
