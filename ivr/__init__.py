@@ -38,6 +38,7 @@ def create_app(test_config=None, *, clock=utc_now):
     from ivr import accounts
     from ivr import actions
     from ivr import audio
+    from ivr import flowmap
     from ivr import phone_hooks
     from ivr import voice
     from ivr import web
@@ -63,5 +64,6 @@ def create_app(test_config=None, *, clock=utc_now):
     voice.init_app(app)
     web.init_app(app)
     accounts.init_app(app)
+    flowmap.init_app(app)
     app.softphone_hooks = phone_hooks.for_hotline(app.extensions["ivr"])
     return app

@@ -2,12 +2,14 @@
 
 from urllib.parse import urlsplit
 
+from ivr import flowmap
 from ivr import tts
 from ivr.softphone.target import Hooks
 
 
 def for_hotline(hotline):
-    """The hooks of one line: speak as `flask audio render` does, tell what a played file says."""
+    """The hooks of one line: speak as `flask audio render` does, tell what a played file says,
+    and hand over the flow for path coverage."""
 
     def speak(text, language):
         return tts.synthesize(text)  # Mandarin through pinyin: plain espeak-ng reads Han poorly
@@ -15,4 +17,4 @@ def for_hotline(hotline):
     def words(url):
         return hotline.words(urlsplit(url).path)
 
-    return Hooks(speak=speak, words=words)
+    return Hooks(speak=speak, words=words, flow=lambda: flowmap.coverage_model(hotline.flow))

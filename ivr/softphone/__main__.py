@@ -1,7 +1,31 @@
-"""Let `python -m ivr.softphone` dial."""
+"""`python -m ivr.softphone`: `test`, `lint` and `map` subcommands; anything else dials."""
 
 import sys
 
-from ivr.softphone.cli import main
 
-sys.exit(main())
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv else ""
+    if command == "test":
+        from ivr.softphone.runner import main as run
+
+        return run(argv[1:])
+    if command == "lint":
+        from ivr.softphone.lint import main as run
+
+        return run(argv[1:])
+    if command == "map":
+        from ivr.softphone.crawl import main as run
+
+        return run(argv[1:])
+    if "--save" in argv:
+        from ivr.softphone.save import main as run
+
+        return run(argv)
+    from ivr.softphone.cli import main as run
+
+    return run(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

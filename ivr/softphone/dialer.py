@@ -51,6 +51,7 @@ def http_fetch(token=None, timeout=TIMEOUT):
             response.headers.get("Content-Type", ""),
             response.content,
             response.url,
+            dict(response.headers),
         )
 
     return fetch
@@ -75,7 +76,11 @@ def app_fetch(app, token=None):
         data = params if method == "POST" else None
         response = client.open(path, base_url=origin, method=method, data=data, headers=headers)
         return Reply(
-            response.status_code, response.headers.get("Content-Type", ""), response.get_data(), url
+            response.status_code,
+            response.headers.get("Content-Type", ""),
+            response.get_data(),
+            url,
+            dict(response.headers),
         )
 
     return fetch

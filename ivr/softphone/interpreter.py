@@ -15,6 +15,7 @@ import secrets
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from dataclasses import field
 from urllib.parse import urljoin
 
 from ivr.softphone import numbers
@@ -84,6 +85,7 @@ class Reply:
     content_type: str
     body: bytes
     url: str = ""
+    headers: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,10 @@ class Phone:
         """Press nothing and let the prompt time out."""
         return self._answer(Keys())
 
+    def speak(self, text):
+        """Say words at the waiting prompt, for a <Gather input="speech">."""
+        return self._answer(Keys(speech=text))
+
     def hangup(self):
         self.mark = len(self.call.events)
         self.call.hangup()

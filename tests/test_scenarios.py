@@ -1,0 +1,321 @@
+"""Scenario files: the hotline's own under tests/calls/, the runner's verdicts, JUnit, replay."""
+
+import contextlib
+import threading
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from ivr import identity
+from ivr.accounts import demo_document
+from ivr.accounts import parse_account
+from ivr.regions import load_regions
+from ivr.softphone import runner
+from ivr.softphone import save
+from ivr.softphone import scenario as scenarios
+from ivr.softphone import target as targets
+from ivr.softphone.coverage import Coverage
+from ivr.softphone.interpreter import Call
+from ivr.softphone.interpreter import Keys
+from tests import twiml_app
+from tests.conftest import OFFICE_HOURS
+from tests.conftest import TEST_SCRYPT_N
+from tests.conftest import TOKEN
+
+CALLS = Path(__file__).parent / "calls"
+
+
+@pytest.fixture(scope="session")
+def demo_rows():
+    """The demo accounts as `flask accounts seed` loads them, their PINs hashed cheaply once."""
+    regions = load_regions()
+    document = demo_document(regions, OFFICE_HOURS.date())
+    rows = [parse_account(row, index, regions) for index, row in enumerate(document["accounts"])]
+    for row, raw in zip(rows, document["accounts"], strict=True):
+        row["pin_hash"] = identity.hash_pin(raw["pin"], n=TEST_SCRYPT_N)
+    return rows
+
+
+@pytest.fixture
+def demo_app(make_app, demo_rows):
+    """The app holding the demo accounts."""
+    app = make_app()
+    app.extensions["ivr"].store.replace_accounts(demo_rows)
+    return app
+
+
+def InProcess(app):  # noqa: N802 - reads as the target it picks
+    """Send every scenario to one app in-process, as the runner does with no URL."""
+    return runner.Targets(app=app, token=TOKEN)
+
+
+@contextlib.contextmanager
+def serving(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def write(tmp_path, text, name="call.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_the_hotline_scenarios_pass_lint_clean_and_cover_every_node_and_key(demo_app, clock):
+    files = scenarios.discover([CALLS])
+    assert len(files) >= 20
+    results = runner.run_all(files, InProcess(demo_app), strict=True)
+    failed = [f"{r.scenario.path}: {r.failure}" for r in results if not r.passed]
+    assert failed == []
+    # In office hours `0` reaches an agent; on a Saturday the line says the hours instead.
+    clock.advance(days=3)
+    agents = [f for f in files if "identify-menu" in f]
+    closed = runner.run_all(agents, InProcess(demo_app), strict=True)
+    assert all(r.passed for r in closed)
+    assert any("现在不是人工服务时间" in runner.heard(r.events) for r in closed)
+    coverage = Coverage(demo_app.softphone_hooks.flow())
+    for result in results + closed:
+        coverage.add(result)
+    assert coverage.counts()[0] == coverage.counts()[1], coverage.report()
+    assert coverage.percent() == 100.0
+    assert "coverage: 43/43 = 100.0 %" in coverage.report()
+    assert ("main", "max_tries") in coverage.exits
+    assert ("pin", "locked") in coverage.exits
+
+
+def test_a_failing_scenario_names_the_step_the_expectation_and_what_was_heard(demo_app, tmp_path):
+    path = write(
+        tmp_path,
+        """
+name: wrong balance
+dial: {to: "010-12333"}
+steps:
+  - press: "1"
+  - press: "1"
+  - press: "11010519491231002*#"
+  - press: "123456#"
+  - expect: "一千元整"
+""",
+    )
+    (result,) = runner.run_all([path], InProcess(demo_app))
+    assert not result.passed
+    assert result.step == 5
+    assert result.failure.startswith("step 5: expected expect '一千元整': not heard; last heard: ")
+    assert "一千二百三十四元五角六分" in result.failure
+
+
+def test_every_check_can_fail(demo_app, tmp_path):
+    checks = {
+        'expect_not: "欢迎"': "heard it",
+        "expect_hangup: true": "still waiting",
+        'expect_transfer: {queue: "12333-agents"}': "no such transfer",
+        "expect_error: 11200": "errors and warnings were none",
+        'expect_play: "cowbell"': "played nothing",
+        'expect: {regex: "请按[5-8]"}': "not heard",
+    }
+    for step, why in checks.items():
+        path = write(tmp_path, f'dial: {{to: "010-12333"}}\nsteps:\n  - {step}\n')
+        (result,) = runner.run_all([path], InProcess(demo_app))
+        assert not result.passed, step
+        assert why in result.failure, (step, result.failure)
+
+
+def test_a_step_after_the_call_ended_fails(demo_app, tmp_path):
+    path = write(
+        tmp_path,
+        "steps:\n  - wait: true\n  - wait: true\n  - wait: true\n  - expect_hangup: true\n"
+        '  - press: "1"\n',
+    )
+    (result,) = runner.run_all([path], InProcess(demo_app))
+    assert result.step == 5
+    assert "the call had already ended; last heard: " in result.failure
+    assert "感谢您的来电，再见" in result.failure
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    (
+        ("steps: []", "call.yaml: steps: a list of at least one step is required"),
+        ("nmae: x\nsteps: [wait: true]", "call.yaml: unknown field 'nmae'"),
+        ('steps:\n  - press: "1"\n  - presss: "2"', "call.yaml: step 2: unknown field 'presss'"),
+        ('steps:\n  - wait: true\n  - press: "12a"', "call.yaml: step 2: press: '12a' is not keys"),
+        ("steps:\n  - wait: yes please", "call.yaml: step 1: wait: must be true"),
+        ("steps:\n  - expect: {regex: '('}", "call.yaml: step 1: expect: regex '(' is not valid"),
+        ('steps:\n  - press: "${NO_SUCH_PIN}#"', "step 1: press: ${NO_SUCH_PIN} is not set"),
+        ("dial: {number: 1}\nsteps: [wait: true]", "call.yaml: dial: unknown field 'number'"),
+        ("steps:\n  - press: '1'\n    expect: x", "call.yaml: step 1: a step is one field"),
+        ("steps: [", "call.yaml: not valid YAML at line 1"),
+    ),
+)
+def test_schema_mistakes_name_the_file_the_step_and_the_field(tmp_path, text, message):
+    with pytest.raises(scenarios.ScenarioError) as error:
+        scenarios.load(write(tmp_path, text), environ={})
+    assert message in str(error.value)
+
+
+def test_variables_come_from_the_environment_then_env_and_random_digits_repeat(tmp_path):
+    path = write(
+        tmp_path,
+        """
+env: {token: "${TOKEN}", PIN: "000000"}
+steps:
+  - press: "${PIN}#"
+  - press: "${RANDOM:9}#"
+  - expect: "${RANDOM:9}"
+  - speak: "check my balance"
+""",
+    )
+    loaded = scenarios.load(path, environ={"TOKEN": "t0k", "PIN": "135790"})
+    assert loaded.token == "t0k"
+    assert loaded.steps[0].value == "135790#"
+    assert scenarios.describe(loaded.steps[0]) == "press '${PIN}#'"
+    digits = loaded.steps[1].value[:-1]
+    assert len(digits) == 9
+    assert digits.isdigit()
+    assert loaded.steps[2].value == digits
+    assert (loaded.steps[3].kind, loaded.steps[3].value) == ("speak", "check my balance")
+
+
+def test_speak_sends_speech_to_the_gather(demo_app, tmp_path, monkeypatch):
+    sent = []
+    original = Call.send
+    monkeypatch.setattr(Call, "send", lambda call, keys: sent.append(keys) or original(call, keys))
+    path = write(tmp_path, 'steps:\n  - speak: "check my balance"\n')
+    runner.run_all([path], InProcess(demo_app))
+    assert sent == [Keys(speech="check my balance")]
+
+
+def test_in_process_and_http_give_the_same_result(demo_app):
+    files = [str(CALLS / "zh-balance-by-id.yaml"), str(CALLS / "en-no-input-and-invalid.yaml")]
+    local = runner.run_all(files, InProcess(demo_app))
+    with serving(demo_app) as base:
+        remote = runner.run_all(files, runner.Targets(base + "/voice", token=TOKEN))
+    for here, there in zip(local, remote, strict=True):
+        assert here.passed
+        assert there.passed
+        assert here.seconds == there.seconds
+        assert runner.heard(here.events) == runner.heard(there.events)
+        assert here.trace == there.trace
+
+
+def test_the_command_line_runs_http_scenarios_writes_junit_and_fails_with_1(
+    tmp_path, capsys, monkeypatch
+):
+    with serving(twiml_app.create_app()) as base:
+        good = write(
+            tmp_path,
+            f"""
+name: a fact
+dial: {{url: "{base}/"}}
+env: {{token: "{twiml_app.TOKEN}"}}
+steps:
+  - expect: "Press 1 for a fact"
+  - press: "1"
+  - expect: "octopuses have three hearts"
+  - expect_hangup: true
+""",
+            "good.yaml",
+        )
+        bad = write(
+            tmp_path,
+            f"""
+name: a server error
+dial: {{url: "{base}/"}}
+env: {{token: "{twiml_app.TOKEN}"}}
+steps:
+  - press: "2"
+  - expect: "a fact"
+""",
+            "bad.yaml",
+        )
+        junit = tmp_path / "junit.xml"
+        code = runner.main([good, bad, "--junit", str(junit), "--coverage"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "PASS " in out
+    assert "a fact  (" in out
+    assert "FAIL " in out
+    assert (
+        "step 2: expected expect 'a fact': not heard; last heard: We are sorry, an application"
+        in out
+    )
+    assert "1 passed, 1 failed" in out
+    assert "/ -> /choice" in out
+    assert "2/3 (not 3)" in out  # keys 1 and 2 of 1, 2, 3
+    suite = ET.parse(junit).getroot()
+    assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
+    cases = {case.get("name"): case for case in suite}
+    assert cases["a fact"].find("failure") is None
+    assert "application error" in cases["a server error"].find("failure").get("message")
+
+
+def test_unexpected_twilio_errors_fail_and_expected_ones_pass(tmp_path):
+    with serving(twiml_app.create_app()) as base:
+        head = f'dial: {{url: "{base}/"}}\nenv: {{token: "{twiml_app.TOKEN}"}}\nsteps:\n'
+        quiet = write(tmp_path, head + '  - press: "3"\n', "quiet.yaml")
+        expected = write(tmp_path, head + '  - press: "3"\n  - expect_error: 12100\n', "e.yaml")
+        results = runner.run_all([quiet, expected], runner.Targets())
+    assert "error 12100: document parse failure" in results[0].failure
+    assert results[1].passed
+
+
+def test_strict_fails_on_lint_warnings(demo_app, tmp_path):
+    from flask import Flask
+
+    app = Flask("lintable")
+    document = '<Response><Say voice="Polly.Zhiyu" language="zh-CN">你好</Say></Response>'
+    app.post("/voice")(lambda: (document, 200, {"Content-Type": "text/xml"}))
+    path = write(tmp_path, 'steps:\n  - expect: "你好"\n')
+    (relaxed,) = runner.run_all([path], InProcess(app))
+    (strict,) = runner.run_all([path], InProcess(app), strict=True)
+    assert relaxed.passed
+    assert relaxed.warnings[0].data["code"] == 13511
+    assert not strict.passed
+    assert "--strict: warning 13511: Response/Say[1]: Polly.Zhiyu speaks cmn-CN" in strict.failure
+
+
+def test_a_saved_call_replays_and_keeps_no_pin(demo_app, tmp_path):
+    target = targets.in_process(demo_app, TOKEN)
+    call = Call(target.url, target.fetch, to="010-12333", measure=target.measure).start()
+    answers = [Keys.parse(k) for k in ("1", "1", "11010519491231002*#", "123456#", ".", "*", "0")]
+    for answer in answers:
+        call.send(answer)
+    path = tmp_path / "saved.yaml"
+    save.write_scenario(call.events, path, answers, name="saved balance")
+    text = path.read_text(encoding="utf-8")
+    assert "123456" not in text
+    assert "press: ${PIN}#" in text
+    assert "expect: 您的医保个人账户余额为一千二百三十四元五角六分" in text
+    assert "expect_transfer:" in text
+    loaded = scenarios.load(path, environ={"PIN": "123456"})
+    (result,) = runner.run_all([str(path)], InProcess(demo_app), environ={"PIN": "123456"})
+    assert loaded.name == "saved balance"
+    assert result.passed, result.failure
+    (wrong,) = runner.run_all([str(path)], InProcess(demo_app), environ={"PIN": "000000"})
+    assert not wrong.passed
+
+
+def test_save_a_scripted_call_from_the_command_line_and_replay_it(tmp_path, capsys):
+    from ivr.softphone.__main__ import main
+
+    path = tmp_path / "fact.yaml"
+    with serving(twiml_app.create_app()) as base:
+        argv = [base + "/", "--keys", "1", "--save", str(path), "--token", twiml_app.TOKEN]
+        assert main(argv) == 0
+        assert f"saved 4 steps to {path}" in capsys.readouterr().out
+        text = path.read_text(encoding="utf-8")
+        assert f"url: {base}/" in text
+        assert "- expect: Press 1 for a fact\n" in text
+        assert "- press: '1'\n" in text
+        assert "- expect: Call CA heard a fact\n" in text
+        assert "- expect_hangup: true\n" in text
+        assert main(["test", str(path), "--token", twiml_app.TOKEN]) == 0
+    assert "1 passed, 0 failed" in capsys.readouterr().out
