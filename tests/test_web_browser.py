@@ -26,6 +26,12 @@ FLAGS = [
 
 
 @pytest.fixture
+def app(make_app):
+    """A line whose operator turned the dialer on (the test line has an auth token)."""
+    return make_app(IVR_WEB_DIALER=True)
+
+
+@pytest.fixture
 def server(app):
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
