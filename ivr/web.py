@@ -205,10 +205,22 @@ def guard():
     # send JSON without a CORS preflight we never answer: so JSON means the page itself.
     if request.mimetype != "application/json":
         return problem(415, "send JSON (Content-Type: application/json)")
-    origin = request.headers.get("Origin")
-    if origin and urlsplit(origin).netloc != request.host:
+    if cross_site(request):
         return problem(403, "requests from other sites are refused")
     return None
+
+
+def cross_site(request):
+    """Whether the browser says the request comes from another site's page."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site:  # set by the browser itself, whatever proxies do to Host
+        return fetch_site == "cross-site"
+    origin = request.headers.get("Origin")
+    if not origin:
+        return False
+    public = current_app.config["IVR_PUBLIC_URL"]
+    ours = {request.host, urlsplit(public).netloc if public else request.host}
+    return urlsplit(origin).netloc not in ours
 
 
 def prompt_patterns():
@@ -230,7 +242,7 @@ def shown(event, origin, alerts):
     """An event for the page; a played file of ours carries the words it says."""
     data = event.as_dict()
     url = data.get("url") or ""
-    if event.kind == "play" and url.startswith(origin + "/audio/"):
+    if origin and event.kind == "play" and url.startswith(origin + "/audio/"):
         try:
             data["text"] = audio.library().text_of(url[len(origin) :], get_store())
         except Exception:  # noqa: BLE001 - words are a courtesy; the audio still plays

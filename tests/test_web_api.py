@@ -196,8 +196,13 @@ def test_a_cross_site_form_cannot_start_calls(client):
     for _ in range(100):
         response = client.post("/dialer/api/calls", data={"to": "12333"})
         assert response.status_code == 415
-    response = client.post("/dialer/api/calls", json={}, headers={"Origin": "https://evil.example"})
-    assert response.status_code == 403
+    for headers in (
+        {"Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": "http://localhost"},
+    ):
+        response = client.post("/dialer/api/calls", json={}, headers=headers)
+        assert response.status_code == 403
+        assert response.get_json()["error"] == "requests from other sites are refused"
     assert "欢迎致电" in heard(start(client))  # the real page still dials
 
 
@@ -408,3 +413,34 @@ def test_a_plain_text_body_is_never_shown(client, serve, dial_any):
     data = start(client, url=base + "/plain")
     assert "hunter2" not in str(data)
     assert "text/plain" in heard(data)
+
+
+def test_the_page_behind_its_public_url_may_call(make_app):
+    client = make_app(IVR_WEB_DIALER=True, IVR_PUBLIC_URL="https://ivr.example.org").test_client()
+    for headers in ({"Origin": "https://ivr.example.org"}, {"Sec-Fetch-Site": "same-origin"}):
+        assert client.post("/dialer/api/calls", json={}, headers=headers).status_code == 200
+
+
+def test_the_font_covers_every_character_of_the_line():
+    ttlib = pytest.importorskip("fontTools.ttLib", reason="fonttools is not installed")
+    pytest.importorskip("brotli", reason="brotli (for WOFF2) is not installed")
+    from ivr import web_font
+
+    cmap = ttlib.TTFont(str(web_font.FONT)).getBestCmap()
+    wanted = web_font.characters()
+    assert "余" in wanted  # a prompt's
+    assert "秒" in wanted  # the page's own
+    chinese = [c for c in wanted if "\u3000" <= c <= "\u9fff" or "\uff00" <= c <= "\uffef"]
+    missing = [c for c in chinese + list(web_font.ASCII) if ord(c) not in cmap]
+    assert not missing, f"make font: the subset lacks {''.join(missing)!r}"
+
+
+def test_the_font_is_served_with_its_licence(client):
+    font = client.get("/static/fonts/wqy-microhei-subset.woff2")
+    assert font.status_code == 200
+    assert font.mimetype == "font/woff2"
+    assert font.get_data()[:4] == b"wOF2"
+    font.close()
+    licence = client.get("/static/fonts/LICENSE-wqy-microhei.txt")
+    assert "Apache License" in licence.get_data(as_text=True)
+    licence.close()
