@@ -21,6 +21,7 @@ from ivr.softphone.interpreter import FetchError
 from ivr.softphone.interpreter import Reply
 
 MAX_REDIRECTS = 10
+REDIRECTS = (301, 302, 303, 307)  # the ones Twilio follows (error 11216 lists them)
 MAX_BYTES = 8 * 1024 * 1024  # a TwiML document or a prompt's audio; more is not a phone call
 PLAIN_NOTICE = (
     "[This URL answered text/plain ({size} bytes). Twilio would read it aloud; the web dialer "
@@ -94,11 +95,8 @@ def guarded_fetch(dialled_url, app_url, token):
             except requests.RequestException as error:
                 message = f"HTTP retrieval failure for {url}: {type(error).__name__}"
                 raise FetchError(11200, message) from None
-            location = response.headers.get("Location")
-            if response.is_redirect and location:
-                url = urljoin(signed_url, location)
-                if response.status_code in (301, 302, 303) and method == "POST":
-                    method, params = "GET", {}  # as browsers and requests do
+            if 300 <= response.status_code < 400:
+                url, method, params = redirected(response, signed_url, method, params)
                 continue
             content_type = response.headers.get("Content-Type", "")
             if content_type.split(";")[0].strip().lower() == "text/plain":
@@ -107,6 +105,20 @@ def guarded_fetch(dialled_url, app_url, token):
         raise FetchError(11200, f"more than {MAX_REDIRECTS} redirects from {url}")
 
     return fetch
+
+
+def redirected(response, url, method, params):
+    """The next request after a 3xx: Twilio follows 301, 302, 303 and 307 only (else 11216).
+
+    Which method Twilio uses after a 301 or 302 to a POST is not documented; this does as
+    browsers and requests do (GET, no body), and keeps the method for 307.
+    """
+    location = response.headers.get("Location")
+    if response.status_code not in REDIRECTS or not location:
+        raise FetchError(11216, f"HTTP invalid redirect ({response.status_code}) from {url}")
+    if response.status_code != 307 and method == "POST":
+        method, params = "GET", {}
+    return urljoin(url, location), method, params
 
 
 def read(response):

@@ -335,7 +335,7 @@ def foreign_app(hits, token):
     """Another team's TwiML app; it records who reached it and whether the signature held."""
     app = Flask(__name__)
 
-    @app.post("/voice")
+    @app.route("/voice", methods=["GET", "POST"])
     def voice():
         signature = request.headers.get("X-Twilio-Signature", "")
         hits.append(
@@ -348,7 +348,7 @@ def foreign_app(hits, token):
     @app.post("/to-private")
     def to_private():
         hits.append((request.host, None))
-        return redirect(request.args["where"], code=302)
+        return redirect(request.args["where"], code=int(request.args.get("code", 302)))
 
     @app.post("/twiml-to-private")
     def twiml_to_private():
@@ -444,3 +444,23 @@ def test_the_font_is_served_with_its_licence(client):
     licence = client.get("/static/fonts/LICENSE-wqy-microhei.txt")
     assert "Apache License" in licence.get_data(as_text=True)
     licence.close()
+
+
+@pytest.mark.parametrize(
+    ("code", "heard_", "error"),
+    (
+        (302, "Hello from another app.", None),
+        (307, "Hello from another app.", None),
+        (308, "", 11216),
+    ),
+)
+def test_redirects_within_the_dialled_app_are_followed_as_twilio_does(
+    client, serve, dial_any, code, heard_, error
+):
+    hits = []
+    base = serve(foreign_app(hits, dial_any))
+    data = start(client, url=f"{base}/to-private?code={code}&where={base}/voice")
+    assert [e["code"] for e in data["events"] if e["kind"] == "error"] == ([error] if error else [])
+    if heard_:
+        assert heard(data) == heard_
+        assert hits[-1][1] is True  # the hop is signed too

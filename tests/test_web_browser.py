@@ -326,3 +326,24 @@ def test_the_live_region_announces_only_new_prompts(page):
     keypad(page, "1101")
     playwright.expect(page.locator("#typed")).to_have_text("1101")
     assert page.evaluate("window.mutations") == 0
+
+
+def test_over_the_budget_the_page_says_so(page, app):
+    from ivr.web import Limits
+
+    app.config["IVR_WEB_PINS_PER_MINUTE"] = 1
+    app.extensions["ivr.web.limits"] = Limits(app.config)
+    page.get_by_role("button", name="拨打 Call").click()
+    now(page, "查询医保")
+    keypad(page, "11")
+    now(page, "请输入十八位身份证号码")
+    keypad(page, "11010519491231002*#")
+    now(page, "请输入六位查询密码")
+    keypad(page, "000000#")
+    now(page, "您还可以尝试两次")
+    keypad(page, "000000#")
+    playwright.expect(page.locator("#banner")).to_contain_text(
+        "too many PIN entries from your address; try again in"
+    )
+    playwright.expect(page.locator("#typed")).to_have_text("")
+    playwright.expect(page.locator("#countdown")).to_contain_text("timeout in")

@@ -40,7 +40,7 @@
     }
     const data = await response.json().catch(() => null);
     if (data === null) throw new LostServer(`HTTP ${response.status}`);  // not our server speaking
-    if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
+    if (!response.ok) throw Object.assign(new Error(data.error || `HTTP ${response.status}`), { status: response.status });
     return data;
   }
 
@@ -246,7 +246,12 @@
           return;
         }
         showBanner(`${error.message}`);
-        if (/no such call/.test(error.message)) { call = null; setInCall(false); stopCountdown(); }
+        if (/no such call/.test(error.message)) { call = null; setInCall(false); stopCountdown(); return; }
+        if (call && call.expects) {
+          // Refused (over the budget, say): the server dropped what was typed; the prompt waits on.
+          if (error.status === 429) { $("typed").textContent = ""; firstKeyAt = null; }
+          startCountdown(call.expects.timeout);
+        }
       }
     });
     return chain;
