@@ -57,11 +57,7 @@ RED = "rgb(198, 40, 40)"  # the hang-up button
 
 
 def screenshot(page, name):
-    """Save a screenshot for the README when IVR_SCREENSHOTS names a folder (docs/), else /tmp.
-
-    For the README, run each screenshot test alone (-k): in a browser shared by many contexts,
-    Chromium has been seen to draw a few web-font glyphs as boxes in a later context.
-    """
+    """Save a screenshot for the README when IVR_SCREENSHOTS names a folder (docs/), else /tmp."""
     folder = Path(os.environ.get("IVR_SCREENSHOTS", "/tmp"))
     page.evaluate("document.fonts.ready.then(() => true)")
     page.wait_for_timeout(200)  # one more frame, so text drawn before the font came is redrawn
