@@ -18,7 +18,6 @@ from ivr.accounts import import_accounts  # noqa: E402
 from ivr.prompts import Phrase  # noqa: E402
 from ivr.softphone.phone import Phone  # noqa: E402
 from ivr.spoken import Value  # noqa: E402
-from ivr.store import get_store  # noqa: E402
 
 ROUNDS = 20
 
@@ -33,11 +32,11 @@ def main():
                 "IVR_AUDIO_CACHE": f"{folder}/phrases",
             }
         )
-        library = app.extensions["ivr.audio"]
+        library = app.extensions["ivr"].audio
         with app.app_context():
-            store = get_store()
+            store = app.extensions["ivr"].store
             regions = app.extensions["ivr"].regions
-            today = app.config["IVR_CLOCK"]().date()
+            today = app.extensions["ivr"].clock().date()
             import_accounts(demo_document(regions, today), regions, store)
             cold, warm = [], []
             for round_ in range(ROUNDS):

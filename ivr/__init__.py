@@ -1,37 +1,22 @@
 """The 12333 hotline: a Twilio voice webhook app, and an offline softphone to dial it."""
 
 import os
-from types import SimpleNamespace
 
 from flask import Flask
 
-from ivr import actions
-from ivr import dialog
 from ivr import identity
 from ivr.config import DEFAULTS
 from ivr.config import from_environment
-from ivr.flow import FLOW_FILE
-from ivr.flow import load_flow
-from ivr.prompts import load_prompts
-from ivr.regions import load_regions
+from ivr.config import utc_now
 
 log = identity.logger(__name__)
 
 
-def load_hotline(flow_file=None):
-    """Load the regions, prompts and flow, checked against each other and the code."""
-    prompts = load_prompts()
-    regions = load_regions()
-    required = set(dialog.PROMPTS) | set(actions.PROMPTS)
-    required |= {f"region_{key}" for key in regions.by_key}
-    prompts.check(required)
-    keys = {lang: prompts.keys(lang) for lang in prompts.texts}
-    flow = load_flow(flow_file or FLOW_FILE, actions=actions.outcomes(), prompt_keys=keys)
-    return SimpleNamespace(flow=flow, prompts=prompts, regions=regions)
+def create_app(test_config=None, *, clock=utc_now):
+    """Create the hotline app: settings, the hotline (the composition root), webhooks, CLI.
 
-
-def create_app(test_config=None):
-    """Create the hotline app: settings, store, call flow, webhooks and CLI commands."""
+    `clock` is () -> an aware datetime; tests pass one they move by hand.
+    """
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(DEFAULTS)
     if test_config is None:
@@ -50,15 +35,29 @@ def create_app(test_config=None):
     if not app.config["TWILIO_AUTH_TOKEN"]:
         log.warning("TWILIO_AUTH_TOKEN is not set: webhook signatures are NOT checked")
 
-    app.extensions["ivr"] = load_hotline(app.config["IVR_FLOW_FILE"])
-
     from ivr import accounts
+    from ivr import actions
     from ivr import audio
-    from ivr import store
     from ivr import voice
     from ivr import web
+    from ivr.hotline import Hotline
+    from ivr.hotline import load_definitions
+    from ivr.store import Store
+    from ivr.types import Settings
 
-    store.init_app(app)
+    registry = actions.registry()
+    prompts, regions, flow = load_definitions(registry, app.config["IVR_FLOW_FILE"])
+    app.extensions["ivr"] = Hotline(
+        flow=flow,
+        prompts=prompts,
+        regions=regions,
+        store=Store(app.config["DATABASE_URL"]),
+        actions=registry,
+        settings=Settings.from_config(app.config),
+        clock=clock,
+        audio=audio.library_for(app, prompts),
+        play=app.config["IVR_VOICE_MODE"] == "play",
+    )
     audio.init_app(app)
     voice.init_app(app)
     web.init_app(app)

@@ -15,7 +15,6 @@ from flask.cli import AppGroup
 from ivr import identity
 from ivr.store import Entry
 from ivr.store import StoreError
-from ivr.store import get_store
 
 DEMO_FILE = Path(__file__).with_name("demo_accounts.toml")
 CATEGORIES = ("employee", "retiree", "resident")
@@ -216,7 +215,8 @@ def import_command(file):
     except json.JSONDecodeError as error:
         raise click.ClickException(f"{file.name} is not JSON: {error}") from None
     try:
-        count = import_accounts(document, current_app.extensions["ivr"].regions, get_store())
+        hotline = current_app.extensions["ivr"]
+        count = import_accounts(document, hotline.regions, hotline.store)
     except ImportError_ as error:
         raise click.ClickException(f"{error}. Nothing was imported.") from None
     except StoreError as error:
@@ -228,13 +228,13 @@ def import_command(file):
 @click.option("--if-empty", is_flag=True, help="Only seed a store that has no accounts.")
 def seed_command(if_empty):
     """Load the demo accounts and print them with their PINs, ready to dial."""
-    store = get_store()
+    hotline = current_app.extensions["ivr"]
+    store = hotline.store
     if if_empty and store.count_accounts():
         click.echo("The store already has accounts; not seeding.")
         return
-    today = current_app.config["IVR_CLOCK"]().date()
-    document = demo_document(current_app.extensions["ivr"].regions, today)
-    import_accounts(document, current_app.extensions["ivr"].regions, store)
+    document = demo_document(hotline.regions, hotline.clock().date())
+    import_accounts(document, hotline.regions, store)
     click.echo("Demo accounts (mock data, not real people):")
     click.echo(f"  {'ID number':<20}{'card':<11}{'PIN':<8}{'region':<10}category")
     for row in document["accounts"]:

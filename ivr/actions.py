@@ -1,14 +1,18 @@
-"""The only code the flow may name: identify, verify the PIN, and read out the account."""
+"""The only code the flow may name: identify, verify the PIN, and read out the account.
+
+Each action is `(env, call, value) -> Outcome`: `env` is the request's types.Env, `call` the
+call's state (actions own who the caller is; the dialog owns where the call is).
+"""
 
 import datetime as dt
-from dataclasses import dataclass
 
 from ivr import identity
 from ivr import regions as regions_module
-from ivr.dialog import Outcome
 from ivr.prompts import Phrase
 from ivr.prompts import Ref
 from ivr.spoken import Value
+from ivr.types import Actions
+from ivr.types import Outcome
 
 log = identity.logger(__name__)
 PAGE_SIZE = 3
@@ -21,51 +25,11 @@ PROMPTS = (
 )  # fmt: skip
 CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "CST")  # agents keep Beijing time, no DST
 
-ACTIONS = {}
-
-
-def action(name, outcomes=()):
-    """Register a function the flow may name, with the outcome names it may return."""
-
-    def register(function):
-        ACTIONS[name] = (function, tuple(outcomes))
-        return function
-
-    return register
-
-
-def outcomes():
-    """Return each action name with its outcomes, for the flow validator."""
-    return {name: names for name, (_, names) in ACTIONS.items()}
-
-
-@dataclass
-class Env:
-    """What actions reach during one request: the store, the regions, the settings, the time."""
-
-    store: object
-    regions: object
-    config: dict
-    now: dt.datetime
-
-    def run(self, name, call, value):
-        function, _ = ACTIONS[name]
-        return function(self, call, value)
-
-    def context(self, call):
-        """Values any prompt may read: the line's region, the number being checked, limits."""
-        return {
-            "region": Ref(f"region_{call.line}"),
-            "last4": Value("digits", call.last4 or ""),
-            "minutes": Value("number", self.config["IVR_LOCKOUT_MINUTES"]),
-        }
-
 
 def _say(key, **params):
     return (Phrase.of(key, **params),)
 
 
-@action("switch_language")
 def switch_language(env, call, _):
     call.lang = "en" if call.lang == "zh" else "zh"
     return Outcome()
@@ -73,7 +37,7 @@ def switch_language(env, call, _):
 
 def _pend(env, call, kind, number):
     """Remember which identifier the PIN will be checked against (hashed, and the last 4)."""
-    call.subject = identity.subject(kind, number, env.config["SECRET_KEY"])
+    call.subject = identity.subject(kind, number, env.settings.secret_key)
     account = env.store.find_account(kind, number)
     call.pending_account_id = account.id if account else None
     call.last4 = number[-4:]
@@ -85,7 +49,6 @@ def _pend(env, call, kind, number):
     return Outcome()
 
 
-@action("identify_by_id", outcomes=("locked",))
 def identify_by_id(env, call, keyed):
     try:
         number = identity.normalize_id(keyed)
@@ -94,7 +57,6 @@ def identify_by_id(env, call, keyed):
     return _pend(env, call, "id", number)
 
 
-@action("identify_by_card", outcomes=("locked",))
 def identify_by_card(env, call, keyed):
     try:
         number = identity.normalize_card(keyed)
@@ -103,7 +65,6 @@ def identify_by_card(env, call, keyed):
     return _pend(env, call, "card", number)
 
 
-@action("verify_pin", outcomes=("locked", "unidentified"))
 def verify_pin(env, call, keyed):
     """Check the PIN; an unknown number fails exactly as a wrong PIN does, lockout included."""
     if call.account_id:  # a repeated request after success: carry on
@@ -124,9 +85,9 @@ def verify_pin(env, call, keyed):
         call.account_id, call.subject, call.pending_account_id = account.id, None, None
         log.info("caller verified for account ending %s", call.last4)
         return Outcome()
-    max_tries = env.config["IVR_MAX_PIN_TRIES"]
+    max_tries = env.settings.max_pin_tries
     failures, locked_until = identity.after_failure(
-        failures, locked_until, env.now, max_tries, env.config["IVR_LOCKOUT_MINUTES"]
+        failures, locked_until, env.now, max_tries, env.settings.lockout_minutes
     )
     env.store.save_lockout(call.subject, failures, locked_until, env.now)
     log.info("PIN rejected for number ending %s (%d of %d)", call.last4, failures, max_tries)
@@ -142,7 +103,6 @@ def _account(env, call):
     return account
 
 
-@action("balance")
 def balance(env, call, _):
     account = _account(env, call)
     if account.category == "resident":
@@ -150,7 +110,6 @@ def balance(env, call, _):
     return Outcome(phrases=_say("balance", amount=Value("amount", account.balance)))
 
 
-@action("history")
 def history(env, call, page):
     """Read three payments, newest first; a page past the end says there are no more."""
     account = _account(env, call)
@@ -158,8 +117,7 @@ def history(env, call, page):
     if not entries:
         if page == 0:
             return Outcome(phrases=_say("history_none"))
-        call.page = page - 1  # stay on the last page, so "1" repeats it
-        return Outcome(phrases=_say("history_end"))
+        return Outcome(phrases=_say("history_end"), page=page - 1)  # "1" repeats the last page
     phrases = list(_say("history_intro" if page == 0 else "history_more_intro"))
     for entry in entries[:PAGE_SIZE]:
         status = Ref(f"status_{entry.status}")
@@ -198,7 +156,6 @@ def _rule(env, account):
     )
 
 
-@action("credit")
 def credit(env, call, _):
     account = _account(env, call)
     if account.category == "resident":
@@ -217,19 +174,17 @@ def credit(env, call, _):
     return Outcome(phrases=phrases + _rule(env, account))
 
 
-@action("channels")
 def channels(env, call, _):
-    premium = env.config["IVR_RESIDENT_PREMIUM"]
+    premium = env.settings.resident_premium
     return Outcome(
         phrases=_say(
             "channels",
-            year=Value("year", env.config["IVR_RESIDENT_PREMIUM_YEAR"]),
+            year=Value("year", env.settings.resident_premium_year),
             amount=Value("amount", premium),
         )
     )
 
 
-@action("agents_open", outcomes=("closed",))
 def agents_open(env, call, _):
     region = env.regions[call.line]
     if regions_module.agents_open(region, env.now.astimezone(CHINA_TIME)):
@@ -237,7 +192,23 @@ def agents_open(env, call, _):
     return Outcome(ok=False, goto="closed")
 
 
-@action("agent_hours")
 def agent_hours(env, call, _):
     region = env.regions[call.line]
     return Outcome(phrases=_say("agent_hours", hours=Value("hours", region.agent_hours)))
+
+
+def registry():
+    """Return every action the flow may name, with the outcomes each may return."""
+    return (
+        Actions(prompts=PROMPTS)
+        .add("switch_language", switch_language)
+        .add("identify_by_id", identify_by_id, outcomes=("locked",))
+        .add("identify_by_card", identify_by_card, outcomes=("locked",))
+        .add("verify_pin", verify_pin, outcomes=("locked", "unidentified"))
+        .add("balance", balance)
+        .add("history", history)
+        .add("credit", credit)
+        .add("channels", channels)
+        .add("agents_open", agents_open, outcomes=("closed",))
+        .add("agent_hours", agent_hours)
+    )

@@ -27,7 +27,6 @@ from ivr.prompts import Ref
 from ivr.spoken import Value
 from ivr.spoken import en
 from ivr.store import StoreError
-from ivr.store import get_store
 
 log = identity.logger(__name__)
 bp = Blueprint("audio", __name__, url_prefix="/audio")
@@ -269,13 +268,15 @@ class Library:
         if clips == [phrase.key]:
             return f"/audio/{lang}/{phrase.key}.wav"
         phrase_id = self.phrase_id(lang, clips)
-        store.save_phrase(phrase_id, lang, clips)
+        if store is not None:  # None: the busy path, which must not need the store
+            store.save_phrase(phrase_id, lang, clips)
         self.cached(phrase_id, lang, clips)
         return f"/audio/phrase/{phrase_id}.wav"
 
 
 def library():
-    return current_app.extensions["ivr.audio"]
+    """Return the current app's audio library (for routes and CLI commands)."""
+    return current_app.extensions["ivr"].audio
 
 
 def serve(path, etag, max_age):
@@ -310,7 +311,7 @@ def phrase_file(phrase_id):
     if path.exists():  # assembled here before: no need to ask the store
         return serve(path, phrase_id, max_age=31536000)
     try:
-        found = get_store().load_phrase(phrase_id)
+        found = current_app.extensions["ivr"].store.load_phrase(phrase_id)
     except StoreError:
         log.exception("phrase %s: the store is unavailable", phrase_id)
         abort(503)
@@ -337,8 +338,8 @@ def render_command(lang, force):
         tts.espeak()
     except tts.TTSError as error:
         raise click.ClickException(str(error)) from None
-    prompts = current_app.extensions["ivr"].prompts
-    directory = current_app.config["IVR_AUDIO_DIR"]
+    prompts = library().prompts
+    directory = library().directory
     for language in [lang] if lang else list(prompts.texts):
         wanted = len(items(prompts, language))
         with click.progressbar(length=wanted, label=f"audio/{language}") as bar:
@@ -354,10 +355,13 @@ def render_command(lang, force):
         )
 
 
-def init_app(app):
-    app.config["IVR_AUDIO_DIR"] = app.config.get("IVR_AUDIO_DIR") or str(AUDIO_DIR)
+def library_for(app, prompts):
+    """The app's library: IVR_AUDIO_DIR (default audio/), phrases cached in IVR_AUDIO_CACHE."""
+    directory = app.config.get("IVR_AUDIO_DIR") or str(AUDIO_DIR)
     cache = app.config.get("IVR_AUDIO_CACHE") or str(Path(app.instance_path) / "phrases")
-    prompts = app.extensions["ivr"].prompts
-    app.extensions["ivr.audio"] = Library(prompts, app.config["IVR_AUDIO_DIR"], cache)
+    return Library(prompts, directory, cache)
+
+
+def init_app(app):
     app.register_blueprint(bp)
     app.cli.add_command(audio_cli)

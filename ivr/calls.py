@@ -1,18 +1,37 @@
-"""Per-call state keyed by CallSid, kept in the store so any worker can take the next request."""
+"""Per-call state, sealed into the URL the caller's next request comes back on.
 
+Twilio posts each input to the action URL of the Gather it answers, so the state a call
+needs next can travel in that URL: encrypted and authenticated (AES-GCM, keyed from
+SECRET_KEY), bound to the CallSid, expiring with Twilio's longest call. A menu step then
+touches no database, any worker on any host can take it, and a restart loses nothing. Only
+the end of a call is kept in the store, so that a replayed request of an ended call is
+refused what it asked for.
+"""
+
+import base64
+import dataclasses
 import datetime as dt
-from dataclasses import asdict
+import hashlib
+import json
+import os
 from dataclasses import dataclass
 
-from ivr.store import epoch
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-# Rows untouched this long belong to calls that ended without a status callback.
-CALL_RETENTION = dt.timedelta(hours=6)
+# Twilio ends a call after 4 hours by default; a sealed state lives no longer than that.
+MAX_CALL = dt.timedelta(hours=4)
+STATE_PARAM = "s"  # the query parameter of an action URL that carries the sealed state
+NONCE_BYTES = 12
 
 
 @dataclass
-class Call:
-    """What the line remembers between two requests of one call. No PIN, no full number."""
+class CallState:
+    """What the line remembers between two requests of one call. No PIN, no full number.
+
+    The dialog owns where the call is (node, tries, page, intent); the actions own who the
+    caller is (subject, pending_account_id, last4, account_id) and the language.
+    """
 
     call_sid: str
     lang: str
@@ -26,35 +45,45 @@ class Call:
     last4: str | None = None
     account_id: int | None = None
     started_at: int = 0
-    updated_at: int = 0
-    ended_at: int | None = None
+
+    @property
+    def knows_the_caller(self):
+        """Whether the call holds anything about who is calling (a number, an account)."""
+        return bool(self.subject or self.account_id)
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(CallState) if f.name != "call_sid")
 
 
 def new_call(call_sid, lang, line, now):
     """Start the state of a call that has just rung."""
-    return Call(
-        call_sid=call_sid, lang=lang, line=line, started_at=epoch(now), updated_at=epoch(now)
-    )
+    return CallState(call_sid=call_sid, lang=lang, line=line, started_at=int(now.timestamp()))
 
 
-def load_call(store, call_sid):
-    """Return the stored call, or None for an unknown (or missing) CallSid."""
-    if not call_sid:
-        return None
-    row = store.load_call(call_sid)
-    return None if row is None else Call(**row)
+class Sealer:
+    """Seal a call's state into a URL-safe token, and open it again for the same call only."""
 
+    def __init__(self, secret_key):
+        key = hashlib.sha256(b"ivr call state\0" + secret_key.encode()).digest()
+        self.aead = AESGCM(key)
 
-def save_call(store, call, now):
-    """Store the call's state; a request without a CallSid keeps nothing."""
-    if not call.call_sid:
-        return
-    call.updated_at = epoch(now)
-    store.save_call(asdict(call))
+    def seal(self, call):
+        """Return the call's state as a token readable by no one but this line."""
+        plain = json.dumps([getattr(call, name) for name in FIELDS], separators=(",", ":"))
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self.aead.encrypt(nonce, plain.encode(), call.call_sid.encode())
+        return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
 
-
-def end_call(store, call_sid, now):
-    """Close a call when Twilio reports it over, and drop old rows."""
-    if call_sid:
-        store.end_call(call_sid, now)
-    store.purge_calls(now - CALL_RETENTION)
+    def open(self, token, call_sid, now):
+        """Return the state a token holds, or None: forged, another call's, or expired."""
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            nonce, sealed = raw[:NONCE_BYTES], raw[NONCE_BYTES:]
+            plain = self.aead.decrypt(nonce, sealed, call_sid.encode())
+            values = json.loads(plain)
+            call = CallState(call_sid, **dict(zip(FIELDS, values, strict=True)))
+        except (ValueError, TypeError, InvalidTag):
+            return None
+        if now.timestamp() - call.started_at > MAX_CALL.total_seconds():
+            return None
+        return call

@@ -25,7 +25,6 @@ DEFAULTS = {
     "IVR_RESIDENT_PREMIUM_YEAR": 2026,
     # Keys the hashes that name identifiers in the lockout table; set it in production.
     "SECRET_KEY": "dev-only-not-secret",
-    "IVR_CLOCK": utc_now,
     # The web dialer may dial TwiML URLs other than this app's. Off: it would be a
     # server-side request forgery tool in anyone's browser.
     "IVR_DIAL_ANY_URL": False,

@@ -2,73 +2,53 @@
 
 The dialog knows node kinds and the rules every gathering node shares (reprompt on no
 input, say why on invalid input, give up after `max_tries`), nothing of HTTP or TwiML.
-Side effects go through `env`: `env.run(action, call, value) -> Outcome` and
-`env.context(call) -> dict` of values prompts may read.
+Side effects go through `effects`: `effects.run(action, call, value) -> Outcome` and
+`effects.prompt_values(call) -> dict` of values any prompt may read. The dialog owns where
+the call is (node, tries, page, intent); the actions own who the caller is.
 """
-
-from dataclasses import dataclass
 
 from ivr.flow import GATHERING
 from ivr.flow import INTENT
 from ivr.flow import FlowError
 from ivr.prompts import Phrase
+from ivr.types import Gather
+from ivr.types import Outcome
+from ivr.types import Turn
 
 PROMPTS = ("no_input", "invalid_key", "too_many_tries")
 MAX_HOPS = 32  # say -> say chains longer than this are a flow bug, not a call
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What an action made of its input: accepted, refused (with why), or a named outcome."""
-
-    ok: bool = True
-    phrases: tuple = ()
-    goto: str | None = None
-
-
-@dataclass(frozen=True)
-class Gather:
-    """Input the line waits for at a node."""
-
-    node: str
-    timeout: int
-    num_digits: int | None
-    secret: bool = False
-    finish_on_key: str = "#"
-
-
-@dataclass(frozen=True)
-class Turn:
-    """What the caller hears, then: wait for keys, join a queue, or hang up."""
-
-    phrases: tuple = ()
-    gather: Gather | None = None
-    queue: str | None = None
-    hangup: bool = False
-    lang: str = "zh"
-
-
 class Dialog:
     """Apply one input to a call, following a flow."""
 
-    def __init__(self, flow, call, env):
-        self.flow, self.call, self.env = flow, call, env
+    def __init__(self, flow, call, effects):
+        self.flow, self.call, self.effects = flow, call, effects
         self.phrases = []
+        self.trace = []  # nodes entered, keys taken, failure exits: for path coverage
         self.hops = 0
 
     def prompt(self, key):
-        return Phrase.of(key, **self.env.context(self.call))
+        return Phrase.of(key, **self.effects.prompt_values(self.call))
+
+    def run(self, action, value):
+        outcome = self.effects.run(action, self.call, value)
+        if outcome.page is not None:
+            self.call.page = outcome.page
+        return outcome
+
+    def turn(self, **how):
+        """What the caller hears now, then what the line does (gather, queue or hang up)."""
+        return Turn(tuple(self.phrases), lang=self.call.lang, trace=tuple(self.trace), **how)
 
     def gather(self, node):
-        return Turn(
-            phrases=tuple(self.phrases),
+        return self.turn(
             gather=Gather(
                 node=node.id,
                 timeout=node.timeout,
                 num_digits=None if node.kind == "collect" else 1,
                 secret=node.secret,
-            ),
-            lang=self.call.lang,
+            )
         )
 
     def enter(self, node_id):
@@ -77,6 +57,7 @@ class Dialog:
         if self.hops > MAX_HOPS:
             raise FlowError(f"node {node_id}: more than {MAX_HOPS} nodes in one turn")
         node = self.flow[node_id]
+        self.trace.append(f"node:{node_id}")
         if node.identify and not self.call.account_id:
             self.call.intent = node.id
             return self.enter(self.flow.identify)
@@ -84,33 +65,36 @@ class Dialog:
             self.call.page = 0
         self.call.node, self.call.tries = node_id, 0
         if node.kind == "say":
-            outcome = self.env.run(node.action, self.call, None) if node.action else Outcome()
+            outcome = self.run(node.action, None) if node.action else Outcome()
             self.phrases += [self.prompt(node.prompt), *outcome.phrases]
             return self.enter(node.next)
         if node.kind == "answer":
-            return self.answer(node)
+            return self.speak_answer(node)
         if node.kind == "transfer":
-            outcome = self.env.run(node.action, self.call, None) if node.action else Outcome()
+            outcome = self.run(node.action, None) if node.action else Outcome()
             self.phrases += outcome.phrases
             if outcome.goto:
                 return self.enter(node.outcomes[outcome.goto])
             self.phrases.append(self.prompt(node.prompt))
-            return Turn(tuple(self.phrases), queue=node.queue, lang=self.call.lang)
+            return self.turn(queue=node.queue)
         self.phrases.append(self.prompt(node.prompt))
         if node.kind == "hangup":
-            return Turn(tuple(self.phrases), hangup=True, lang=self.call.lang)
+            return self.turn(hangup=True)
         return self.gather(node)
 
-    def answer(self, node):
-        outcome = self.env.run(node.action, self.call, self.call.page)
+    def speak_answer(self, node):
+        """Run an answer node's action and speak what it found, then its options."""
+        outcome = self.run(node.action, self.call.page)
         self.phrases += [*outcome.phrases, self.prompt(node.prompt)]
         return self.gather(node)
 
-    def retry(self, node, reasons):
+    def retry(self, node, reasons, exit_kind):
         """Count a failed input; reprompt shortly, or give up after max_tries."""
         self.call.tries += 1
         self.phrases += reasons
+        self.trace.append(f"exit:{node.id}:{exit_kind}")
         if self.call.tries >= node.max_tries:
+            self.trace.append(f"exit:{node.id}:max_tries")
             self.phrases.append(self.prompt("too_many_tries"))
             return self.enter(node.on_max)
         self.phrases.append(self.prompt(node.short_prompt or node.prompt))
@@ -120,9 +104,10 @@ class Dialog:
         """Go where an action's outcome leads from a collect node."""
         self.phrases += outcome.phrases
         if outcome.goto:
+            self.trace.append(f"exit:{node.id}:{outcome.goto}")
             return self.enter(node.outcomes[outcome.goto])
         if not outcome.ok:
-            return self.retry(node, [])
+            return self.retry(node, [], "invalid")
         if node.next == INTENT:
             return self.enter(self.call.intent or self.flow.entry)
         return self.enter(node.next)
@@ -137,37 +122,41 @@ class Dialog:
         if self.call.node != node_id:  # a late or replayed request: start this node afresh
             self.call.node, self.call.tries = node_id, 0
         if not digits:
-            return self.retry(node, [self.prompt("no_input")])
+            return self.retry(node, [self.prompt("no_input")], "no_input")
         if node.kind == "collect":
             if digits == "*" and node.back:
+                self.trace.append(f"key:{node_id}:*")
                 return self.enter(node.back)
-            return self.follow(node, self.env.run(node.action, self.call, digits))
+            self.trace.append(f"key:{node_id}:entry")
+            return self.follow(node, self.run(node.action, digits))
         if node.kind == "answer" and digits == node.more:
+            self.trace.append(f"key:{node_id}:{digits}")
             self.call.page += 1
             self.call.tries = 0
-            return self.answer(node)
+            return self.speak_answer(node)
         target = node.keys.get(digits)
         if target is None:
-            return self.retry(node, [self.prompt("invalid_key")])
+            return self.retry(node, [self.prompt("invalid_key")], "invalid")
+        self.trace.append(f"key:{node_id}:{digits}")
         if target == node.id:  # repeat: the whole prompt (or answer) again
             self.call.tries = 0
             if node.kind == "answer":
-                return self.answer(node)
+                return self.speak_answer(node)
             self.phrases.append(self.prompt(node.prompt))
             return self.gather(node)
         return self.enter(target)
 
 
-def start(flow, call, env):
+def start(flow, call, effects):
     """Begin a call at the flow's entry."""
-    return Dialog(flow, call, env).enter(flow.entry)
+    return Dialog(flow, call, effects).enter(flow.entry)
 
 
-def step(flow, node_id, digits, call, env):
+def step(flow, node_id, digits, call, effects):
     """Apply one input at a node and return the next turn."""
-    return Dialog(flow, call, env).input(node_id, digits)
+    return Dialog(flow, call, effects).input(node_id, digits)
 
 
-def fail(flow, call, env):
+def fail(flow, call, effects):
     """Return the turn for a failure: the flow's on_error node (it must not need the store)."""
-    return Dialog(flow, call, env).enter(flow.on_error)
+    return Dialog(flow, call, effects).enter(flow.on_error)

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
+
+from ivr.money import from_fen
+from ivr.money import to_fen
 
 metadata = sa.MetaData()
 
@@ -50,23 +52,12 @@ credits = sa.Table(
     sa.Index("credits_by_account", "account_id", "period"),
 )
 
-calls = sa.Table(
-    "calls",
+# Calls that Twilio reported ended: a replayed request of one is refused what it asks for.
+ended_calls = sa.Table(
+    "ended_calls",
     metadata,
     sa.Column("call_sid", sa.String(64), primary_key=True),
-    sa.Column("lang", sa.String(8), nullable=False),
-    sa.Column("line", sa.String(40), nullable=False),
-    sa.Column("node", sa.String(64)),
-    sa.Column("tries", sa.Integer, nullable=False, default=0),
-    sa.Column("page", sa.Integer, nullable=False, default=0),
-    sa.Column("intent", sa.String(64)),
-    sa.Column("subject", sa.String(64)),  # keyed hash of the identifier being verified
-    sa.Column("pending_account_id", sa.Integer),
-    sa.Column("last4", sa.String(4)),
-    sa.Column("account_id", sa.Integer),
-    sa.Column("started_at", sa.BigInteger, nullable=False),
-    sa.Column("updated_at", sa.BigInteger, nullable=False),
-    sa.Column("ended_at", sa.BigInteger),
+    sa.Column("ended_at", sa.BigInteger, nullable=False),
 )
 
 lockouts = sa.Table(
@@ -85,8 +76,6 @@ phrases = sa.Table(
     sa.Column("lang", sa.String(8), nullable=False),
     sa.Column("clips", sa.Text, nullable=False),  # clip keys, space separated
 )
-
-CALL_FIELDS = tuple(column.name for column in calls.columns)
 
 
 class StoreError(RuntimeError):
@@ -113,16 +102,6 @@ class Entry:
     period: str
     amount: Decimal
     status: str | None = None
-
-
-def to_fen(amount):
-    """Turn Decimal yuan into integer fen."""
-    return int(Decimal(amount) * 100)
-
-
-def from_fen(fen):
-    """Turn integer fen into Decimal yuan with two places."""
-    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
 
 
 def epoch(moment):
@@ -230,33 +209,27 @@ class Store:
 
     # calls
 
-    def load_call(self, call_sid):
-        """Return a call's stored state as a dict, or None."""
-        with self.begin() as conn:
-            row = conn.execute(sa.select(calls).where(calls.c.call_sid == call_sid)).first()
-        return None if row is None else dict(row._mapping)
-
-    def save_call(self, state):
-        """Insert or update a call's state."""
-        values = {name: state.get(name) for name in CALL_FIELDS}
-        with self.begin() as conn:
-            updated = conn.execute(
-                sa.update(calls).where(calls.c.call_sid == values["call_sid"]).values(**values)
-            ).rowcount
-            if not updated:
-                conn.execute(sa.insert(calls).values(**values))
-
     def end_call(self, call_sid, now):
-        """Close a call: stamp its end and forget who the caller was."""
-        cleared = {"ended_at": epoch(now), "account_id": None, "pending_account_id": None}
-        cleared |= {"subject": None, "last4": None, "updated_at": epoch(now)}
+        """Remember that a call ended (a second report of it changes nothing)."""
         with self.begin() as conn:
-            conn.execute(sa.update(calls).where(calls.c.call_sid == call_sid).values(**cleared))
+            known = conn.execute(
+                sa.select(ended_calls.c.call_sid).where(ended_calls.c.call_sid == call_sid)
+            ).first()
+            if known is None:
+                conn.execute(sa.insert(ended_calls).values(call_sid=call_sid, ended_at=epoch(now)))
+
+    def call_ended(self, call_sid):
+        """Return whether Twilio reported this call ended."""
+        with self.begin() as conn:
+            found = conn.execute(
+                sa.select(ended_calls.c.call_sid).where(ended_calls.c.call_sid == call_sid)
+            ).first()
+        return found is not None
 
     def purge_calls(self, before):
-        """Delete call records last touched before a moment (abandoned or long ended)."""
+        """Forget calls that ended before a moment (their sealed states have expired)."""
         with self.begin() as conn:
-            conn.execute(sa.delete(calls).where(calls.c.updated_at < epoch(before)))
+            conn.execute(sa.delete(ended_calls).where(ended_calls.c.ended_at < epoch(before)))
 
     # assembled audio
 
@@ -348,13 +321,3 @@ def _entry(table, account_id, entry):
     if table is payments:
         values["status"] = entry.status
     return values
-
-
-def get_store():
-    """Return the current app's store."""
-    return current_app.extensions["ivr.store"]
-
-
-def init_app(app):
-    """Open the app's store from DATABASE_URL (the schema is created on first use)."""
-    app.extensions["ivr.store"] = Store(app.config["DATABASE_URL"])

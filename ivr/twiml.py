@@ -1,49 +1,43 @@
 """Turn a dialog Turn into TwiML. The only module that imports twilio.twiml."""
 
-from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.softphone.interpreter import SECRET_FLAG
 
 # Twilio TTS voices: Polly's Mandarin voice takes the cmn-CN code, not zh-CN.
 VOICES = {
     "zh": {"voice": "Polly.Zhiyu", "language": "cmn-CN"},
     "en": {"voice": "Polly.Joanna", "language": "en-US"},
 }
-# The query flag on a Gather's action that marks its keys as secret (a PIN). Twilio
-# passes the action URL through untouched, so the softphone can mask those keys in
-# transcripts without any attribute Twilio would reject.
-SECRET_FLAG = "secret=1"
+# The softphone's flag for a Gather whose keys are secret (a PIN), on its action URL. Twilio
+# passes the action URL through untouched, so no attribute Twilio would reject is needed.
+SECRET_QUERY = urlencode([SECRET_FLAG])
 
 
-@dataclass(frozen=True)
-class Speech:
-    """One phrase as the caller will hear it: its text, and in play mode its audio URL."""
-
-    text: str
-    url: str | None = None
-
-
-def _speak(parent, speech, voice):
-    if speech.url:
-        parent.play(speech.url)
-    else:
-        parent.say(speech.text, **voice)
-
-
-def render(turn, speeches, node_url):
+def render(turn, speeches, node_url, origin=""):
     """Build the TwiML for a turn.
 
     Args:
-        speeches: the phrases of the turn as Speech, in the turn's language.
+        speeches: the phrases of the turn as types.Speech, in the turn's language.
         node_url: node id -> the URL its input is posted to.
+        origin: the public scheme and host that audio paths are played from.
     """
     response = VoiceResponse()
     voice = VOICES[turn.lang]
+
+    def speak(parent, speech):
+        if speech.path:
+            parent.play(origin + speech.path)
+        else:
+            parent.say(speech.text, **voice)
+
     if turn.gather:
         gather = turn.gather
         action = node_url(gather.node)
         if gather.secret:
-            action += ("&" if "?" in action else "?") + SECRET_FLAG
+            action += ("&" if "?" in action else "?") + SECRET_QUERY
         nest = response.gather(
             input="dtmf",
             action=action,
@@ -53,12 +47,12 @@ def render(turn, speeches, node_url):
             finish_on_key=gather.finish_on_key,
         )
         for speech in speeches:
-            _speak(nest, speech, voice)
+            speak(nest, speech)
         # No key (or `#` alone) falls through the Gather: come back to the node with no input.
         response.redirect(node_url(gather.node), method="POST")
         return str(response)
     for speech in speeches:
-        _speak(response, speech, voice)
+        speak(response, speech)
     if turn.queue:
         response.enqueue(turn.queue)
     response.hangup()
@@ -68,10 +62,3 @@ def render(turn, speeches, node_url):
 def empty():
     """Return an empty TwiML document (the answer to a status callback)."""
     return str(VoiceResponse())
-
-
-def hangup():
-    """Return a bare hang-up, the last resort when even the busy message cannot be built."""
-    response = VoiceResponse()
-    response.hangup()
-    return str(response)

@@ -1,4 +1,4 @@
-"""The Twilio webhooks: thin routes, a signature check, and never a 500 on the line."""
+"""The Twilio webhooks, HTTP only: check the signature, parse, ask the hotline, render TwiML."""
 
 from flask import Blueprint
 from flask import Response
@@ -6,32 +6,15 @@ from flask import current_app
 from flask import request
 from flask import url_for
 
-from ivr import audio
-from ivr import dialog
 from ivr import identity
 from ivr import signature
 from ivr import twiml
-from ivr.actions import Env
-from ivr.calls import Call
-from ivr.calls import end_call
-from ivr.calls import load_call
-from ivr.calls import new_call
-from ivr.calls import save_call
-from ivr.identity import mask
-from ivr.store import get_store
+from ivr.calls import STATE_PARAM
 
 log = identity.logger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 MAX_DIGITS = 64  # more than any entry needs; the rest of a flood is dropped at the edge
-
-
-def hotline():
-    """Return the app's loaded flow, prompts and regions."""
-    return current_app.extensions["ivr"]
-
-
-def xml(body):
-    return Response(body, status=200, mimetype="text/xml")
+TRACE_HEADER = "X-IVR-Trace"  # the nodes, keys and exits of a turn, for path coverage
 
 
 def keys_from(values):
@@ -43,67 +26,23 @@ def keys_from(values):
     return digits or None
 
 
-def speech(lang, phrase, play):
-    """A phrase as text, and in play mode as the URL of its recorded audio."""
-    text = hotline().prompts.text(lang, phrase)
-    if not play:
-        return twiml.Speech(text)
-    try:
-        path = audio.library().url_path(lang, phrase, get_store())
-    except audio.AudioError as error:
-        log.warning("play mode: %s; speaking this phrase with <Say>", error)
-        return twiml.Speech(text)
-    return twiml.Speech(
-        text, signature.public_origin(request, current_app.config["IVR_PUBLIC_URL"]) + path
-    )
+def reply(spoken):
+    """Render what the line says as a 200 TwiML response; its URLs carry the sealed state."""
+    origin = signature.public_origin(request, current_app.config["IVR_PUBLIC_URL"])
+    state = {STATE_PARAM: spoken.state} if spoken.state else {}
+
+    def node_url(node):
+        return url_for("voice.node", node=node, **state)
+
+    body = twiml.render(spoken.turn, spoken.speeches, node_url, origin)
+    response = Response(body, status=200, mimetype="text/xml")
+    if spoken.turn.trace:
+        response.headers[TRACE_HEADER] = " ".join(spoken.turn.trace)
+    return response
 
 
-def speak(turn):
-    """Render a turn as TwiML, with <Say> or (play mode) <Play> of recorded audio."""
-    play = current_app.config["IVR_VOICE_MODE"] == "play"
-    speeches = [speech(turn.lang, phrase, play) for phrase in turn.phrases]
-    return twiml.render(turn, speeches, lambda node: url_for("voice.node", node=node))
-
-
-def new_env():
-    config = current_app.config
-    return Env(get_store(), hotline().regions, config, config["IVR_CLOCK"]())
-
-
-def fresh_call(values, env):
-    line = hotline().regions.for_dialled(values.get("To")).key
-    return new_call(values.get("CallSid", ""), env.config["IVR_DEFAULT_LANG"], line, env.now)
-
-
-def answer(node=None):
-    """Run one webhook's dialog; any failure ends the call with the busy message, as TwiML."""
-    values = request.values
-    env = new_env()
-    call = None
-    try:
-        if node is not None:
-            call = load_call(env.store, values.get("CallSid", ""))
-        if call is None or call.ended_at:  # a new call, or an unknown CallSid: start afresh
-            call = fresh_call(values, env)
-            turn = dialog.start(hotline().flow, call, env)
-        else:
-            turn = dialog.step(hotline().flow, node, keys_from(values), call, env)
-        save_call(env.store, call, env.now)
-        return xml(speak(turn))
-    except Exception:
-        log.exception(
-            "call %s failed; the caller hears the busy message", mask(values.get("CallSid"))
-        )
-        return xml(busy(call or fresh_call(values, env), env))
-
-
-def busy(call, env):
-    """Return the busy message and a hang-up, without touching the store."""
-    try:
-        return speak(dialog.fail(hotline().flow, call, env))
-    except Exception:
-        log.exception("the busy message failed too; hanging up")
-        return twiml.hangup()
+def hotline():
+    return current_app.extensions["ivr"]
 
 
 @bp.before_request
@@ -121,34 +60,30 @@ def check_signature():
 @bp.route("", methods=["GET", "POST"])
 def incoming():
     """The Voice URL: a call rings in."""
-    return answer()
+    values = request.values
+    return reply(hotline().start(values.get("CallSid", ""), values.get("To")))
 
 
 @bp.route("/node/<node>", methods=["GET", "POST"])
 def node(node):
     """A Gather's action (keys) or the redirect after it (no keys) at a node."""
-    return answer(node)
+    values = request.values
+    sid, to, state = values.get("CallSid", ""), values.get("To"), request.args.get(STATE_PARAM)
+    return reply(hotline().step(sid, node, keys_from(values), state, to=to))
 
 
 @bp.route("/status", methods=["GET", "POST"])
 def status():
     """Twilio's status callback: close the call record and forget who the caller was."""
-    env = new_env()
-    try:
-        end_call(env.store, request.values.get("CallSid", ""), env.now)
-    except Exception:
-        log.exception("could not close call %s", mask(request.values.get("CallSid")))
-    return xml(twiml.empty())
+    hotline().end(request.values.get("CallSid", ""))
+    return Response(twiml.empty(), status=200, mimetype="text/xml")
 
 
 def not_a_webhook(error):
     """Answer TwiML on any /voice URL that does not exist, so a misconfigured number hears words."""
     if not request.path.startswith(bp.url_prefix):
         return error
-    env = new_env()
-    return xml(
-        busy(Call(call_sid="", lang=env.config["IVR_DEFAULT_LANG"], line=env.regions.default), env)
-    )
+    return reply(hotline().busy())
 
 
 def init_app(app):

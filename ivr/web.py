@@ -26,13 +26,11 @@ from flask import make_response
 from flask import render_template
 from flask import request
 
-from ivr import audio
 from ivr import identity
 from ivr import web_fetch
 from ivr.softphone import dialer
 from ivr.softphone.interpreter import Call
 from ivr.softphone.interpreter import Keys
-from ivr.store import get_store
 from ivr.web_limits import Budget
 
 log = identity.logger(__name__)
@@ -124,7 +122,7 @@ def limits():
 
 
 def now():
-    return current_app.config["IVR_CLOCK"]()
+    return current_app.extensions["ivr"].clock()
 
 
 def problem(status, message, **headers):
@@ -244,7 +242,7 @@ def shown(event, origin, alerts):
     url = data.get("url") or ""
     if origin and event.kind == "play" and url.startswith(origin + "/audio/"):
         try:
-            data["text"] = audio.library().text_of(url[len(origin) :], get_store())
+            data["text"] = current_app.extensions["ivr"].words(url[len(origin) :])
         except Exception:  # noqa: BLE001 - words are a courtesy; the audio still plays
             log.exception("no words for %s", url)
     if event.kind in ("say", "play") and data.get("text"):

@@ -5,11 +5,11 @@ import random
 from decimal import Decimal
 
 import pytest
+from flask import current_app
 
 from ivr import identity
 from ivr.softphone.phone import Phone
 from ivr.spoken import zh
-from ivr.store import get_store
 from tests.conftest import TOKEN
 from tests.conftest import account
 
@@ -82,7 +82,7 @@ def test_import_is_idempotent_and_replaces_history(app, runner, tmp_path):
     assert runner.invoke(args=["accounts", "import", path]).exit_code == 0
     assert runner.invoke(args=["accounts", "import", path]).exit_code == 0
     with app.app_context():
-        store = get_store()
+        store = current_app.extensions["ivr"].store
         found = store.find_account("id", "650102198707040387")
         assert found.balance == Decimal("10.00")
         assert store.payments(found.id, 0, 10) == [store.payments(found.id, 0, 10)[0]]
@@ -97,7 +97,9 @@ def test_amounts_are_stored_exactly(app, runner, tmp_path):
         == 0
     )
     with app.app_context():
-        assert get_store().find_account("id", row["id_number"]).balance == Decimal("9999999999.99")
+        assert current_app.extensions["ivr"].store.find_account(
+            "id", row["id_number"]
+        ).balance == Decimal("9999999999.99")
 
 
 @pytest.mark.parametrize(
@@ -129,7 +131,8 @@ def test_a_bad_row_is_named_and_nothing_is_written(app, runner, tmp_path, change
     with app.app_context():
         # The Beijing account kept its PIN from the fixture: the file's first row was not written.
         assert identity.verify_pin(
-            "123456", get_store().find_account("id", "11010519491231002X").pin_hash
+            "123456",
+            current_app.extensions["ivr"].store.find_account("id", "11010519491231002X").pin_hash,
         )
 
 
@@ -174,4 +177,4 @@ def test_seed_fills_an_empty_store(tmp_path):
     result = app.test_cli_runner().invoke(args=["accounts", "seed", "--if-empty"])
     assert "Demo accounts" in result.output
     with app.app_context():
-        assert get_store().count_accounts() == 6
+        assert current_app.extensions["ivr"].store.count_accounts() == 6

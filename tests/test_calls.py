@@ -20,7 +20,7 @@ def test_welcome_and_main_menu(phone):
     assert "欢迎致电乌鲁木齐市人力资源和社会保障服务热线" in phone.heard
     assert "查询医保个人账户余额请按1" in phone.heard
     gather = phone.last("gather")
-    assert gather.data["action"] == "http://localhost/voice/node/main"
+    assert gather.data["action"].startswith("http://localhost/voice/node/main?s=")
 
 
 @pytest.mark.parametrize(
@@ -335,41 +335,30 @@ def test_every_call_ends_with_a_goodbye_on_silence(phone):
     assert phone.heard.endswith("感谢您的来电，再见。")
 
 
-# The same paths in both languages: (keys after dialling, what Mandarin hears, what English hears).
-PATHS = (
-    ("1 1 11010519491231002*# 123456#", "余额为一千二百三十四元五角六分", "balance is 1,234 yuan 56 fen"),
-    ("1 2 440300003# 246810#", "余额为三千二百八十七元四角", "balance is 3,287 yuan 40 fen"),
-    ("2 1 440305199002200139# 246810#", "二〇二六年十月，缴费一百六十二元五角，处理中", "October 2026: 162 yuan 50 fen, in progress"),
-    ("2 1 440305199002200139# 246810# 2 2", "二〇二六年四月，缴费一百五十元，已到账。\n没有更多记录了", "April 2026: 150 yuan, received.\nThere are no more records"),
-    ("3 1 310101194903010318# 654321#", "每年一次性划入一千六百八十元，年满七十五周岁后每年一千八百九十元", "receive 1,680 yuan once a year, or 1,890 yuan a year from age 75"),
-    ("3 1 650102195809120210# 888888#", "百分之二左右按月定额划入，目前每月七十二元", "about 2 percent of the regional average pension each month, now 72 yuan"),
-    ("1 1 650102198707040387# 135790#", "该险种不设个人账户", "which has no personal account"),
-    ("4", "医保服务热线幺二三九三", "the medical insurance hotline, 1 2 3 9 3"),
-    ("4 1", "医保服务热线幺二三九三", "the medical insurance hotline, 1 2 3 9 3"),
-    ("0", "正在为您转接人工服务", "Connecting you to an agent"),
-    ("1 0", "正在为您转接人工服务", "Connecting you to an agent"),
-    ("1 1 11010519491231002*# 123456# 0", "正在为您转接人工服务", "Connecting you to an agent"),
-    ("7", "对不起，您的按键有误", "Sorry, that key is not an option"),
-    (".", "对不起，没有收到您的按键", "Sorry, we didn't receive any input"),
-    ("7 7 7", "感谢您的来电，再见", "Thank you for calling. Goodbye."),
-    (". . .", "感谢您的来电，再见", "Thank you for calling. Goodbye."),
-    ("1 1 110105194912310021#", "您输入的身份证号码有误", "The ID number you entered is not valid"),
-    ("1 2 12#", "您输入的卡号有误", "The card number you entered is not valid"),
-    ("1 1 11010519491231002*# 000000#", "您还可以尝试两次", "You have 2 tries left"),
-    ("1 1 11010519491231002*# 000000# 000000# 000000#", "该账户的电话查询已暂停三十分钟", "paused for 30 minutes"),
-    ("1 1 *#", "使用身份证号码请按1", "To use your ID card number, press 1"),
-    ("1 *", "查询医保个人账户余额请按1", "For your medical insurance balance, press 1"),
-    ("1 1 11010519491231002*# 123456# 1", "余额为一千二百三十四元五角六分", "balance is 1,234 yuan 56 fen"),
-    ("1 1 11010519491231002*# 123456# *", "查询医保个人账户余额请按1", "For your medical insurance balance, press 1"),
+# The single-path tests above are in Mandarin; these are the paths they leave unheard in English.
+ENGLISH_PATHS = (
+    ("1 2 440300003# 246810#", "balance is 3,287 yuan 40 fen"),
+    ("2 1 440305199002200139# 246810# 2 2", "April 2026: 150 yuan, received.\nThere are no more records"),
+    ("3 1 310101194903010318# 654321#", "receive 1,680 yuan once a year, or 1,890 yuan a year from age 75"),
+    ("3 1 650102195809120210# 888888#", "about 2 percent of the regional average pension each month, now 72 yuan"),
+    ("1 1 650102198707040387# 135790#", "which has no personal account"),
+    ("4", "the medical insurance hotline, 1 2 3 9 3"),
+    ("0", "Connecting you to an agent"),
+    ("1 0", "Connecting you to an agent"),
+    ("7", "Sorry, that key is not an option"),
+    (".", "Sorry, we didn't receive any input"),
+    ("7 7 7", "Thank you for calling. Goodbye."),
+    ("1 2 12#", "The card number you entered is not valid"),
+    ("1 1 11010519491231002*# 000000#", "You have 2 tries left"),
+    ("1 1 *#", "To use your ID card number, press 1"),
+    ("1 *", "For your medical insurance balance, press 1"),
+    ("1 1 11010519491231002*# 123456# 1", "balance is 1,234 yuan 56 fen"),
 )  # fmt: skip
 
 
-@pytest.mark.parametrize(("keys", "mandarin", "english"), PATHS)
-@pytest.mark.parametrize("lang", ("zh", "en"))
-def test_menu_paths_in_both_languages(phone, keys, mandarin, english, lang):
-    phone.dial()
-    if lang == "en":
-        phone.press("9")
+@pytest.mark.parametrize(("keys", "english"), ENGLISH_PATHS)
+def test_menu_paths_in_english(phone, keys, english):
+    phone.dial().press("9")
     for group in keys.split():
         phone.press(group)
-    assert (mandarin if lang == "zh" else english) in phone.heard
+    assert english in phone.heard

@@ -61,11 +61,11 @@ prompt = "system_busy"
 def parse(text):
     prompts = load_prompts()
     keys = {lang: prompts.keys(lang) for lang in prompts.texts}
-    return parse_flow(text, actions.outcomes(), keys)
+    return parse_flow(text, actions.registry().outcomes(), keys)
 
 
 def test_the_real_flow_loads():
-    flow = load_flow(actions=actions.outcomes())
+    flow = load_flow(actions=actions.registry().outcomes())
     assert flow.entry == "welcome"
     assert flow["main"].keys["9"] == "switch_language"
 

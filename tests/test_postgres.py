@@ -5,10 +5,8 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from ivr import create_app
 from ivr.accounts import import_accounts
 from ivr.softphone.phone import Phone
-from ivr.store import get_store
 from tests.conftest import ACCOUNTS
 from tests.conftest import TOKEN
 
@@ -34,17 +32,13 @@ def database():
     engine.dispose()
 
 
-def test_whole_call_on_postgresql(database, clock):
-    app = create_app(
-        {"TESTING": True, "DATABASE_URL": database, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_CLOCK": clock}
-    )
-    with app.app_context():
-        import_accounts({"accounts": ACCOUNTS}, app.extensions["ivr"].regions, get_store())
-        import_accounts({"accounts": ACCOUNTS}, app.extensions["ivr"].regions, get_store())
+def test_whole_call_on_postgresql(database, make_app):
+    app = make_app(DATABASE_URL=database)
+    hotline = app.extensions["ivr"]
+    import_accounts({"accounts": ACCOUNTS}, hotline.regions, hotline.store)  # idempotent
     phone = Phone.for_app(app, token=TOKEN)
     phone.dial().press("2").press("1").enter("440305199002200139#").enter("246810#")
     assert "二〇二六年十月，缴费一百六十二元五角，处理中。" in phone.heard
     phone.dial().press("1").press("1").enter("11010519491231002*#")
     phone.enter("000000#").enter("000001#").enter("000002#")
     assert "密码错误次数过多" in phone.heard
-    app.extensions["ivr.store"].engine.dispose()

@@ -12,7 +12,7 @@ from ivr.spoken import Value
 
 def test_both_languages_have_the_same_keys_and_placeholders():
     prompts = load_prompts()
-    prompts.check(set(dialog.PROMPTS) | set(actions.PROMPTS))
+    prompts.check(set(dialog.PROMPTS) | set(actions.registry().prompts))
     assert prompts.keys("zh") == prompts.keys("en")
 
 

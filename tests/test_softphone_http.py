@@ -94,5 +94,6 @@ def test_command_line_scripted_call_as_json(server_url):
     events = json.loads(result.stdout)
     assert [e["kind"] for e in events][:2] == ["dial", "gather"]
     assert any(e["kind"] == "say" and "three hearts" in e["text"] for e in events)
-    assert all(isinstance(e["t"], float | int) for e in events)
+    times = [e["t"] for e in events]
+    assert times == sorted(times)  # the simulated clock never runs backwards
     assert events[-1]["kind"] == "hangup"

@@ -136,8 +136,8 @@ def test_other_urls_when_the_operator_allows(app, client):
     assert [e["code"] for e in data["events"] if e["kind"] == "error"] == [11200]
 
 
-def test_play_mode_events_carry_their_words(app, client):
-    app.config["IVR_VOICE_MODE"] = "play"
+def test_play_mode_events_carry_their_words(make_app):
+    client = make_app(IVR_WEB_DIALER=True, IVR_VOICE_MODE="play").test_client()
     data = start(client, to="010-12333")
     plays = [e for e in data["events"] if e["kind"] == "play"]
     assert plays[0]["url"].startswith("http://localhost/audio/phrase/")
@@ -294,31 +294,35 @@ def test_with_a_public_url_and_a_token_the_dialer_works(make_app):
     assert not [e for e in data["events"] if e["kind"] == "error"]
 
 
-def row_of(app, data):
-    from ivr.store import get_store
-
-    with app.app_context():
-        return get_store().load_call(data["call_sid"])
+def ended(app, data):
+    """Whether the line was told the call ended (the status callback reached it)."""
+    return app.extensions["ivr"].store.call_ended(data["call_sid"])
 
 
-def test_a_hung_up_call_closes_its_row(app, client):
+def test_a_hung_up_call_is_ended_on_the_line(app, client):
     data = start(client)
     press(client, data["id"], "11")
     press(client, data["id"], "11010519491231002*#")
     press(client, data["id"], "123456#")
-    assert row_of(app, data)["ended_at"] is None
-    assert row_of(app, data)["account_id"] is not None  # identified, until the call ends
+    assert not ended(app, data)
     client.post(f"/dialer/api/calls/{data['id']}/hangup", json={})
-    assert row_of(app, data)["ended_at"] is not None
-    assert row_of(app, data)["account_id"] is None
+    assert ended(app, data)
 
 
-def test_an_abandoned_call_closes_its_row(app, client, clock):
+def test_an_abandoned_call_is_ended_on_the_line(app, client, clock):
     data = start(client)
-    assert row_of(app, data)["ended_at"] is None
+    assert not ended(app, data)
     clock.advance(minutes=11)
     start(client)  # any request hangs up the calls left idle
-    assert row_of(app, data)["ended_at"] is not None
+    assert ended(app, data)
+
+
+def test_a_call_the_line_ends_is_ended_on_the_line(app, client):
+    data = start(client)
+    for _ in range(3):
+        data = client.post(f"/dialer/api/calls/{data['id']}/wait", json={}).get_json()
+    assert data["ended"] is True
+    assert ended(app, data)
 
 
 def test_the_page_shows_wrong_pins_as_alerts(client):

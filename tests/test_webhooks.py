@@ -2,11 +2,15 @@
 
 import logging
 import xml.etree.ElementTree as ET
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
 
 import pytest
 from twilio.request_validator import RequestValidator
 
 from ivr import create_app
+from ivr.calls import STATE_PARAM
 from tests.conftest import TOKEN
 
 VALIDATOR = RequestValidator(TOKEN)
@@ -17,6 +21,39 @@ def post(client, path, data, url=None, headers=None):
     url = url or f"http://localhost{path}"
     signed = {"X-Twilio-Signature": VALIDATOR.compute_signature(url, data), **(headers or {})}
     return client.post(path, data=data, headers=signed)
+
+
+def sealed_state(response):
+    """The state the line sealed into its Gather's action URL (what Twilio posts back to)."""
+    gather = ET.fromstring(response.data).find("Gather")
+    query = parse_qs(urlsplit(gather.get("action")).query) if gather is not None else {}
+    return query.get(STATE_PARAM, [None])[0]
+
+
+class Caller:
+    """One call as Twilio makes it: each input goes to a node with the state last sealed."""
+
+    def __init__(self, client, sid="CA" + "1" * 32):
+        self.client, self.sid, self.state = client, sid, None
+
+    def ring(self, to="12333"):
+        return self.remember(post(self.client, "/voice", {"CallSid": self.sid, "To": to}))
+
+    def press(self, node, digits=None):
+        """Post keys (None: no input) at a node, as its Gather's action or redirect would."""
+        data = {"CallSid": self.sid} | ({"Digits": digits} if digits is not None else {})
+        query = f"?{urlencode({STATE_PARAM: self.state})}" if self.state else ""
+        return self.remember(post(self.client, f"/voice/node/{node}{query}", data))
+
+    def remember(self, response):
+        self.state = sealed_state(response) or self.state
+        return response
+
+    def walk(self, steps):
+        """Post (node, digits) steps in order; return the last response."""
+        for node, digits in steps:
+            response = self.press(node, digits)
+        return response
 
 
 def twiml(response):
@@ -32,29 +69,23 @@ def spoken(root):
 
 
 def start_call(client, sid="CA" + "1" * 32):
-    twiml(post(client, "/voice", {"CallSid": sid, "To": "12333"}))
-    return sid
+    caller = Caller(client, sid)
+    twiml(caller.ring())
+    return caller
 
 
 TO_ID_ENTRY = (("main", "1"), ("identify", "1"))
 TO_PIN_ENTRY = (*TO_ID_ENTRY, ("id_number", "11010519491231002*"))
 
 
-def walk(client, sid, steps):
-    """Post (node, digits) steps of one call in order; return the last response."""
-    for node, digits in steps:
-        response = post(client, f"/voice/node/{node}", {"CallSid": sid, "Digits": digits})
-    return response
-
-
 def test_incoming_call_gathers_the_main_menu(client):
     root = twiml(post(client, "/voice", {"CallSid": "CA" + "0" * 32, "To": "12333"}))
     gather = root.find("Gather")
-    assert gather.get("action") == "/voice/node/main"
+    assert gather.get("action").startswith("/voice/node/main?s=")
     assert gather.get("numDigits") == "1"
     assert gather.find("Say").get("voice") == "Polly.Zhiyu"
     assert gather.find("Say").get("language") == "cmn-CN"
-    assert root.find("Redirect").text == "/voice/node/main"
+    assert root.find("Redirect").text == gather.get("action")
 
 
 @pytest.mark.parametrize(
@@ -70,21 +101,20 @@ def test_incoming_call_gathers_the_main_menu(client):
     ),
 )
 def test_menu_survives_any_digits(client, digits, heard):
-    sid = start_call(client)
-    data = {"CallSid": sid} if digits is None else {"CallSid": sid, "Digits": digits}
-    assert heard in spoken(twiml(post(client, "/voice/node/main", data)))
+    caller = start_call(client)
+    assert heard in spoken(twiml(caller.press("main", digits)))
 
 
 @pytest.mark.parametrize("digits", ("abc", "9" * 200, "😀😀", "**", "1*2#"))
 def test_entry_survives_any_digits(client, digits):
-    sid = start_call(client)
-    root = twiml(walk(client, sid, (*TO_ID_ENTRY, ("id_number", digits))))
+    caller = start_call(client)
+    root = twiml(caller.walk((*TO_ID_ENTRY, ("id_number", digits))))
     assert "您输入的身份证号码有误" in spoken(root)
 
 
 def test_pin_entry_survives_junk(client):
-    sid = start_call(client)
-    root = twiml(walk(client, sid, (*TO_PIN_ENTRY, ("pin", "😀" * 50))))
+    caller = start_call(client)
+    root = twiml(caller.walk((*TO_PIN_ENTRY, ("pin", "😀" * 50))))
     assert "查询密码为六位数字" in spoken(root)
 
 
@@ -99,14 +129,12 @@ def test_no_call_sid_at_all(client):
 
 
 def test_node_that_does_not_exist(client):
-    sid = start_call(client)
-    root = twiml(post(client, "/voice/node/no_such_node", {"CallSid": sid, "Digits": "1"}))
+    root = twiml(start_call(client).press("no_such_node", "1"))
     assert "欢迎致电" in spoken(root)
 
 
 def test_answer_node_without_identity_asks_for_it(client):
-    sid = start_call(client)
-    root = twiml(post(client, "/voice/node/balance", {"CallSid": sid, "Digits": "1"}))
+    root = twiml(start_call(client).press("balance", "1"))
     assert "查询前需要验证身份" in spoken(root)
 
 
@@ -116,31 +144,31 @@ def test_url_that_is_no_webhook_still_speaks(client):
     assert root.find("Hangup") is not None
 
 
-def test_store_down_says_busy_and_hangs_up(tmp_path, caplog):
+def test_store_down_the_menus_still_answer_and_a_lookup_says_busy(tmp_path, caplog):
     app = create_app(
         {"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/ivr.sqlite3"}
     )
-    client = app.test_client()
+    caller = Caller(app.test_client(), sid="CA9")
+    assert "欢迎致电" in spoken(twiml(caller.ring()))  # the menus need no store
+    caller.walk(TO_ID_ENTRY)
     with caplog.at_level(logging.ERROR):
-        root = twiml(client.post("/voice", data={"CallSid": "CA9", "To": "12333"}))
+        root = twiml(caller.press("id_number", "11010519491231002*"))
     assert spoken(root) == "系统繁忙，请稍后再拨。再见。"
     assert [child.tag for child in root] == ["Say", "Hangup"]
     assert "failed; the caller hears the busy message" in caplog.text
-    root = twiml(client.post("/voice/node/main", data={"CallSid": "CA9", "Digits": "1"}))
-    assert spoken(root) == "系统繁忙，请稍后再拨。再见。"
-    assert client.post("/voice/status", data={"CallSid": "CA9"}).status_code == 200
+    assert caller.client.post("/voice/status", data={"CallSid": "CA9"}).status_code == 200
 
 
 def test_store_down_mid_call_keeps_the_language(app, client, monkeypatch):
-    sid = start_call(client)
-    post(client, "/voice/node/main", {"CallSid": sid, "Digits": "9"})
-    store = app.extensions["ivr.store"]
+    caller = start_call(client)
+    caller.walk((("main", "9"), ("main", "1"), ("identify", "1")))
+    store = app.extensions["ivr"].store
 
     def broken(*args):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(store, "save_call", broken)
-    root = twiml(post(client, "/voice/node/main", {"CallSid": sid, "Digits": "4"}))
+    monkeypatch.setattr(store, "find_account", broken)
+    root = twiml(caller.press("id_number", "11010519491231002*"))
     assert spoken(root) == "The system is busy. Please call again later. Goodbye."
 
 
@@ -202,18 +230,50 @@ def test_get_webhooks_are_signed_over_the_query(client):
     assert "欢迎致电" in spoken(twiml(response))
 
 
-def test_status_callback_closes_the_call(app, client):
-    sid = start_call(client)
-    walk(client, sid, TO_PIN_ENTRY)
-    root = twiml(post(client, "/voice/status", {"CallSid": sid, "CallStatus": "completed"}))
+def test_status_callback_closes_the_call(client):
+    caller = start_call(client)
+    caller.walk(TO_PIN_ENTRY)
+    root = twiml(post(client, "/voice/status", {"CallSid": caller.sid, "CallStatus": "completed"}))
     assert list(root) == []
-    row = app.extensions["ivr.store"].load_call(sid)
-    assert row["ended_at"] is not None
-    assert row["last4"] is None
-    assert row["subject"] is None
     # A request after the end starts a new call rather than resuming the old one.
-    root = twiml(post(client, "/voice/node/pin", {"CallSid": sid, "Digits": "123456"}))
+    root = twiml(caller.press("pin", "123456"))
     assert "欢迎致电" in spoken(root)
+    assert "一千二百三十四元" not in spoken(root)
+
+
+def test_a_replay_after_the_call_ended_reads_no_balance(client):
+    caller = start_call(client)
+    identified = caller.walk((*TO_PIN_ENTRY, ("pin", "123456")))
+    assert "一千二百三十四元五角六分" in spoken(twiml(identified))
+    post(client, "/voice/status", {"CallSid": caller.sid, "CallStatus": "completed"})
+    root = twiml(caller.press("balance", "1"))
+    assert "一千二百三十四元" not in spoken(root)
+    assert "欢迎致电" in spoken(root)
+
+
+def test_a_state_sealed_for_one_call_opens_for_no_other(client):
+    caller = start_call(client)
+    caller.walk((*TO_PIN_ENTRY, ("pin", "123456")))
+    thief = Caller(client, sid="CA" + "2" * 32)
+    thief.state = caller.state
+    root = twiml(thief.press("balance", "1"))
+    assert "一千二百三十四元" not in spoken(root)
+    assert "欢迎致电" in spoken(root)
+
+
+def test_a_sealed_state_expires_with_the_longest_call(client, clock):
+    caller = start_call(client)
+    caller.walk((*TO_PIN_ENTRY, ("pin", "123456")))
+    clock.advance(hours=4, seconds=1)
+    root = twiml(caller.press("balance", "1"))
+    assert "欢迎致电" in spoken(root)
+
+
+def test_a_forged_state_starts_afresh(client):
+    caller = start_call(client)
+    caller.walk(TO_PIN_ENTRY)
+    caller.state = caller.state[:-4] + ("AAAA" if caller.state[-4:] != "AAAA" else "BBBB")
+    assert "欢迎致电" in spoken(twiml(caller.press("pin", "123456")))
 
 
 def test_status_callback_for_unknown_call(client):
@@ -221,17 +281,19 @@ def test_status_callback_for_unknown_call(client):
 
 
 def test_pin_gather_is_marked_secret_and_no_personal_data_in_urls(client):
-    sid = start_call(client)
-    response = walk(client, sid, TO_PIN_ENTRY)
+    caller = start_call(client)
+    response = caller.walk(TO_PIN_ENTRY)
     root = twiml(response)
-    assert root.find("Gather").get("action") == "/voice/node/pin?secret=1"
+    action = root.find("Gather").get("action")
+    assert action == f"/voice/node/pin?s={caller.state}&amp;secret=1".replace("&amp;", "&")
     assert b"11010519" not in response.data
+    assert b"002X" not in response.data  # the sealed state is encrypted, not merely signed
 
 
 def test_logs_mask_numbers_and_never_hold_a_pin(client, caplog):
-    sid = start_call(client)
+    caller = start_call(client)
     with caplog.at_level(logging.DEBUG):
-        walk(client, sid, (*TO_PIN_ENTRY, ("pin", "654987"), ("pin", "123456")))
+        caller.walk((*TO_PIN_ENTRY, ("pin", "654987"), ("pin", "123456")))
     assert "002X" in caplog.text
     assert "110105194912" not in caplog.text
     assert "654987" not in caplog.text
@@ -239,31 +301,28 @@ def test_logs_mask_numbers_and_never_hold_a_pin(client, caplog):
 
 
 def test_a_failure_that_quotes_a_number_is_logged_masked(app, client, monkeypatch, caplog):
-    sid = start_call(client)
-    walk(client, sid, TO_ID_ENTRY)
+    caller = start_call(client)
+    caller.walk(TO_ID_ENTRY)
 
     def failing(kind, number):
         raise RuntimeError(f"lookup of {number} failed")
 
-    monkeypatch.setattr(app.extensions["ivr.store"], "find_account", failing)
+    monkeypatch.setattr(app.extensions["ivr"].store, "find_account", failing)
     with caplog.at_level(logging.ERROR):
-        root = twiml(
-            post(client, "/voice/node/id_number", {"CallSid": sid, "Digits": "11010519491231002*"})
-        )
+        root = twiml(caller.press("id_number", "11010519491231002*"))
     assert spoken(root) == "系统繁忙，请稍后再拨。再见。"
     assert "lookup of **************002X failed" in caplog.text
     assert "11010519491231002X" not in caplog.text
 
 
 def test_a_pin_without_a_number_asks_who_is_calling(client):
-    sid = start_call(client)
-    root = twiml(post(client, "/voice/node/pin", {"CallSid": sid, "Digits": "123456"}))
+    root = twiml(start_call(client).press("pin", "123456"))
     assert "查询前需要验证身份" in spoken(root)
 
 
 def test_a_repeated_pin_request_after_success_carries_on(client):
-    sid = start_call(client)
-    root = twiml(walk(client, sid, (*TO_PIN_ENTRY, ("pin", "123456"))))
+    caller = start_call(client)
+    root = twiml(caller.walk((*TO_PIN_ENTRY, ("pin", "123456"))))
     assert "一千二百三十四元五角六分" in spoken(root)
-    root = twiml(post(client, "/voice/node/pin", {"CallSid": sid, "Digits": "123456"}))
+    root = twiml(caller.press("pin", "123456"))
     assert "一千二百三十四元五角六分" in spoken(root)

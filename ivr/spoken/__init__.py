@@ -1,7 +1,6 @@
 """Numbers, money, months and digit strings written for the ear, one module per language."""
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 from ivr.spoken import en
 from ivr.spoken import zh
@@ -12,17 +11,6 @@ LANGUAGES = {"zh": zh, "en": en}
 def for_language(lang):
     """Return the spoken module for a language code ("zh" or "en")."""
     return LANGUAGES[lang]
-
-
-def to_fen(amount):
-    """Turn a Decimal amount of yuan into integer fen, refusing fractions of a fen.
-
-    Money is spoken from integer fen so that no float ever rounds a balance.
-    """
-    fen = Decimal(amount) * 100
-    if fen != fen.to_integral_value():
-        raise ValueError(f"amount has more than two decimal places: {amount}")
-    return int(fen)
 
 
 @dataclass(frozen=True)

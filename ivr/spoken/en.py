@@ -3,7 +3,7 @@
 import calendar
 import re
 
-from ivr import spoken
+from ivr.money import to_fen
 
 
 def number(value):
@@ -13,7 +13,7 @@ def number(value):
 
 def amount(value):
     """Read yuan and fen: Decimal("1234.56") -> "1,234 yuan 56 fen"."""
-    fen = spoken.to_fen(value)
+    fen = to_fen(value)
     sign = "minus " if fen < 0 else ""
     yuan, cents = divmod(abs(fen), 100)
     parts = []

@@ -1,6 +1,6 @@
 """Mandarin for the ear: 一千二百三十四元五角六分, 二〇二五年三月, 幺二三三三."""
 
-from ivr import spoken
+from ivr.money import to_fen
 
 DIGITS = "零一二三四五六七八九"
 YEAR_DIGITS = "〇一二三四五六七八九"
@@ -66,7 +66,7 @@ def _small(digit):
 
 def amount(value):
     """Read yuan as 元角分: Decimal("1234.56") -> 一千二百三十四元五角六分."""
-    fen = spoken.to_fen(value)
+    fen = to_fen(value)
     sign = "负" if fen < 0 else ""
     fen = abs(fen)
     yuan, jiao, cents = fen // 100, fen // 10 % 10, fen % 10

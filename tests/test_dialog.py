@@ -1,0 +1,183 @@
+"""The dialog alone, on the real flow, with scripted actions: no app, no store, no HTTP."""
+
+import pytest
+
+from ivr import actions
+from ivr import dialog
+from ivr.calls import CallState
+from ivr.flow import FlowError
+from ivr.flow import load_flow
+from ivr.flow import parse_flow
+from ivr.types import Outcome
+
+FLOW = load_flow(actions=actions.registry().outcomes())
+
+
+class Script:
+    """Effects whose actions answer as a test says, recording what they were asked."""
+
+    def __init__(self, **outcomes):
+        self.outcomes = outcomes  # action name -> Outcome, a list of them in turn, or a function
+        self.ran = []
+
+    def run(self, name, call, value):
+        self.ran.append((name, value))
+        found = self.outcomes.get(name, Outcome())
+        if callable(found):
+            return found(call)
+        return found.pop(0) if isinstance(found, list) else found
+
+    def prompt_values(self, call):
+        return {}
+
+
+def keys_of(turn):
+    return [phrase.key for phrase in turn.phrases]
+
+
+def new_call(**state):
+    return CallState(call_sid="CA1", lang="zh", line="beijing", **state)
+
+
+def test_a_call_starts_with_the_welcome_and_waits_at_the_main_menu():
+    call = new_call()
+    turn = dialog.start(FLOW, call, Script())
+    assert keys_of(turn) == ["welcome", "main_menu"]
+    assert (turn.gather.node, turn.gather.num_digits, turn.gather.timeout) == ("main", 1, 5)
+    assert turn.trace == ("node:welcome", "node:main")
+    assert call.node == "main"
+
+
+def test_an_answer_that_needs_identity_asks_who_is_calling_and_remembers_the_intent():
+    call = new_call(node="main")
+    turn = dialog.step(FLOW, "main", "1", call, Script())
+    assert keys_of(turn) == ["identify_menu"]
+    assert (call.intent, call.node) == ("balance", "identify")
+    assert turn.trace == ("key:main:1", "node:balance", "node:identify")
+
+
+def test_after_the_pin_the_caller_hears_the_answer_first_asked_for():
+    call = new_call(node="pin", intent="credit", subject="s")
+
+    def verified(call):
+        call.account_id = 7
+        return Outcome()
+
+    effects = Script(verify_pin=verified)
+    turn = dialog.step(FLOW, "pin", "123456", call, effects)
+    assert effects.ran == [("verify_pin", "123456"), ("credit", 0)]
+    assert keys_of(turn) == ["after_answer"]
+    assert turn.gather.node == "credit"
+
+
+def test_no_input_reprompts_with_the_short_menu_then_says_goodbye():
+    call = new_call(node="main")
+    first = dialog.step(FLOW, "main", None, call, Script())
+    assert keys_of(first) == ["no_input", "main_menu_short"]
+    assert call.tries == 1
+    dialog.step(FLOW, "main", None, call, Script())
+    last = dialog.step(FLOW, "main", None, call, Script())
+    assert keys_of(last) == ["no_input", "too_many_tries", "goodbye"]
+    assert last.hangup
+    assert last.gather is None
+    assert last.trace == ("exit:main:no_input", "exit:main:max_tries", "node:goodbye")
+
+
+def test_an_invalid_key_says_why():
+    call = new_call(node="main")
+    turn = dialog.step(FLOW, "main", "7", call, Script())
+    assert keys_of(turn) == ["invalid_key", "main_menu_short"]
+    assert turn.trace == ("exit:main:invalid",)
+
+
+def test_a_refused_entry_counts_as_a_try_at_the_same_node():
+    call = new_call(node="id_number")
+    refused = Outcome(ok=False, phrases=())
+    turn = dialog.step(FLOW, "id_number", "123", call, Script(identify_by_id=refused))
+    assert turn.gather.node == "id_number"
+    assert call.tries == 1
+    assert keys_of(turn) == ["enter_id"]
+
+
+def test_star_alone_at_an_entry_goes_back():
+    call = new_call(node="card_number")
+    turn = dialog.step(FLOW, "card_number", "*", call, Script())
+    assert turn.gather.node == "identify"
+
+
+def test_a_named_outcome_goes_where_the_flow_says():
+    call = new_call(node="pin", subject="s")
+    turn = dialog.step(
+        FLOW, "pin", "000000", call, Script(verify_pin=Outcome(False, goto="locked"))
+    )
+    assert keys_of(turn) == ["account_locked", "main_menu"]
+    assert turn.trace[:2] == ("key:pin:entry", "exit:pin:locked")
+
+
+def test_the_pin_gather_is_secret():
+    call = new_call(node="id_number")
+    turn = dialog.step(FLOW, "id_number", "11010519491231002X", call, Script())
+    assert turn.gather.node == "pin"
+    assert turn.gather.secret
+    assert turn.gather.num_digits is None
+
+
+def test_more_turns_the_page_and_an_action_may_turn_it_back():
+    call = new_call(node="history", account_id=1)
+    effects = Script(history=[Outcome(), Outcome(page=0)])
+    dialog.step(FLOW, "history", "2", call, effects)
+    assert effects.ran[-1] == ("history", 1)
+    assert call.page == 1
+    call.page = 0
+    dialog.step(FLOW, "history", "2", call, effects)
+    assert call.page == 0  # the action said there was no page 1
+
+
+def test_a_late_request_for_another_node_starts_that_node_afresh():
+    call = new_call(node="identify", tries=2)
+    turn = dialog.step(FLOW, "main", "7", call, Script())
+    assert call.tries == 1
+    assert turn.gather.node == "main"
+
+
+def test_an_unknown_node_starts_at_the_entry():
+    call = new_call(node="main")
+    turn = dialog.step(FLOW, "nowhere", "1", call, Script())
+    assert keys_of(turn) == ["welcome", "main_menu"]
+
+
+def test_the_transfer_joins_the_queue_or_says_the_hours():
+    call = new_call(node="main")
+    turn = dialog.step(FLOW, "main", "0", call, Script())
+    assert turn.queue == "12333-agents"
+    assert keys_of(turn) == ["transferring"]
+    closed = Script(agents_open=Outcome(False, goto="closed"))
+    turn = dialog.step(FLOW, "main", "0", new_call(node="main"), closed)
+    assert keys_of(turn) == ["agents_closed", "main_menu"]
+    assert turn.gather.node == "main"
+
+
+def test_fail_speaks_the_busy_message_and_hangs_up():
+    turn = dialog.fail(FLOW, new_call(), Script())
+    assert keys_of(turn) == ["system_busy"]
+    assert turn.hangup
+
+
+def test_a_flow_that_loops_through_say_nodes_is_stopped():
+    flow = parse_flow(
+        """
+        entry = "a"
+        on_error = "a"
+        identify = "a"
+        [nodes.a]
+        kind = "say"
+        prompt = "welcome"
+        next = "b"
+        [nodes.b]
+        kind = "say"
+        prompt = "welcome"
+        next = "a"
+        """
+    )
+    with pytest.raises(FlowError, match="more than 32 nodes in one turn"):
+        dialog.start(flow, new_call(), Script())
