@@ -222,8 +222,15 @@ def cross_site(request):
 
 
 def prompt_patterns():
-    """Regular expressions matching the alert prompts in every language, placeholders free."""
-    texts = current_app.extensions["ivr"].prompts.texts
+    """Regular expressions matching the alert prompts in every language (built once)."""
+    extensions = current_app.extensions
+    if "ivr.web.alerts" not in extensions:
+        extensions["ivr.web.alerts"] = alert_patterns(extensions["ivr"].prompts.texts)
+    return extensions["ivr.web.alerts"]
+
+
+def alert_patterns(texts):
+    """Regular expressions matching the alert prompts' texts, any placeholder filled."""
     patterns = []
     for lang in texts:
         for key in ALERT_PROMPTS:
