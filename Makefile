@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint format audio bench system-packages clean
+.PHONY: run test lint format audio font bench system-packages clean
 
 $(STAMP): requirements.txt
 	python3 -m venv $(VENV)
@@ -49,6 +49,20 @@ audio: $(STAMP)
 	$(call install_missing,espeak-ng)
 	$(VENV)/bin/flask --app app audio render $(if $(FORCE),--force,)
 
+# Rebuild the web dialer's Chinese font subset (ivr/static/fonts/, committed) from Debian's
+# fonts-wqy-microhei (Apache-2.0), after a prompt or the page gains characters. The package is
+# unpacked in a scratch folder, not installed, so the machine keeps no CJK font of its own.
+FONT_PACKAGE := fonts-wqy-microhei
+font: $(STAMP)
+	rm -rf .font-build && mkdir -p .font-build
+	cd .font-build && (apt-get download $(FONT_PACKAGE) || (apt-get update -qq && apt-get download $(FONT_PACKAGE)))
+	dpkg-deb -x .font-build/$(FONT_PACKAGE)_*.deb .font-build/root
+	$(PY) -m ivr.web_font .font-build/root/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+	(cat .font-build/root/usr/share/doc/$(FONT_PACKAGE)/copyright; echo; \
+	  echo "Files: wqy-microhei-subset.woff2 (a subset made by ivr/web_font.py, under the same licence)"; \
+	  echo; cat /usr/share/common-licenses/Apache-2.0) > ivr/static/fonts/LICENSE-wqy-microhei.txt
+	rm -rf .font-build
+
 bench: $(STAMP)
 	$(PY) bench/audio_bench.py
 
@@ -61,4 +75,4 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache .font-build

@@ -28,15 +28,21 @@ DEFAULTS = {
     # The web dialer may dial TwiML URLs other than this app's. Off: it would be a
     # server-side request forgery tool in anyone's browser.
     "IVR_DIAL_ANY_URL": False,
+    # The browser dialer at /. None: on for a local line (no auth token), off once one is set.
+    "IVR_WEB_DIALER": None,
+    "IVR_WEB_CALLS_PER_MINUTE": 10,  # calls one address may start a minute
+    "IVR_WEB_PINS_PER_MINUTE": 5,  # PIN entries one address may submit a minute
 }
 INTEGERS = ("IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES", "IVR_RESIDENT_PREMIUM_YEAR")
-FLAGS = ("IVR_DIAL_ANY_URL",)
+INTEGERS += ("IVR_WEB_CALLS_PER_MINUTE", "IVR_WEB_PINS_PER_MINUTE")
+FLAGS = ("IVR_DIAL_ANY_URL", "IVR_WEB_DIALER")
 FROM_ENVIRONMENT = (
     "DATABASE_URL", "TWILIO_AUTH_TOKEN", "IVR_PUBLIC_URL", "IVR_VOICE_MODE", "IVR_FLOW_FILE",
     "IVR_AUDIO_DIR", "IVR_AUDIO_CACHE",
     "IVR_DEFAULT_LANG",
     "IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES", "IVR_RESIDENT_PREMIUM",
     "IVR_RESIDENT_PREMIUM_YEAR", "SECRET_KEY", "IVR_DIAL_ANY_URL",
+    "IVR_WEB_DIALER", "IVR_WEB_CALLS_PER_MINUTE", "IVR_WEB_PINS_PER_MINUTE",
 )  # fmt: skip
 
 

@@ -4,11 +4,19 @@ The page holds no call logic: each key goes to the server, where the softphone's
 interpreter (the same engine as the terminal's) applies Twilio's rules. A call lives in
 this process's memory under an unguessable id, so run the dialer with one worker (or
 sticky sessions); idle calls are hung up and forgotten.
+
+Anyone who reaches the page can use it, so it is on by default only for a local line (no
+auth token), and each client has a budget of calls and PIN entries a minute.
 """
 
 import datetime as dt
+import ipaddress
+import json
+import re
 import secrets
+import string
 import threading
+from urllib.parse import urlsplit
 
 from flask import Blueprint
 from flask import abort
@@ -19,25 +27,37 @@ from flask import render_template
 from flask import request
 
 from ivr import identity
+from ivr import web_fetch
 from ivr.softphone import dialer
 from ivr.softphone.interpreter import Call
 from ivr.softphone.interpreter import Keys
+from ivr.web_limits import Budget
 
 log = identity.logger(__name__)
 bp = Blueprint("web", __name__)
 DTMF = frozenset("0123456789*#")
 IDLE = dt.timedelta(minutes=10)  # a call nobody touched for this long was abandoned
 MAX_CALLS = 100  # browser calls at once in this process; more would only eat memory
+MAX_CALLS_PER_CLIENT = 5  # so that one client cannot take all MAX_CALLS
+MAX_BODY = 4096  # bytes of JSON any API request needs, with room to spare
+MAX_DEPTH = 4  # our bodies are flat objects
+# Prompts the page shows as an alert as well as speaking them (the caller must not miss them).
+ALERT_PROMPTS = (
+    "wrong_pin", "account_locked", "invalid_id", "invalid_card", "pin_format", "invalid_key",
+    "too_many_tries", "system_busy",
+)  # fmt: skip
 
 
 class Session:
     """One browser call: the softphone call and the keys pressed at the waiting prompt."""
 
-    def __init__(self, call, now):
+    def __init__(self, call, now, client, origin):
         self.call = call
         self.keys = ""
         self.first_at = None
         self.touched = now
+        self.client = client
+        self.origin = origin  # where our own audio is served, for the words of played files
         self.lock = threading.Lock()
 
 
@@ -49,14 +69,17 @@ class Sessions:
         self.lock = threading.Lock()
 
     def add(self, session, now):
-        """Keep a new call; None when too many are in progress."""
+        """Keep a new call; or return the reason it cannot be kept."""
         self.expire(now)
         call_id = secrets.token_urlsafe(16)
         with self.lock:
             if len(self.calls) >= MAX_CALLS:
-                return None
+                return None, "too many calls in progress; try again in a few minutes"
+            mine = sum(1 for kept in self.calls.values() if kept.client == session.client)
+            if mine >= MAX_CALLS_PER_CLIENT:
+                return None, f"you have {mine} calls open; hang one up first"
             self.calls[call_id] = session
-        return call_id
+        return call_id, None
 
     def get(self, call_id, now):
         self.expire(now)
@@ -74,48 +97,180 @@ class Sessions:
         """Hang up and forget the calls left idle too long (a closed tab never says goodbye)."""
         with self.lock:
             stale = [key for key, session in self.calls.items() if now - session.touched > IDLE]
-            for key in stale:
-                self.calls.pop(key).call.hangup()
+            sessions_ = [self.calls.pop(key) for key in stale]
+        for session in sessions_:
+            with session.lock:
+                session.call.hangup()  # sends the status callback: the call's row is closed
         if stale:
             log.info("hung up %d abandoned browser calls", len(stale))
+
+
+class Limits:
+    """The per-client budgets, sized from the settings."""
+
+    def __init__(self, config):
+        self.calls = Budget(config["IVR_WEB_CALLS_PER_MINUTE"])
+        self.pins = Budget(config["IVR_WEB_PINS_PER_MINUTE"])
 
 
 def sessions():
     return current_app.extensions["ivr.web"]
 
 
+def limits():
+    return current_app.extensions["ivr.web.limits"]
+
+
 def now():
     return current_app.extensions["ivr"].clock()
 
 
-def problem(status, message):
-    return jsonify({"error": message}), status
+def problem(status, message, **headers):
+    response = jsonify({"error": message})
+    response.status_code = status
+    response.headers.update(headers)
+    return response
 
 
-def shown(event, origin):
+def client_of(request):
+    """Who is asking, for budgets: the address, or its /64 for IPv6 (one host's whole range)."""
+    address = request.remote_addr or "unknown"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        if parsed.ipv4_mapped:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
+def spend(budget, what):
+    """Spend one of the client's budget, or the 429 to answer."""
+    wait = budget.take(client_of(request), now())
+    if not wait:
+        return None
+    return problem(
+        429, f"too many {what} from your address; try again in {wait} s", **{"Retry-After": wait}
+    )
+
+
+def refuse_constant(name):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def depth(value, level=0):
+    if level > MAX_DEPTH:
+        raise ValueError("the JSON is nested too deeply")
+    if isinstance(value, dict):
+        for item in value.values():
+            depth(item, level + 1)
+    elif isinstance(value, list):
+        for item in value:
+            depth(item, level + 1)
+
+
+def body():
+    """The request's JSON object, strictly: anything else aborts with a 400 and why."""
+    raw = request.stream.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        abort(problem(413, f"the body is larger than {MAX_BODY} bytes"))
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw, parse_constant=refuse_constant)
+        depth(data)
+    except RecursionError:
+        abort(problem(400, "the JSON is nested too deeply"))
+    except ValueError as error:  # includes JSONDecodeError and UnicodeDecodeError
+        abort(problem(400, f"the body is not acceptable JSON: {error}"))
+    if not isinstance(data, dict):
+        abort(problem(400, "the body must be a JSON object"))
+    return data
+
+
+@bp.before_request
+def guard():
+    """Off: nothing here exists. On: only the page's own JSON requests reach the API."""
+    if not current_app.config["IVR_WEB_DIALER"]:
+        if request.path.startswith("/dialer/api/"):
+            return problem(404, "the web dialer is off on this line")
+        return make_response(render_template("dialer_off.html"), 404)
+    if request.method != "POST":
+        return None
+    # A cross-site HTML form can send only form types, and fetch() from another site cannot
+    # send JSON without a CORS preflight we never answer: so JSON means the page itself.
+    if request.mimetype != "application/json":
+        return problem(415, "send JSON (Content-Type: application/json)")
+    if cross_site(request):
+        return problem(403, "requests from other sites are refused")
+    return None
+
+
+def cross_site(request):
+    """Whether the browser says the request comes from another site's page."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site:  # set by the browser itself, whatever proxies do to Host
+        return fetch_site == "cross-site"
+    origin = request.headers.get("Origin")
+    if not origin:
+        return False
+    public = current_app.config["IVR_PUBLIC_URL"]
+    ours = {request.host, urlsplit(public).netloc if public else request.host}
+    return urlsplit(origin).netloc not in ours
+
+
+def prompt_patterns():
+    """Regular expressions matching the alert prompts in every language (built once)."""
+    extensions = current_app.extensions
+    if "ivr.web.alerts" not in extensions:
+        extensions["ivr.web.alerts"] = alert_patterns(extensions["ivr"].prompts.texts)
+    return extensions["ivr.web.alerts"]
+
+
+def alert_patterns(texts):
+    """Regular expressions matching the alert prompts' texts, any placeholder filled."""
+    patterns = []
+    for lang in texts:
+        for key in ALERT_PROMPTS:
+            text = texts[lang].get(key)
+            if not text:
+                continue
+            parts = [(literal, name) for literal, name, _, _ in string.Formatter().parse(text)]
+            regex = "".join(re.escape(literal) + (".+?" if name else "") for literal, name in parts)
+            patterns.append(re.compile(regex))
+    return patterns
+
+
+def shown(event, origin, alerts):
     """An event for the page; a played file of ours carries the words it says."""
     data = event.as_dict()
     url = data.get("url") or ""
-    if event.kind == "play" and url.startswith(origin + "/audio/"):
+    if origin and event.kind == "play" and url.startswith(origin + "/audio/"):
         try:
             data["text"] = current_app.extensions["ivr"].words(url[len(origin) :])
         except Exception:  # noqa: BLE001 - words are a courtesy; the audio still plays
             log.exception("no words for %s", url)
+    if event.kind in ("say", "play") and data.get("text"):
+        if any(pattern.search(data["text"]) for pattern in alerts):
+            data["alert"] = True
     return data
 
 
 def state(call_id, session):
     """What the page shows: every event so far, what the call waits for, the keys typed."""
     call = session.call
-    origin = request.host_url.rstrip("/")
     expects = call.expects()
     typed = session.keys
     if expects and expects.get("secret"):
         typed = "•" * len(session.keys)
+    alerts = prompt_patterns() if session.origin else []
     return jsonify(
         {
             "id": call_id,
-            "events": [shown(event, origin) for event in call.events],
+            "call_sid": call.call_sid,
+            "events": [shown(event, session.origin, alerts) for event in call.events],
             "expects": expects,
             "typed": typed,
             "ended": call.ended,
@@ -129,7 +284,7 @@ def find(call_id):
     """Return the browser call with this id, or raise a 404 the page can show."""
     session = sessions().get(call_id, now())
     if session is None:
-        abort(make_response(jsonify({"error": "no such call (it ended or expired)"}), 404))
+        abort(problem(404, "no such call (it ended or expired)"))
     return session
 
 
@@ -143,42 +298,82 @@ def complete(keys, expects):
 
 
 def submit(session, keys):
-    """Hand the typed keys (or silence) to the waiting prompt."""
-    session.call.send(Keys(keys=keys, at=session.first_at if keys else None))
+    """Hand the typed keys (or silence) to the waiting prompt; a PIN spends the client's budget."""
+    expects = session.call.expects() or {}
+    if keys and expects.get("secret"):
+        refused = spend(limits().pins, "PIN entries")
+        if refused is not None:
+            session.keys, session.first_at = "", None
+            return refused
+    try:
+        answer = Keys(keys=keys, at=session.first_at if keys else None)
+    except ValueError as error:  # the interpreter refuses what no phone can send
+        session.keys, session.first_at = "", None
+        return problem(400, str(error))
+    session.call.send(answer)
     session.keys, session.first_at = "", None
+    return None
+
+
+def line_url():
+    """The Voice URL the dialer rings in-process: the public one when set, as Twilio rings it.
+
+    With IVR_PUBLIC_URL and an auth token, the app checks signatures against the public
+    URL, so the in-process request must be made (and signed) for that URL.
+    """
+    public = current_app.config["IVR_PUBLIC_URL"]
+    base = public.rstrip("/") if public else request.host_url.rstrip("/")
+    return base + "/voice"
+
+
+def origin_of(url):
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @bp.get("/")
 def page():
     """The phone."""
+    config = current_app.config
     return render_template(
-        "dialer.html", dial_any=current_app.config["IVR_DIAL_ANY_URL"], number="12333"
+        "dialer.html",
+        dial_any=config["IVR_DIAL_ANY_URL"],
+        dial_token=web_fetch.dial_token(config["SECRET_KEY"]),
+        number="12333",
     )
 
 
 @bp.post("/dialer/api/calls")
 def start():
     """Dial: the hotline in-process, or (when the operator allows it) any TwiML URL."""
-    body = request.get_json(silent=True) or {}
-    to = str(body.get("to") or "12333")[:32]
-    url = str(body.get("url") or "").strip()
+    data = body()
+    to = str(data.get("to") or "12333")[:32]
+    url = str(data.get("url") or "").strip()
     if url and not current_app.config["IVR_DIAL_ANY_URL"]:
         return problem(403, "dialing other URLs is off (the operator sets IVR_DIAL_ANY_URL=1)")
     if url and not url.startswith(("http://", "https://")):
         return problem(400, "the URL must start with http:// or https://")
+    refused = spend(limits().calls, "calls")
+    if refused is not None:
+        return refused
     if url:
-        fetch = dialer.http_fetch(dialer.default_token())
+        token = web_fetch.dial_token(current_app.config["SECRET_KEY"])
+        fetch = web_fetch.guarded_fetch(url, request.host_url, token)
+        origin, callback = "", None  # another app: no words of ours, no status callback
     else:
-        # Same host as the page, so the browser can fetch the audio the call plays.
         fetch = dialer.app_fetch(current_app._get_current_object())
-        url = request.host_url.rstrip("/") + "/voice"
-    call = Call(url, fetch, to=to, measure=dialer.measurer(fetch))
-    session = Session(call, now())
-    call_id = sessions().add(session, now())
+        url = line_url()
+        origin = origin_of(url)
+        callback = origin + "/voice/status"  # so the call's row is closed when it ends
+    call = Call(url, fetch, to=to, measure=dialer.measurer(fetch), status_callback=callback)
+    session = Session(call, now(), client_of(request), origin)
+    call_id, reason = sessions().add(session, now())
     if call_id is None:
-        return problem(503, "too many calls in progress; try again in a few minutes")
+        return problem(503, reason)
     with session.lock:
         call.start()
+        if call.ended:
+            sessions().drop(call_id)
         return state(call_id, session)
 
 
@@ -186,45 +381,79 @@ def start():
 def keys(call_id):
     """Press keys at the waiting prompt; `at`: seconds into its prompts (a key cuts them)."""
     session = find(call_id)
-    body = request.get_json(silent=True) or {}
-    pressed = str(body.get("keys", ""))[:64]
-    if not pressed or any(key not in DTMF for key in pressed):
+    data = body()
+    pressed = data.get("keys")
+    if not isinstance(pressed, str) or not pressed or any(key not in DTMF for key in pressed):
         return problem(400, "keys are 0-9, * and #")
+    pressed = pressed[:64]
+    at = data.get("at")
+    at = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None
+    if at is not None and not 0 <= at <= 3600:
+        at = None
     with session.lock:
         expects = session.call.expects()
         if expects is None:
             return state(call_id, session)
         for key in pressed:
             if session.first_at is None:
-                at = body.get("at")
-                session.first_at = float(at) if isinstance(at, int | float) and at >= 0 else None
+                session.first_at = at
             session.keys += key
             if complete(session.keys, expects):
-                submit(session, session.keys)
+                refused = submit(session, session.keys)
+                if refused is not None:
+                    return refused
                 break
-        return state(call_id, session)
+        return finish(call_id, session)
 
 
 @bp.post("/dialer/api/calls/<call_id>/wait")
 def wait(call_id):
     """The prompt's timeout ran out: hand over what was typed, or silence."""
     session = find(call_id)
+    body()
     with session.lock:
         if session.call.expects() is not None:
-            submit(session, session.keys)
-        return state(call_id, session)
+            refused = submit(session, session.keys)
+            if refused is not None:
+                return refused
+        return finish(call_id, session)
 
 
 @bp.post("/dialer/api/calls/<call_id>/hangup")
 def hangup(call_id):
     """Hang up and forget the call."""
     session = find(call_id)
+    body()
     with session.lock:
         session.call.hangup()
         sessions().drop(call_id)
         return state(call_id, session)
 
 
+def finish(call_id, session):
+    """The state after a step; a call that has ended is forgotten."""
+    if session.call.ended:
+        sessions().drop(call_id)
+    return state(call_id, session)
+
+
 def init_app(app):
+    config = app.config
+    if config.get("IVR_WEB_DIALER") is None:
+        config["IVR_WEB_DIALER"] = not config["TWILIO_AUTH_TOKEN"]
+    if config["IVR_WEB_DIALER"]:
+        why = "IVR_WEB_DIALER=1" if config["TWILIO_AUTH_TOKEN"] else "no TWILIO_AUTH_TOKEN"
+        log.warning(
+            "the web dialer is ON at / (%s): anyone who reaches this server can dial the line, "
+            "%d calls and %d PIN entries a minute per address; IVR_WEB_DIALER=0 turns it off",
+            why,
+            config["IVR_WEB_CALLS_PER_MINUTE"],
+            config["IVR_WEB_PINS_PER_MINUTE"],
+        )
+    else:
+        log.warning(
+            "the web dialer is OFF (TWILIO_AUTH_TOKEN is set); IVR_WEB_DIALER=1 turns it on"
+        )
     app.extensions["ivr.web"] = Sessions()
+    app.extensions["ivr.web.limits"] = Limits(config)
     app.register_blueprint(bp)

@@ -1,8 +1,24 @@
 """The web dialer's JSON API: one engine on the server, one call per browser call."""
 
 import datetime as dt
+import threading
 
 import pytest
+from flask import Flask
+from flask import Response
+from flask import redirect
+from flask import request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.serving import make_server
+
+from ivr import web_fetch
+
+
+@pytest.fixture
+def app(make_app):
+    """A line whose operator turned the dialer on (the test line has an auth token)."""
+    return make_app(IVR_WEB_DIALER=True)
 
 
 def start(client, **body):
@@ -53,7 +69,7 @@ def test_dial_and_hear_the_balance(client):
 
 def test_timeout_sends_what_was_typed_or_silence(client):
     call_id = start(client)["id"]
-    data = client.post(f"/dialer/api/calls/{call_id}/wait").get_json()
+    data = client.post(f"/dialer/api/calls/{call_id}/wait", json={}).get_json()
     assert "没有收到您的按键" in heard(data)
 
 
@@ -61,7 +77,7 @@ def test_two_calls_never_share_state(client):
     first, second = start(client), start(client)
     assert first["id"] != second["id"]
     press(client, first["id"], "9")
-    data = client.post(f"/dialer/api/calls/{second['id']}/wait").get_json()
+    data = client.post(f"/dialer/api/calls/{second['id']}/wait", json={}).get_json()
     assert "You are now using" not in heard(data)
 
 
@@ -82,23 +98,28 @@ def test_junk_keys_are_400(client, keys):
 
 def test_no_json_at_all(client):
     call_id = start(client)["id"]
-    assert client.post(f"/dialer/api/calls/{call_id}/keys", data="garbage").status_code == 400
-    assert client.post("/dialer/api/calls", data="garbage").status_code == 200  # defaults: 12333
+    response = client.post(
+        f"/dialer/api/calls/{call_id}/keys", data="garbage", content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "not acceptable JSON" in response.get_json()["error"]
+    empty = client.post("/dialer/api/calls", data="", content_type="application/json")
+    assert empty.status_code == 200  # an empty body: the defaults, 12333
 
 
 def test_hangup_ends_and_forgets_the_call(client):
     call_id = start(client)["id"]
-    data = client.post(f"/dialer/api/calls/{call_id}/hangup").get_json()
+    data = client.post(f"/dialer/api/calls/{call_id}/hangup", json={}).get_json()
     assert data["ended"] is True
-    assert client.post(f"/dialer/api/calls/{call_id}/wait").status_code == 404
+    assert client.post(f"/dialer/api/calls/{call_id}/wait", json={}).status_code == 404
 
 
 def test_an_abandoned_call_expires(client, clock):
     call_id = start(client)["id"]
     clock.advance(minutes=9)
-    assert client.post(f"/dialer/api/calls/{call_id}/wait").status_code == 200
+    assert client.post(f"/dialer/api/calls/{call_id}/wait", json={}).status_code == 200
     clock.advance(minutes=10, seconds=1)
-    assert client.post(f"/dialer/api/calls/{call_id}/wait").status_code == 404
+    assert client.post(f"/dialer/api/calls/{call_id}/wait", json={}).status_code == 404
 
 
 def test_other_urls_are_off_by_default(client):
@@ -116,7 +137,7 @@ def test_other_urls_when_the_operator_allows(app, client):
 
 
 def test_play_mode_events_carry_their_words(make_app):
-    client = make_app(IVR_VOICE_MODE="play").test_client()
+    client = make_app(IVR_WEB_DIALER=True, IVR_VOICE_MODE="play").test_client()
     data = start(client, to="010-12333")
     plays = [e for e in data["events"] if e["kind"] == "play"]
     assert plays[0]["url"].startswith("http://localhost/audio/phrase/")
@@ -139,3 +160,311 @@ def test_too_many_calls_at_once(client, monkeypatch):
     response = client.post("/dialer/api/calls", json={})
     assert response.status_code == 503
     assert "too many calls" in response.get_json()["error"]
+
+
+# Who may use the dialer, and how much (issue 13, point 2)
+
+
+def test_off_by_default_once_an_auth_token_is_set(make_app, caplog):
+    client = make_app().test_client()  # the test line has TWILIO_AUTH_TOKEN set
+    page = client.get("/")
+    assert page.status_code == 404
+    assert "IVR_WEB_DIALER=1" in page.get_data(as_text=True)
+    response = client.post("/dialer/api/calls", json={})
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "the web dialer is off on this line"
+    assert "the web dialer is OFF (TWILIO_AUTH_TOKEN is set)" in caplog.text
+
+
+def test_on_by_default_for_a_local_line(make_app, caplog):
+    client = make_app(TWILIO_AUTH_TOKEN=None).test_client()
+    assert client.get("/").status_code == 200
+    assert "欢迎致电" in heard(start(client))
+    assert "the web dialer is ON at / (no TWILIO_AUTH_TOKEN)" in caplog.text
+
+
+def test_the_setting_comes_from_the_environment():
+    from ivr.config import from_environment
+
+    assert from_environment({"IVR_WEB_DIALER": "0"})["IVR_WEB_DIALER"] is False
+    assert from_environment({"IVR_WEB_DIALER": "1"})["IVR_WEB_DIALER"] is True
+    assert "IVR_WEB_DIALER" not in from_environment({})
+    assert from_environment({"IVR_WEB_PINS_PER_MINUTE": "7"})["IVR_WEB_PINS_PER_MINUTE"] == 7
+
+
+def test_a_cross_site_form_cannot_start_calls(client):
+    for _ in range(100):
+        response = client.post("/dialer/api/calls", data={"to": "12333"})
+        assert response.status_code == 415
+    for headers in (
+        {"Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": "http://localhost"},
+    ):
+        response = client.post("/dialer/api/calls", json={}, headers=headers)
+        assert response.status_code == 403
+        assert response.get_json()["error"] == "requests from other sites are refused"
+    assert "欢迎致电" in heard(start(client))  # the real page still dials
+
+
+def test_calls_a_minute_per_address(client, clock):
+    for _ in range(10):
+        call_id = start(client)["id"]
+        client.post(f"/dialer/api/calls/{call_id}/hangup", json={})
+    response = client.post("/dialer/api/calls", json={})
+    assert response.status_code == 429
+    assert response.get_json()["error"].startswith("too many calls from your address")
+    assert int(response.headers["Retry-After"]) > 0
+    other = client.post("/dialer/api/calls", json={}, environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    assert other.status_code == 200  # someone else is not held back
+    clock.advance(seconds=61)
+    assert client.post("/dialer/api/calls", json={}).status_code == 200
+
+
+def test_one_address_cannot_take_every_line(client):
+    for _ in range(5):
+        start(client)
+    response = client.post("/dialer/api/calls", json={})
+    assert response.status_code == 503
+    assert "hang one up first" in response.get_json()["error"]
+    other = client.post("/dialer/api/calls", json={}, environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    assert other.status_code == 200
+
+
+def to_pin_prompt(client):
+    call_id = start(client)["id"]
+    press(client, call_id, "11")
+    data = press(client, call_id, "11010519491231002*#")
+    assert data["expects"]["secret"] is True
+    return call_id
+
+
+def test_pin_entries_a_minute_per_address(make_app, clock):
+    client = make_app(IVR_WEB_DIALER=True, IVR_WEB_PINS_PER_MINUTE=2).test_client()
+    call_id = to_pin_prompt(client)
+    for tries_left in ("两", "一"):
+        data = press(client, call_id, "000000#")
+        assert f"您还可以尝试{tries_left}次" in heard(data)
+    response = client.post(f"/dialer/api/calls/{call_id}/keys", json={"keys": "000000#"})
+    assert response.status_code == 429
+    assert response.get_json()["error"].startswith("too many PIN entries from your address")
+    clock.advance(seconds=61)
+    data = press(client, call_id, "123456#")
+    assert "余额为一千二百三十四元五角六分" in heard(data)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    (
+        '{"keys": "1", "at": NaN}',
+        '{"keys": "1", "at": Infinity}',
+        '{"keys": "1", "at": -Infinity}',
+        '{"keys": ' + "[" * 5000 + "]" * 5000 + "}",
+        '{"keys": ' + "[" * 50 + "]" * 50 + "}",
+        "[1, 2]",
+        '"1"',
+        "{",
+        b'{"keys": "\xff"}',
+    ),
+)
+def test_hostile_json_is_400_with_a_reason(client, raw):
+    call_id = start(client)["id"]
+    for path in ("/dialer/api/calls", f"/dialer/api/calls/{call_id}/keys"):
+        response = client.post(path, data=raw, content_type="application/json")
+        assert response.status_code in (400, 413), (path, response.status_code)
+        assert response.get_json()["error"]
+
+
+def test_a_huge_number_is_not_a_moment(client):
+    call_id = start(client)["id"]
+    data = press(client, call_id, "1", at=1e308)
+    assert "使用身份证号码请按1" in heard(data)
+    response = client.post(
+        f"/dialer/api/calls/{call_id}/keys",
+        data='{"keys": "1", "at": 1e999}',
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+
+
+def test_with_a_public_url_and_a_token_the_dialer_works(make_app):
+    app = make_app(IVR_WEB_DIALER=True, IVR_PUBLIC_URL="https://ivr.example.org")
+    data = start(app.test_client(), to="010-12333")
+    assert data["events"][0]["url"] == "https://ivr.example.org/voice"
+    assert "欢迎致电北京市" in heard(data)
+    assert not [e for e in data["events"] if e["kind"] == "error"]
+
+
+def ended(app, data):
+    """Whether the line was told the call ended (the status callback reached it)."""
+    return app.extensions["ivr"].store.call_ended(data["call_sid"])
+
+
+def test_a_hung_up_call_is_ended_on_the_line(app, client):
+    data = start(client)
+    press(client, data["id"], "11")
+    press(client, data["id"], "11010519491231002*#")
+    press(client, data["id"], "123456#")
+    assert not ended(app, data)
+    client.post(f"/dialer/api/calls/{data['id']}/hangup", json={})
+    assert ended(app, data)
+
+
+def test_an_abandoned_call_is_ended_on_the_line(app, client, clock):
+    data = start(client)
+    assert not ended(app, data)
+    clock.advance(minutes=11)
+    start(client)  # any request hangs up the calls left idle
+    assert ended(app, data)
+
+
+def test_a_call_the_line_ends_is_ended_on_the_line(app, client):
+    data = start(client)
+    for _ in range(3):
+        data = client.post(f"/dialer/api/calls/{data['id']}/wait", json={}).get_json()
+    assert data["ended"] is True
+    assert ended(app, data)
+
+
+def test_the_page_shows_wrong_pins_as_alerts(client):
+    call_id = to_pin_prompt(client)
+    data = press(client, call_id, "000000#")
+    alerts = [e["text"] for e in data["events"] if e.get("alert")]
+    assert alerts == ["证件号码或密码不正确，您还可以尝试两次。"]
+
+
+# Dialling another app (IVR_DIAL_ANY_URL=1) lends it nothing of ours
+
+
+def foreign_app(hits, token):
+    """Another team's TwiML app; it records who reached it and whether the signature held."""
+    app = Flask(__name__)
+
+    @app.route("/voice", methods=["GET", "POST"])
+    def voice():
+        signature = request.headers.get("X-Twilio-Signature", "")
+        hits.append(
+            (request.host, RequestValidator(token).validate(request.url, request.form, signature))
+        )
+        response = VoiceResponse()
+        response.say("Hello from another app.")
+        return Response(str(response), mimetype="text/xml")
+
+    @app.post("/to-private")
+    def to_private():
+        hits.append((request.host, None))
+        return redirect(request.args["where"], code=int(request.args.get("code", 302)))
+
+    @app.post("/twiml-to-private")
+    def twiml_to_private():
+        response = VoiceResponse()
+        response.redirect(request.args["where"])
+        return Response(str(response), mimetype="text/xml")
+
+    @app.post("/plain")
+    def plain():
+        return Response("internal: db password hunter2", mimetype="text/plain")
+
+    return app
+
+
+@pytest.fixture
+def serve():
+    """Serve a WSGI app on a loopback address; return its base URL."""
+    servers = []
+
+    def run(wsgi, host="127.0.0.1"):
+        server = make_server(host, 0, wsgi, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://{host}:{server.server_port}"
+
+    yield run
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture
+def dial_any(app, monkeypatch):
+    app.config["IVR_DIAL_ANY_URL"] = True
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "the-operators-real-token")
+    return web_fetch.dial_token(app.config["SECRET_KEY"])
+
+
+def test_another_app_is_signed_with_the_dialers_own_token(client, serve, dial_any):
+    hits = []
+    base = serve(foreign_app(hits, dial_any))
+    data = start(client, url=base + "/voice")
+    assert heard(data) == "Hello from another app."
+    assert hits == [(base.removeprefix("http://"), True)]
+    assert dial_any != "the-operators-real-token"
+    assert dial_any in client.get("/").get_data(as_text=True)  # the other team can check it
+
+
+@pytest.mark.parametrize("path", ("/to-private", "/twiml-to-private"))
+def test_no_redirect_into_a_private_address(client, serve, dial_any, path):
+    inside = []
+    private = serve(foreign_app(inside, dial_any), host="127.0.0.2")
+    base = serve(foreign_app([], dial_any))
+    data = start(client, url=f"{base}{path}?where={private}/voice")
+    errors = [e for e in data["events"] if e["kind"] == "error"]
+    assert [e["code"] for e in errors] == [11200]
+    assert "a private address" in errors[0]["message"]
+    assert inside == []
+
+
+def test_a_plain_text_body_is_never_shown(client, serve, dial_any):
+    base = serve(foreign_app([], dial_any))
+    data = start(client, url=base + "/plain")
+    assert "hunter2" not in str(data)
+    assert "text/plain" in heard(data)
+
+
+def test_the_page_behind_its_public_url_may_call(make_app):
+    client = make_app(IVR_WEB_DIALER=True, IVR_PUBLIC_URL="https://ivr.example.org").test_client()
+    for headers in ({"Origin": "https://ivr.example.org"}, {"Sec-Fetch-Site": "same-origin"}):
+        assert client.post("/dialer/api/calls", json={}, headers=headers).status_code == 200
+
+
+def test_the_font_covers_every_character_of_the_line():
+    ttlib = pytest.importorskip("fontTools.ttLib", reason="fonttools is not installed")
+    pytest.importorskip("brotli", reason="brotli (for WOFF2) is not installed")
+    from ivr import web_font
+
+    cmap = ttlib.TTFont(str(web_font.FONT)).getBestCmap()
+    wanted = web_font.characters()
+    assert "余" in wanted  # a prompt's
+    assert "秒" in wanted  # the page's own
+    chinese = [c for c in wanted if "\u3000" <= c <= "\u9fff" or "\uff00" <= c <= "\uffef"]
+    missing = [c for c in chinese + list(web_font.ASCII) if ord(c) not in cmap]
+    assert not missing, f"make font: the subset lacks {''.join(missing)!r}"
+
+
+def test_the_font_is_served_with_its_licence(client):
+    font = client.get("/static/fonts/wqy-microhei-subset.woff2")
+    assert font.status_code == 200
+    assert font.mimetype == "font/woff2"
+    assert font.get_data()[:4] == b"wOF2"
+    font.close()
+    licence = client.get("/static/fonts/LICENSE-wqy-microhei.txt")
+    assert "Apache License" in licence.get_data(as_text=True)
+    licence.close()
+
+
+@pytest.mark.parametrize(
+    ("code", "heard_", "error"),
+    (
+        (302, "Hello from another app.", None),
+        (307, "Hello from another app.", None),
+        (308, "", 11216),
+    ),
+)
+def test_redirects_within_the_dialled_app_are_followed_as_twilio_does(
+    client, serve, dial_any, code, heard_, error
+):
+    hits = []
+    base = serve(foreign_app(hits, dial_any))
+    data = start(client, url=f"{base}/to-private?code={code}&where={base}/voice")
+    assert [e["code"] for e in data["events"] if e["kind"] == "error"] == ([error] if error else [])
+    if heard_:
+        assert heard(data) == heard_
+        assert hits[-1][1] is True  # the hop is signed too
