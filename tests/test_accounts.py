@@ -63,7 +63,7 @@ def test_import_then_dial_random_accounts(app, runner, tmp_path):
         phone.press("*").press("2")
         newest = sorted(row["payments"], key=lambda p: p["period"], reverse=True)[:3]
         expected = [
-            f"{zh.month(p['period'])}，缴费{zh.amount(Decimal(p['amount']))}" for p in newest
+            f"{zh.month(p['period'])}，个人缴费{zh.amount(Decimal(p['amount']))}" for p in newest
         ]
         positions = [phone.heard.index(text) for text in expected]
         assert positions == sorted(positions)
