@@ -25,12 +25,15 @@ from ivr.softphone.phone import Phone  # noqa: E402
 from ivr.store import get_store  # noqa: E402
 
 # (caller, language, key groups up to the balance). The demo retiree 张秀英 of Beijing.
+# "{offer}" presses 9 as soon as "For English, press 9" has been said.
 CALLERS = (
     ("ID", "zh", ("1", "1", "11010519491231002*#", "123456#")),
     ("card", "zh", ("1", "2", "110000001#", "123456#")),
     ("ID", "en", ("9", "1", "1", "11010519491231002*#", "123456#")),
     ("card", "en", ("9", "1", "2", "110000001#", "123456#")),
+    ("ID", "en@9", ("9@{offer}", "1", "1", "11010519491231002*#", "123456#")),
 )
+OFFER_SECONDS = 2.0  # "For English, press 9" said, the caller presses
 OFFER = {"zh": "For English", "en": "普通话"}  # the other language's offer, as a caller hears it
 SPOKEN = ("say", "play")
 TOKEN = "bench-token"  # requests are signed and checked, as on a real line
@@ -78,12 +81,12 @@ def offer_at(app, spoken, lang):
     return None
 
 
-def walk(app, keys):
+def walk(app, keys, offer=None):
     """Dial, press each group after its prompts, and time the balance and the offer."""
     phone = Phone.for_app(app, token=TOKEN)
     phone.dial()
     for group in keys:
-        phone.press(group)
+        phone.press(group.format(offer=f"{(offer or 0) + OFFER_SECONDS:.1f}"))
     events = phone.events
     last_keys = max(i for i, e in enumerate(events) if e.kind == "keys")
     spoken = [e for e in events if e.kind in SPOKEN]
@@ -95,12 +98,13 @@ def walk(app, keys):
 def main():
     with tempfile.TemporaryDirectory() as folder:
         print("seconds to the first word of the balance, waiting out every prompt")
+        print("(en@9: presses 9 as the offer ends, then waits out every prompt)")
         print(f"{'mode':<5} {'caller':<8} {'prompts':>8} {'clock':>7}   balance says")
         offers = {}
         for mode in ("play", "say"):
             app = make_app(folder, mode)
             for caller, lang, keys in CALLERS:
-                heard, clock, offer, said = walk(app, keys)
+                heard, clock, offer, said = walk(app, keys, offers.get(mode))
                 if lang == "zh":
                     offers[mode] = offer
                 print(

@@ -48,7 +48,7 @@ def test_balance_in_english(phone):
     assert "You are now using the English service." in phone.heard
     assert "For your balance, press 1." in phone.heard
     phone.press("1")
-    assert "for your ID number, press 1." in phone.heard
+    assert "For your ID number, press 1." in phone.heard
     phone.press("1").enter(BEIJING_ID + "#")
     assert "For the number ending 0 0 2 X, enter your 6-digit PIN" in phone.heard
     phone.enter("123456#")
@@ -357,7 +357,7 @@ PATHS = (
     ("1 2 12#", "您输入的卡号有误", "The card number you entered is not valid"),
     ("1 1 11010519491231002*# 000000#", "您还可以尝试两次", "Tries left: 2."),
     ("1 1 11010519491231002*# 000000# 000000# 000000#", "该账户的电话查询已暂停三十分钟", "paused for 30 minutes"),
-    ("1 1 *#", "身份证号请按1", "for your ID number, press 1"),
+    ("1 1 *#", "身份证号请按1", "For your ID number, press 1"),
     ("1 *", "查余额请按1", "For your balance, press 1"),
     ("1 1 11010519491231002*# 123456# 1", "余额为一千二百三十四元五角六分", "balance is 1,234 yuan 56 fen"),
     ("1 1 11010519491231002*# 123456# *", "查余额请按1", "For your balance, press 1"),
