@@ -65,6 +65,7 @@ font: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/audio_bench.py
+	$(PY) bench/time_to_balance.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -69,9 +69,12 @@ def parse_account(row, index, regions):
         identity.check_pin_format(str(row.get("pin", "")))
     except identity.IdentityError as error:
         raise ImportError_(f"{where}: pin: {error}") from None
-    if row.get("region") not in regions:
+    region = row.get("region")
+    if not isinstance(region, str) or region not in regions:
         known = ", ".join(sorted(regions.by_key))
-        raise ImportError_(f"{where}: region: {row.get('region')!r} is not one of {known}")
+        raise ImportError_(
+            f"{where}: region: {region!r} is not a known region (ivr/regions.toml: {known})"
+        )
     born = identity.birth_date(id_number)
     if row.get("birth_date") not in (None, "", born.isoformat()):
         raise ImportError_(

@@ -32,7 +32,8 @@ log = identity.logger(__name__)
 bp = Blueprint("audio", __name__, url_prefix="/audio")
 AUDIO_DIR = Path(__file__).resolve().parent.parent / "audio"
 RATE = 8000
-RENDERER = "espeak-ng+pypinyin/1"  # part of every text hash: change it to re-render everything
+# Part of every text hash: a new speed or reading re-renders what it touches (here: all).
+RENDERER = f"espeak-ng+pypinyin/1+{tts.version()}"
 JOIN_MS = 30  # silence between two clips of a phrase
 PAUSE_MS = 250  # a comma inside a value
 PAUSE = "|"

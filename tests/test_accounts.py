@@ -63,7 +63,7 @@ def test_import_then_dial_random_accounts(app, runner, tmp_path):
         phone.press("*").press("2")
         newest = sorted(row["payments"], key=lambda p: p["period"], reverse=True)[:3]
         expected = [
-            f"{zh.month(p['period'])}，缴费{zh.amount(Decimal(p['amount']))}" for p in newest
+            f"{zh.month(p['period'])}，个人缴费{zh.amount(Decimal(p['amount']))}" for p in newest
         ]
         positions = [phone.heard.index(text) for text in expected]
         assert positions == sorted(positions)
@@ -108,7 +108,9 @@ def test_amounts_are_stored_exactly(app, runner, tmp_path):
         ({"id_number": "110105194912310021"}, "accounts[1]: id_number: the check character"),
         ({"card_number": "12ab"}, "accounts[1]: card_number: a card number has 9 to 19 digits"),
         ({"pin": "12345"}, "accounts[1]: pin: a query PIN has exactly 6 digits"),
-        ({"region": "atlantis"}, "accounts[1]: region: 'atlantis' is not one of"),
+        ({"region": "atlantis"}, "accounts[1]: region: 'atlantis' is not a known region"),
+        ({"region": None}, "accounts[1]: region: None is not a known region"),
+        ({"region": ["dali"]}, "accounts[1]: region: ['dali'] is not a known region"),
         ({"category": "alien"}, "accounts[1]: category: must be one of"),
         ({"balance": 12.5}, "accounts[1]: balance: amount must be a decimal string"),
         ({"balance": "1.005"}, "accounts[1]: balance: amount must be a decimal string"),
@@ -178,3 +180,42 @@ def test_seed_fills_an_empty_store(tmp_path):
     assert "Demo accounts" in result.output
     with app.app_context():
         assert current_app.extensions["ivr"].store.count_accounts() == 6
+
+
+DALI_RETIREE = account(
+    "532901195003150017", "753159", "dali", "retiree", "2468.10", card="532900007",
+    credits=[("2026-09", "62.40"), ("2026-10", "62.40")],
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("lang", "credit", "rule"),
+    (
+        (
+            "zh",
+            "您的个人账户最近一次划入是二〇二六年十月，划入金额六十二元四角。",
+            "大理州退休人员的个人账户按月定额划入，约为改革当年本地平均基本养老金的百分之二。",
+        ),
+        (
+            "en",
+            "The latest credit to your personal account was for October 2026: 62 yuan 40 fen.",
+            "In Dali, retirees' accounts receive a fixed sum each month, about 2 percent of the"
+            " local average pension in the year of the reform.",
+        ),
+    ),
+)
+def test_a_dali_retiree_is_imported_and_hears_dalis_credit_rule(
+    runner, phone, tmp_path, lang, credit, rule
+):
+    """Issue #12: an account from 大理 could not even be loaded."""
+    result = runner.invoke(
+        args=["accounts", "import", write(tmp_path, {"accounts": [DALI_RETIREE]})]
+    )
+    assert result.exit_code == 0, result.output
+    phone.dial(to="0872-12333")
+    assert "欢迎致电大理州幺二三三三" in phone.heard  # the dialled area code picks the line
+    if lang == "en":
+        phone.press("9")
+    phone.press("3").press("2").enter("532900007#").enter("753159#")
+    assert credit in phone.heard
+    assert rule in phone.heard

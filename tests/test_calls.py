@@ -17,8 +17,8 @@ def identify(phone, id_number, pin):
 
 def test_welcome_and_main_menu(phone):
     phone.dial(to="0991-12333")
-    assert "欢迎致电乌鲁木齐市人力资源和社会保障服务热线" in phone.heard
-    assert "查询医保个人账户余额请按1" in phone.heard
+    assert "欢迎致电乌鲁木齐市幺二三三三" in phone.heard
+    assert "查余额请按1" in phone.heard
     gather = phone.last("gather")
     assert gather.data["action"].startswith("http://localhost/voice/node/main?s=")
 
@@ -33,11 +33,11 @@ def test_dialled_number_picks_the_line(phone, dialled, region):
 
 def test_balance_by_id_number_in_mandarin(phone):
     phone.dial().press("1")
-    assert "使用身份证号码请按1" in phone.heard
+    assert "身份证号请按1" in phone.heard
     phone.press("1")
-    assert "末位是X的，请按星号键代替" in phone.heard
+    assert "末位X请按星号键" in phone.heard
     phone.enter(BEIJING_ID + "#")
-    assert "尾号零零二叉，请输入六位查询密码" in phone.heard
+    assert "尾号零零二叉，请输入六位密码" in phone.heard
     phone.enter("123456#")
     assert "您的医保个人账户余额为一千二百三十四元五角六分。" in phone.heard
     assert "重听请按1" in phone.heard
@@ -46,24 +46,24 @@ def test_balance_by_id_number_in_mandarin(phone):
 def test_balance_in_english(phone):
     phone.dial().press("9")
     assert "You are now using the English service." in phone.heard
-    assert "For your medical insurance balance, press 1." in phone.heard
+    assert "For your balance, press 1." in phone.heard
     phone.press("1")
-    assert "To use your ID card number, press 1." in phone.heard
+    assert "For your ID number, press 1." in phone.heard
     phone.press("1").enter(BEIJING_ID + "#")
-    assert "For the number ending 0 0 2 X, please enter your 6-digit query PIN" in phone.heard
+    assert "For the number ending 0 0 2 X, enter your 6-digit PIN" in phone.heard
     phone.enter("123456#")
     assert "Your medical insurance personal account balance is 1,234 yuan 56 fen." in phone.heard
 
 
 def test_english_and_back_to_mandarin(phone):
     phone.dial().press("9").press("9")
-    assert "已切换到普通话服务。" in phone.heard
-    assert "查询医保个人账户余额请按1" in phone.heard
+    assert "已切换到普通话。" in phone.heard
+    assert "查余额请按1" in phone.heard
 
 
 def test_balance_by_card_number(phone):
     phone.dial().press("1").press("2")
-    assert "请输入社会保障卡卡号" in phone.heard
+    assert "社保卡上印的社会保障卡号" in phone.heard
     phone.enter("440300003#")
     assert "尾号零零零三" in phone.heard
     phone.enter("246810#")
@@ -82,9 +82,9 @@ def test_caller_stays_identified(phone):
 def test_history_pages_newest_first(phone):
     identify(phone.dial().press("2"), SHENZHEN_ID, "246810")
     first = phone.heard
-    assert "二〇二六年十月，缴费一百六十二元五角，处理中。" in first
-    assert "二〇二六年九月，缴费一百六十元，已到账。" in first
-    assert "二〇二六年八月，缴费一百六十元，欠缴。" in first
+    assert "二〇二六年十月，个人缴费一百六十二元五角，处理中。" in first
+    assert "二〇二六年九月，个人缴费一百六十元，已到账。" in first
+    assert "二〇二六年八月，个人缴费一百六十元，欠缴。" in first
     assert first.index("十月") < first.index("九月") < first.index("八月")
     assert "七月" not in first
     phone.press("2")
@@ -93,7 +93,7 @@ def test_history_pages_newest_first(phone):
     assert "二〇二六年五月" in phone.heard
     assert "没有更多记录了" not in phone.heard
     phone.press("2")
-    assert "二〇二六年四月，缴费一百五十元，已到账。" in phone.heard
+    assert "二〇二六年四月，个人缴费一百五十元，已到账。" in phone.heard
     assert "没有更多记录了。" in phone.heard
     phone.press("2")
     assert "没有更多记录了。" in phone.heard
@@ -103,8 +103,8 @@ def test_history_pages_newest_first(phone):
 
 def test_history_in_english(phone):
     identify(phone.dial().press("9").press("2"), SHENZHEN_ID, "246810")
-    assert "October 2026: 162 yuan 50 fen, in progress." in phone.heard
-    assert "August 2026: 160 yuan, overdue." in phone.heard
+    assert "October 2026: your own share, 162 yuan 50 fen, in progress." in phone.heard
+    assert "August 2026: your own share, 160 yuan, overdue." in phone.heard
 
 
 def test_history_none(phone):
@@ -117,19 +117,19 @@ def test_history_none(phone):
     (
         (
             BEIJING_ID, "123456", "二〇二六年十月，划入金额一百一十元",
-            "北京市退休人员的个人账户按月定额划入，每月一百元，年满七十周岁后每月一百一十元。",
+            "北京市退休人员的个人账户按月定额划入，每月约一百元，年满七十周岁后每月约一百一十元。",
         ),
         (
             SHANGHAI_ID, "654321", "二〇二六年一月，划入金额一千八百九十元",
-            "上海市退休人员的个人账户每年一次性划入一千六百八十元，年满七十五周岁后每年一千八百九十元。",
+            "上海市退休人员的个人账户每年一次性划入，约一千六百八十元，年满七十五周岁后每年约一千八百九十元。",
         ),
         (
             SHENZHEN_ID, "246810", "二〇二六年九月，划入金额一百六十元",
-            "在职职工本人缴纳的基本医疗保险费计入个人账户，原则上不超过本人缴费基数的百分之二。",
+            "在职职工本人缴纳的医保费计入个人账户，原则上不超过本人缴费基数的百分之二。",
         ),
         (
             URUMQI_RETIREE_ID, "888888", "暂未查询到您的个人账户划入记录",
-            "乌鲁木齐市退休人员的个人账户按本地区平均基本养老金的百分之二左右按月定额划入，目前每月七十二元。",
+            "乌鲁木齐市退休人员的个人账户按月定额划入，约为改革当年本地平均基本养老金的百分之二。",
         ),
     ),
 )  # fmt: skip
@@ -145,7 +145,7 @@ def test_monthly_credit_in_english(phone):
         "The latest credit to your personal account was for October 2026: 110 yuan." in phone.heard
     )
     assert (
-        "In Beijing, retirees' accounts receive a fixed 100 yuan a month, or 110 yuan a month from age 70."
+        "In Beijing, retirees' accounts receive a fixed sum of about 100 yuan a month, or about 110 yuan a month from age 70."
         in phone.heard
     )
 
@@ -163,7 +163,7 @@ def test_other_channels_need_no_identity(phone):
     assert "幺二三九三" in phone.heard
     assert "微信" in phone.heard
     assert "支付宝" in phone.heard
-    assert "二〇二六年度个人缴费参考标准为每人四百元" in phone.heard
+    assert "二〇二六年度个人缴费参考标准约为每人四百元" in phone.heard
     phone.press("*").press("9").press("4")
     assert "WeChat" in phone.heard
     assert "1 2 3 9 3" in phone.heard
@@ -174,20 +174,20 @@ def test_answer_repeats_and_returns(phone):
     phone.press("1")
     assert "余额为一千二百三十四元五角六分" in phone.heard
     phone.press("*")
-    assert "查询医保个人账户余额请按1" in phone.heard
+    assert "查余额请按1" in phone.heard
 
 
 def test_star_repeats_main_menu(phone):
     phone.dial().press("*")
-    assert "查询医保个人账户余额请按1" in phone.heard
+    assert "查余额请按1" in phone.heard
     assert "欢迎" not in phone.heard
 
 
 def test_star_goes_back_one_level(phone):
     phone.dial().press("1").press("1").enter("*#")
-    assert "使用身份证号码请按1" in phone.heard
+    assert "身份证号请按1" in phone.heard
     phone.press("*")
-    assert "查询医保个人账户余额请按1" in phone.heard
+    assert "查余额请按1" in phone.heard
 
 
 def test_agent_in_office_hours(phone):
@@ -200,15 +200,15 @@ def test_agent_outside_office_hours(phone, clock):
     clock.advance(days=3)  # Saturday
     phone.dial(to="010-12333").press("0")
     assert "现在不是人工服务时间。" in phone.heard
-    assert "人工服务时间为工作日九点至十二点、十三点至十七点" in phone.heard
-    assert "查询医保个人账户余额请按1" in phone.heard
+    assert "人工服务时间为工作日上午九点到中午十二点、下午一点到五点" in phone.heard
+    assert "查余额请按1" in phone.heard
     assert phone.last("transfer") is None
 
 
 def test_agent_hours_in_english(phone, clock):
     clock.advance(hours=10)  # 21:00 in Beijing
     phone.dial(to="010-12333").press("9").press("0")
-    assert "Agents answer on working days, 9 am to 12 pm and 1 pm to 5 pm." in phone.heard
+    assert "Agents answer on working days, 9 am to noon and 1 pm to 5 pm." in phone.heard
 
 
 def test_agent_from_identify_menu(phone):
@@ -246,7 +246,7 @@ def test_three_invalid_inputs_end_the_call(phone):
 def test_bad_id_checksum_refused(phone):
     phone.dial().press("1").press("1").enter(BAD_CHECKSUM_ID + "#")
     assert "您输入的身份证号码有误，请核对后重新输入。" in phone.heard
-    assert "请输入十八位身份证号码" in phone.heard
+    assert "请输入身份证号" in phone.heard
 
 
 def test_bad_id_in_english(phone):
@@ -286,7 +286,7 @@ def test_three_wrong_pins_lock_across_calls(phone, clock):
     identify(phone.dial().press("1"), BEIJING_ID, "000000")
     phone.enter("000001#").enter("000002#")
     assert "密码错误次数过多，该账户的电话查询已暂停三十分钟。" in phone.heard
-    assert "查询医保个人账户余额请按1" in phone.heard  # back at the main menu, politely
+    assert "查余额请按1" in phone.heard  # back at the main menu, politely
     # A new call, the right PIN: still locked.
     phone.dial().press("1").press("1").enter(BEIJING_ID + "#")
     assert "密码错误次数过多" in phone.heard
@@ -325,7 +325,7 @@ def test_barge_in_cuts_the_welcome(phone):
     phone.press("1", at=2.0)
     said = [e for e in phone.events if e.kind == "say" and e.t < 2.0]
     assert said[0].data["cut"] is True
-    assert "使用身份证号码请按1" in phone.heard
+    assert "身份证号请按1" in phone.heard
 
 
 def test_every_call_ends_with_a_goodbye_on_silence(phone):
@@ -338,9 +338,9 @@ def test_every_call_ends_with_a_goodbye_on_silence(phone):
 # The single-path tests above are in Mandarin; these are the paths they leave unheard in English.
 ENGLISH_PATHS = (
     ("1 2 440300003# 246810#", "balance is 3,287 yuan 40 fen"),
-    ("2 1 440305199002200139# 246810# 2 2", "April 2026: 150 yuan, received.\nThere are no more records"),
-    ("3 1 310101194903010318# 654321#", "receive 1,680 yuan once a year, or 1,890 yuan a year from age 75"),
-    ("3 1 650102195809120210# 888888#", "about 2 percent of the regional average pension each month, now 72 yuan"),
+    ("2 1 440305199002200139# 246810# 2 2", "April 2026: your own share, 150 yuan, received.\nThere are no more records"),
+    ("3 1 310101194903010318# 654321#", "receive about 1,680 yuan once a year, or about 1,890 yuan a year from age 75"),
+    ("3 1 650102195809120210# 888888#", "about 2 percent of the local average pension in the year of the reform"),
     ("1 1 650102198707040387# 135790#", "which has no personal account"),
     ("4", "the medical insurance hotline, 1 2 3 9 3"),
     ("0", "Connecting you to an agent"),
@@ -349,9 +349,9 @@ ENGLISH_PATHS = (
     (".", "Sorry, we didn't receive any input"),
     ("7 7 7", "Thank you for calling. Goodbye."),
     ("1 2 12#", "The card number you entered is not valid"),
-    ("1 1 11010519491231002*# 000000#", "You have 2 tries left"),
-    ("1 1 *#", "To use your ID card number, press 1"),
-    ("1 *", "For your medical insurance balance, press 1"),
+    ("1 1 11010519491231002*# 000000#", "Tries left: 2."),
+    ("1 1 *#", "For your ID number, press 1"),
+    ("1 *", "For your balance, press 1"),
     ("1 1 11010519491231002*# 123456# 1", "balance is 1,234 yuan 56 fen"),
 )  # fmt: skip
 

@@ -115,7 +115,25 @@ def test_counts_use_liang():
     assert zh.count(1) == "一"
 
 
-def test_hours():
-    spans = ((dt.time(9), dt.time(12)), (dt.time(13, 30), dt.time(17, 15)))
-    assert zh.hours(spans) == "九点至十二点、十三点半至十七点十五分"
-    assert en.hours(spans) == "9 am to 12 pm and 1:30 pm to 5:15 pm"
+@pytest.mark.parametrize(
+    ("spans", "zh_heard", "en_heard"),
+    (
+        (((9, 0), (12, 0)), "上午九点到中午十二点", "9 am to noon"),
+        (((13, 0), (17, 0)), "下午一点到五点", "1 pm to 5 pm"),
+        (((13, 30), (17, 15)), "下午一点半到五点十五分", "1:30 pm to 5:15 pm"),
+        (((14, 0), (18, 0)), "下午两点到六点", "2 pm to 6 pm"),
+        (((10, 0), (13, 30)), "上午十点到下午一点半", "10 am to 1:30 pm"),
+        (((15, 30), (19, 0)), "下午三点半到晚上七点", "3:30 pm to 7 pm"),
+        (((12, 30), (14, 0)), "中午十二点半到下午两点", "12:30 pm to 2 pm"),
+    ),
+)
+def test_hours_on_the_twelve_hour_clock(spans, zh_heard, en_heard):
+    span = tuple(dt.time(*moment) for moment in spans)
+    assert zh.hours((span,)) == zh_heard
+    assert en.hours((span,)) == en_heard
+
+
+def test_hours_with_a_break():
+    spans = ((dt.time(9), dt.time(12)), (dt.time(13), dt.time(17)))
+    assert zh.hours(spans) == "上午九点到中午十二点、下午一点到五点"
+    assert en.hours(spans) == "9 am to noon and 1 pm to 5 pm"

@@ -141,8 +141,8 @@ def test_play_mode_events_carry_their_words(make_app):
     data = start(client, to="010-12333")
     plays = [e for e in data["events"] if e["kind"] == "play"]
     assert plays[0]["url"].startswith("http://localhost/audio/phrase/")
-    assert plays[0]["text"] == "您好，欢迎致电北京市人力资源和社会保障服务热线。"
-    assert plays[1]["text"].startswith("查询医保个人账户余额请按1")
+    assert plays[0]["text"] == "欢迎致电北京市幺二三三三。"
+    assert plays[1]["text"].startswith("For English, press 9. 查余额请按1")
     assert client.get(plays[1]["url"].removeprefix("http://localhost")).mimetype == "audio/wav"
 
 

@@ -99,11 +99,11 @@ def now(page, text):
 def test_dial_and_read_the_balance(page):
     playwright.expect(page.locator("#number")).to_have_value("12333")
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查询医保个人账户余额请按1")
+    now(page, "查余额请按1")
     keypad(page, "1")
-    now(page, "使用身份证号码请按1")
+    now(page, "身份证号请按1")
     keypad(page, "1")
-    now(page, "请输入十八位身份证号码")
+    now(page, "请输入身份证号")
     keypad(page, "11010519491231002*")
     playwright.expect(page.locator("#typed")).to_have_text("11010519491231002*")
     keypad(page, "#")
@@ -119,11 +119,11 @@ def test_dial_and_read_the_balance(page):
 
 def test_wrong_pin(page):
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查询医保")
+    now(page, "查余额请按1")
     keypad(page, "11")
-    now(page, "请输入十八位身份证号码")
+    now(page, "请输入身份证号")
     keypad(page, "11010519491231002*#")
-    now(page, "请输入六位查询密码")
+    now(page, "请输入六位密码")
     keypad(page, "000000#")
     now(page, "证件号码或密码不正确，您还可以尝试两次。")
     alert = page.locator("#alert")
@@ -134,7 +134,7 @@ def test_wrong_pin(page):
 
 def test_hang_up(page):
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查询医保")
+    now(page, "查余额请按1")
     page.get_by_role("button", name="挂断 Hang up").click()
     playwright.expect(page.locator("#status")).to_contain_text("通话已结束 Call ended")
     playwright.expect(page.locator('.key[data-key="1"]')).to_be_disabled()
@@ -151,7 +151,7 @@ def test_hang_up(page):
 def test_keyboard_only(page):
     page.locator("#number").focus()
     page.keyboard.press("Enter")  # submits the dial form
-    now(page, "查询医保")
+    now(page, "查余额请按1")
     page.keyboard.press("9")
     now(page, "You are now using the English service.")
     page.keyboard.press("4")

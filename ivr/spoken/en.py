@@ -46,7 +46,9 @@ def count(value):
 
 
 def clock(moment):
-    """Read a time of day: 09:00 -> "9 am", 13:30 -> "1:30 pm"."""
+    """Read a time of day: 09:00 -> "9 am", 12:00 -> "noon", 13:30 -> "1:30 pm"."""
+    if (moment.hour, moment.minute) == (12, 0):
+        return "noon"
     hour = moment.hour % 12 or 12
     suffix = "am" if moment.hour < 12 else "pm"
     minutes = f":{moment.minute:02d}" if moment.minute else ""
@@ -54,7 +56,7 @@ def clock(moment):
 
 
 def hours(spans):
-    """Read opening hours: "9 am to 12 pm and 1 pm to 5 pm"."""
+    """Read opening hours: "9 am to noon and 1 pm to 5 pm"."""
     return " and ".join(f"{clock(start)} to {clock(end)}" for start, end in spans)
 
 

@@ -104,9 +104,23 @@ def count(value):
     return "两" if value == 2 else number(value)
 
 
+def _period(moment):
+    """The part of the day a time falls in, as callers say it: 上午, 中午, 下午, 晚上."""
+    if moment.hour < 12:
+        return "上午"
+    if moment.hour < 13:
+        return "中午"
+    return "下午" if moment.hour < 19 else "晚上"
+
+
 def clock(moment):
-    """Read a time of day: 09:00 -> 九点, 13:30 -> 十三点半, 08:15 -> 八点十五分."""
-    text = number(moment.hour) + "点"
+    """Read a time of day on the 12-hour clock: 09:00 -> 上午九点, 13:30 -> 下午一点半."""
+    return _period(moment) + _clock12(moment)
+
+
+def _clock12(moment):
+    hour = moment.hour % 12 or 12
+    text = ("两" if hour == 2 else number(hour)) + "点"  # 两点, as a clock says it
     if moment.minute == 30:
         return text + "半"
     if moment.minute:
@@ -115,5 +129,9 @@ def clock(moment):
 
 
 def hours(spans):
-    """Read opening hours: 九点至十二点、十三点至十七点."""
-    return "、".join(f"{clock(start)}至{clock(end)}" for start, end in spans)
+    """Read opening hours: 上午九点到中午十二点、下午一点到五点 (one 下午 for a span within it)."""
+    out = []
+    for start, end in spans:
+        same = _period(start) == _period(end)
+        out.append(f"{clock(start)}到{_clock12(end) if same else clock(end)}")
+    return "、".join(out)
