@@ -5,13 +5,17 @@ Times are integer Unix seconds, which every database compares the same way.
 """
 
 import datetime as dt
+import logging
 import threading
 from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from ivr.identity import MaskNumbers
 from ivr.money import from_fen
 from ivr.money import to_fen
 
@@ -80,14 +84,19 @@ lockouts = sa.Table(
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
 
+# A new name for the phrases table: its ids are now keyed with the secret and its rows expire,
+# and a store made before keeps its old `phrases` table untouched (the schema has no migrations).
 phrases = sa.Table(
-    "phrases",
+    "phrase_recipes",
     metadata,
-    sa.Column("phrase_id", sa.String(32), primary_key=True),  # content hash of the recipe
+    sa.Column("phrase_id", sa.String(32), primary_key=True),  # keyed hash of the recipe
     sa.Column("lang", sa.String(8), nullable=False),
     sa.Column("clips", sa.Text, nullable=False),  # clip keys, space separated
+    sa.Column("used_at", sa.BigInteger, nullable=False),  # last spoken: old ones are purged
 )
 
+# Seconds any store call may wait (connect, statement, lock) before the caller hears "busy".
+DEFAULT_TIMEOUT = 5
 CALL_FIELDS = tuple(column.name for column in calls.columns)
 
 
@@ -130,12 +139,30 @@ def from_epoch(seconds):
 class Store:
     """One database, reached through a SQLAlchemy engine; the schema is made on first use."""
 
-    def __init__(self, url):
+    def __init__(self, url, timeout=DEFAULT_TIMEOUT):
+        """`timeout` (seconds) bounds every wait: connecting, a statement, a lock, the pool.
+
+        Twilio gives a webhook 15 s; a store that hangs must fail well before, so the caller
+        hears our busy message instead of Twilio's application error.
+        """
         self.url = url
+        self.timeout = timeout
         # hide_parameters: a failed query must not put an ID number into an error message.
-        self.engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        options = {"pool_pre_ping": True, "hide_parameters": True}
+        backend = sa.make_url(url).get_backend_name()
+        if backend == "postgresql":
+            options["pool_timeout"] = timeout
+            options["connect_args"] = {
+                "connect_timeout": max(1, round(timeout)),
+                "options": f"-c statement_timeout={round(timeout * 1000)}"
+                f" -c lock_timeout={round(timeout * 1000)}",
+            }
+        elif backend == "sqlite":
+            options["connect_args"] = {"timeout": timeout}
+        self.engine = sa.create_engine(url, **options)
         if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas(timeout))
+        _refuse_row_logging()
         self._ready = False
         self._lock = threading.Lock()
 
@@ -252,16 +279,19 @@ class Store:
 
     # assembled audio
 
-    def save_phrase(self, phrase_id, lang, clips):
-        """Keep the recipe of an assembled phrase, so any worker can assemble it again."""
+    def save_phrase(self, phrase_id, lang, clips, now):
+        """Keep the recipe of an assembled phrase, so any worker can assemble it again.
+
+        Saying it again refreshes `used_at`, so a phrase still being spoken is never purged.
+        """
+        values = {"phrase_id": phrase_id, "lang": lang, "clips": " ".join(clips)}
+        values["used_at"] = epoch(now)
+        statement = self._insert(phrases).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[phrases.c.phrase_id], set_={"used_at": epoch(now)}
+        )
         with self.begin() as conn:
-            found = conn.execute(
-                sa.select(phrases.c.phrase_id).where(phrases.c.phrase_id == phrase_id)
-            ).first()
-            if found is None:
-                conn.execute(
-                    sa.insert(phrases).values(phrase_id=phrase_id, lang=lang, clips=" ".join(clips))
-                )
+            conn.execute(statement)
 
     def load_phrase(self, phrase_id):
         """Return (lang, clips) of an assembled phrase, or None."""
@@ -269,30 +299,83 @@ class Store:
             row = conn.execute(sa.select(phrases).where(phrases.c.phrase_id == phrase_id)).first()
         return None if row is None else (row.lang, row.clips.split(" "))
 
-    # lockouts
+    def purge_phrases(self, before):
+        """Forget the recipes of phrases last spoken before a moment."""
+        with self.begin() as conn:
+            conn.execute(sa.delete(phrases).where(phrases.c.used_at < epoch(before)))
+
+    # lockouts: one row per keyed hash of an account, an unknown number, or a caller
 
     def lockout(self, subject):
-        """Return (failures, locked_until) for an identifier's keyed hash."""
+        """Return (failures, locked_until) for a subject."""
         with self.begin() as conn:
             row = conn.execute(sa.select(lockouts).where(lockouts.c.subject == subject)).first()
         if row is None:
             return 0, None
         return row.failures, from_epoch(row.locked_until)
 
-    def save_lockout(self, subject, failures, locked_until, now):
-        """Record an identifier's failure count and lock end; zero failures clears it."""
+    def count_attempt(self, subject, now, limit, lock):
+        """Count one attempt BEFORE it is checked; return the count so far, or None if locked.
+
+        One statement (INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING, the same on SQLite
+        and PostgreSQL) reads and bumps the count, so parallel guesses cannot all see the same
+        count: at most `limit` attempts are let through until the lock ends. The attempt that
+        reaches the limit sets the lock (for `lock`, a timedelta) at once; a success clears it.
+        An expired lock starts a fresh count.
+        """
+        at, until = epoch(now), epoch(now + lock)
+        row = lockouts.c
+        expired = sa.and_(row.locked_until.is_not(None), row.locked_until <= at)
+        count = sa.case((expired, 1), else_=row.failures + 1)
+        statement = (
+            self._insert(lockouts)
+            .values(
+                subject=subject,
+                failures=1,
+                locked_until=until if limit <= 1 else None,
+                updated_at=at,
+            )
+            .on_conflict_do_update(
+                index_elements=[row.subject],
+                set_={
+                    "failures": count,
+                    "locked_until": sa.case(
+                        (count >= limit, sa.literal(until, sa.BigInteger)),
+                        else_=sa.null(),
+                    ),
+                    "updated_at": at,
+                },
+                where=sa.or_(row.locked_until.is_(None), row.locked_until <= at),
+            )
+            .returning(row.failures)
+        )
+        with self.begin() as conn:
+            return conn.execute(statement).scalar()
+
+    def uncount_attempt(self, subject, unlock=False):
+        """Give back an attempt that was counted but not checked (or checked and right).
+
+        `unlock` when that attempt was the one that set the lock.
+        """
+        values = {"failures": lockouts.c.failures - 1}
+        if unlock:
+            values["locked_until"] = None
+        with self.begin() as conn:
+            conn.execute(
+                sa.update(lockouts)
+                .where(lockouts.c.subject == subject, lockouts.c.failures > 0)
+                .values(**values)
+            )
+
+    def clear_lockout(self, subject):
+        """Forget a subject's failures: the right PIN was given."""
         with self.begin() as conn:
             conn.execute(sa.delete(lockouts).where(lockouts.c.subject == subject))
-            if failures:
-                until = None if locked_until is None else epoch(locked_until)
-                conn.execute(
-                    sa.insert(lockouts).values(
-                        subject=subject,
-                        failures=failures,
-                        locked_until=until,
-                        updated_at=epoch(now),
-                    )
-                )
+
+    def _insert(self, table):
+        """An INSERT that knows ON CONFLICT: both dialects spell it the same way."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
 
 
 class _Transaction:
@@ -319,12 +402,34 @@ class _Transaction:
         return False
 
 
-def _sqlite_pragmas(connection, _record):
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+def _sqlite_pragmas(timeout):
+    def on_connect(connection, _record):
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={round(timeout * 1000)}")
+        cursor.close()
+
+    return on_connect
+
+
+class _NoRows(logging.Filter):
+    """Drop SQLAlchemy's DEBUG lines that print result rows; mask numbers in the rest.
+
+    At DEBUG, sqlalchemy.engine logs every fetched row (names, hashes, balances) whatever
+    hide_parameters says; an operator turning on SQL echo must not get personal data.
+    """
+
+    def filter(self, record):
+        if isinstance(record.msg, str) and record.msg.startswith("Row "):
+            return False
+        return MaskNumbers().filter(record)
+
+
+def _refuse_row_logging():
+    engine_log = logging.getLogger("sqlalchemy.engine.Engine")
+    if not any(isinstance(f, _NoRows) for f in engine_log.filters):
+        engine_log.addFilter(_NoRows())
 
 
 def _account(row):
