@@ -10,8 +10,8 @@ import datetime as dt
 import hashlib
 import hmac
 import io
-import os
 import json
+import os
 import re
 import string
 from pathlib import Path
