@@ -32,4 +32,7 @@ def is_valid(request, token, public_base=None):
     if not signature:
         return False
     params = request.form if request.method == "POST" else {}
-    return RequestValidator(token).validate(public_url(request, public_base), params, signature)
+    try:
+        return RequestValidator(token).validate(public_url(request, public_base), params, signature)
+    except ValueError:  # a malformed Host (or forwarded host): "[::1", a port of "abc"
+        return False

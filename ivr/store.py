@@ -7,6 +7,7 @@ Times are integer Unix seconds, which every database compares the same way.
 import datetime as dt
 import logging
 import threading
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -84,6 +85,34 @@ lockouts = sa.Table(
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
 
+# An import is written here first, in short transactions, then moved into the tables above in
+# one set-based transaction: the write lock is held for that move only, never for the file.
+staged_accounts = sa.Table(
+    "import_accounts",
+    metadata,
+    sa.Column("batch", sa.String(32), nullable=False, index=True),
+    sa.Column("id_number", sa.String(18), nullable=False),
+    sa.Column("card_number", sa.String(19)),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("pin_hash", sa.String(200), nullable=False),
+    sa.Column("region", sa.String(40), nullable=False),
+    sa.Column("birth_date", sa.Date, nullable=False),
+    sa.Column("category", sa.String(20), nullable=False),
+    sa.Column("balance_fen", sa.BigInteger, nullable=False),
+)
+
+staged_entries = sa.Table(
+    "import_entries",
+    metadata,
+    sa.Column("batch", sa.String(32), nullable=False, index=True),
+    sa.Column("seq", sa.Integer, nullable=False),  # keeps the file's order
+    sa.Column("kind", sa.String(8), nullable=False),  # payment | credit
+    sa.Column("id_number", sa.String(18), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("amount_fen", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(20)),
+)
+
 # A new name for the phrases table: its ids are now keyed with the secret and its rows expire,
 # and a store made before keeps its old `phrases` table untouched (the schema has no migrations).
 phrases = sa.Table(
@@ -95,6 +124,8 @@ phrases = sa.Table(
     sa.Column("used_at", sa.BigInteger, nullable=False),  # last spoken: old ones are purged
 )
 
+# Accounts per staging transaction of an import: each holds the write lock for a moment only.
+IMPORT_BATCH = 1000
 # Seconds any store call may wait (connect, statement, lock) before the caller hears "busy".
 DEFAULT_TIMEOUT = 5
 CALL_FIELDS = tuple(column.name for column in calls.columns)
@@ -223,29 +254,53 @@ class Store:
             row = conn.execute(query).first()
         return None if row is None else Entry(row.period, from_fen(row.amount_fen))
 
-    def replace_accounts(self, rows):
+    def card_holders(self, cards):
+        """Return {card number: ID number} for those of these cards that accounts hold."""
+        cards, found = list(cards), {}
+        for start in range(0, len(cards), IMPORT_BATCH):
+            chunk = cards[start : start + IMPORT_BATCH]
+            query = sa.select(accounts.c.card_number, accounts.c.id_number).where(
+                accounts.c.card_number.in_(chunk)
+            )
+            with self.begin() as conn:
+                found.update((card, id_number) for card, id_number in conn.execute(query))
+        return found
+
+    def replace_accounts(self, rows, progress=None):
         """Insert or update accounts with their payments and credits, all or nothing.
 
         Each row is a dict with the account columns plus "payments" and "credits" lists of
-        Entry; an account's payments and credits are replaced by the file's.
+        Entry; an account's payments and credits are replaced by the file's. The rows are
+        staged in batches of IMPORT_BATCH, each its own short transaction, then moved in one
+        transaction of a few set-based statements, so calls wait for the move only.
+        `progress(n)` is told as each batch is staged.
         """
-        with self.begin() as conn:
-            for row in rows:
-                values = {k: v for k, v in row.items() if k not in ("payments", "credits")}
-                values["balance_fen"] = to_fen(values.pop("balance"))
-                found = conn.execute(
-                    sa.select(accounts.c.id).where(accounts.c.id_number == values["id_number"])
-                ).scalar()
-                if found is None:
-                    found = conn.execute(sa.insert(accounts).values(**values)).inserted_primary_key[
-                        0
-                    ]
-                else:
-                    conn.execute(sa.update(accounts).where(accounts.c.id == found).values(**values))
-                for table, entries in ((payments, row["payments"]), (credits, row["credits"])):
-                    conn.execute(sa.delete(table).where(table.c.account_id == found))
+        batch = uuid.uuid4().hex
+        try:
+            seq = 0
+            for start in range(0, len(rows), IMPORT_BATCH):
+                chunk = rows[start : start + IMPORT_BATCH]
+                staged, entries = [], []
+                for row in chunk:
+                    values = {k: v for k, v in row.items() if k not in ("payments", "credits")}
+                    values["balance_fen"] = to_fen(values.pop("balance"))
+                    staged.append(values | {"batch": batch})
+                    for kind, items in (("payment", row["payments"]), ("credit", row["credits"])):
+                        for entry in items:
+                            seq += 1
+                            entries.append(_staged_entry(batch, seq, kind, row, entry))
+                with self.begin() as conn:
+                    conn.execute(sa.insert(staged_accounts), staged)
                     if entries:
-                        conn.execute(sa.insert(table), [_entry(table, found, e) for e in entries])
+                        conn.execute(sa.insert(staged_entries), entries)
+                if progress:
+                    progress(len(chunk))
+            with self.begin() as conn:
+                _move_staged(conn, batch)
+        finally:
+            with self.begin() as conn:
+                conn.execute(sa.delete(staged_accounts).where(staged_accounts.c.batch == batch))
+                conn.execute(sa.delete(staged_entries).where(staged_entries.c.batch == batch))
 
     # calls
 
@@ -440,8 +495,46 @@ def _account(row):
     return Account(**values)
 
 
-def _entry(table, account_id, entry):
-    values = {"account_id": account_id, "period": entry.period, "amount_fen": to_fen(entry.amount)}
-    if table is payments:
-        values["status"] = entry.status
-    return values
+def _staged_entry(batch, seq, kind, row, entry):
+    values = {"batch": batch, "seq": seq, "kind": kind, "id_number": row["id_number"]}
+    return values | {
+        "period": entry.period,
+        "amount_fen": to_fen(entry.amount),
+        "status": entry.status,
+    }
+
+
+ACCOUNT_VALUES = ("card_number", "name", "pin_hash", "region", "birth_date", "category")
+ACCOUNT_VALUES += ("balance_fen",)
+
+
+def _move_staged(conn, batch):
+    """Move one staged import into the live tables: a few set-based statements."""
+    staged, entries = staged_accounts, staged_entries
+    mine = staged.c.batch == batch
+    conn.execute(
+        sa.update(accounts)
+        .where(accounts.c.id_number == staged.c.id_number, mine)
+        .values({name: staged.c[name] for name in ACCOUNT_VALUES})
+    )
+    new = sa.select(staged.c.id_number, *(staged.c[name] for name in ACCOUNT_VALUES)).where(
+        mine, staged.c.id_number.not_in(sa.select(accounts.c.id_number))
+    )
+    conn.execute(sa.insert(accounts).from_select(["id_number", *ACCOUNT_VALUES], new))
+    imported = (
+        sa.select(accounts.c.id)
+        .join(staged, staged.c.id_number == accounts.c.id_number)
+        .where(mine)
+    )
+    for table, kind in ((payments, "payment"), (credits, "credit")):
+        conn.execute(sa.delete(table).where(table.c.account_id.in_(imported)))
+        columns = ["account_id", "period", "amount_fen"] + (["status"] if table is payments else [])
+        chosen = [accounts.c.id, entries.c.period, entries.c.amount_fen]
+        chosen += [entries.c.status] if table is payments else []
+        rows = (
+            sa.select(*chosen)
+            .join(accounts, accounts.c.id_number == entries.c.id_number)
+            .where(entries.c.batch == batch, entries.c.kind == kind)
+            .order_by(entries.c.seq)
+        )
+        conn.execute(sa.insert(table).from_select(columns, rows))
