@@ -39,8 +39,10 @@ def normalize_id(keyed):
     number = keyed.strip().upper().replace("*", "X")
     if len(number) != 18:
         raise IdentityError("an ID number has 18 characters")
+    if not number.isascii():
+        raise IdentityError("an ID number has only the digits 0-9 and X")
     body, check = number[:17], number[17]
-    if not number.isascii() or not body.isdigit() or not (check.isdigit() or check == "X"):
+    if not body.isdigit() or not (check.isdigit() or check == "X"):
         raise IdentityError("only the last character of an ID number may be X")
     try:
         birth = dt.date(int(body[6:10]), int(body[10:12]), int(body[12:14]))
