@@ -11,7 +11,7 @@ import sqlalchemy as sa
 POSTGRES_SERVER = os.environ.get(
     "IVR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-BACKENDS = ("sqlite", "postgresql")
+BACKENDS = ("sqlite", pytest.param("postgresql", marks=pytest.mark.postgres))
 
 
 @contextlib.contextmanager
