@@ -427,6 +427,16 @@ class Store:
         with self.begin() as conn:
             conn.execute(sa.delete(lockouts).where(lockouts.c.subject == subject))
 
+    def purge_lockouts(self, before, now):
+        """Forget counts not touched since `before` whose lock (if any) has ended.
+
+        Each call with a wrong PIN leaves a row for its CallSid; nothing else removes it.
+        """
+        row = lockouts.c
+        ended = sa.or_(row.locked_until.is_(None), row.locked_until <= epoch(now))
+        with self.begin() as conn:
+            conn.execute(sa.delete(lockouts).where(row.updated_at < epoch(before), ended))
+
     def _insert(self, table):
         """An INSERT that knows ON CONFLICT: both dialects spell it the same way."""
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite

@@ -4,6 +4,7 @@ The parallel test serves the app under gunicorn with several workers over real H
 and on PostgreSQL, since the race lives between processes and inside the database.
 """
 
+import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -150,3 +151,18 @@ def test_the_callers_count_follows_a_real_from_number_across_calls(make_app, clo
     # A withheld caller ID names nobody: only each call's own count applies.
     withheld = [guess(f"CB{n}", "+266696687", f"99000001{n}") for n in range(4)]
     assert withheld == [None, None, None, None]
+
+
+def test_old_counts_are_purged_but_running_locks_kept(make_app, clock):
+    store = make_app().extensions["ivr"].store
+    lock = dt.timedelta(minutes=30)
+    for _ in range(3):
+        store.count_attempt("locked", clock(), 3, lock)
+    store.count_attempt("counted", clock(), 3, lock)
+    clock.advance(minutes=10)
+    store.purge_lockouts(before=clock(), now=clock())
+    assert store.lockout("counted") == (0, None)
+    assert store.lockout("locked")[0] == 3
+    clock.advance(minutes=30)
+    store.purge_lockouts(before=clock(), now=clock())
+    assert store.lockout("locked") == (0, None)
