@@ -187,6 +187,9 @@ class Store:
                 "connect_timeout": max(1, round(timeout)),
                 "options": f"-c statement_timeout={round(timeout * 1000)}"
                 f" -c lock_timeout={round(timeout * 1000)}",
+                # A server that stops acknowledging (a cut network) drops the connection
+                # instead of holding the request; the two above need a server that answers.
+                "tcp_user_timeout": round(timeout * 1000),
             }
         elif backend == "sqlite":
             options["connect_args"] = {"timeout": timeout}
