@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint format audio font bench system-packages clean
+.PHONY: run test lint format audio font bench system-packages postgres clean
 
 $(STAMP): requirements.txt
 	python3 -m venv $(VENV)
@@ -34,6 +34,32 @@ endef
 system-packages:
 	$(call install_missing,$(TEST_PACKAGES))
 
+# The lockout, concurrency and timeout tests run on SQLite and on PostgreSQL. When root and
+# nothing listens on 127.0.0.1:5432, Debian's postgresql is installed if missing and its
+# cluster started; a cluster made here (a throwaway test server) trusts the postgres user on
+# 127.0.0.1, which the tests connect as (IVR_TEST_POSTGRES_URL names another server).
+# Without root those tests skip, saying why.
+postgres:
+	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null \
+	  && ! python3 -c "import socket; socket.create_connection(('127.0.0.1', 5432), 2)" 2>/dev/null; then \
+	  fresh=""; \
+	  if ! command -v pg_lsclusters >/dev/null; then \
+	    echo "Installing: postgresql"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+	      && fresh=1 || echo "Could not install postgresql; its tests will skip."; \
+	  fi; \
+	  if command -v pg_lsclusters >/dev/null; then \
+	    if [ -z "$$(pg_lsclusters -h)" ]; then \
+	      pg_createcluster "$$(ls /usr/lib/postgresql | sort -V | tail -1)" main -p 5432 >/dev/null && fresh=1; \
+	    fi; \
+	    set -- $$(pg_lsclusters -h | head -1); \
+	    if [ -n "$$fresh" ]; then \
+	      sed -i '1i host all postgres 127.0.0.1/32 trust' "/etc/postgresql/$$1/$$2/pg_hba.conf"; \
+	    fi; \
+	    pg_ctlcluster "$$1" "$$2" start || echo "Could not start PostgreSQL $$1/$$2; its tests will skip."; \
+	  fi; \
+	fi
+
 run: $(STAMP)
 	$(VENV)/bin/flask --app app accounts seed --if-empty
 	@echo "Dial from a browser:  http://$(HOST):$(PORT)/"
@@ -41,7 +67,7 @@ run: $(STAMP)
 	@echo "Twilio's Voice URL:   http://$(HOST):$(PORT)/voice (POST)"
 	$(VENV)/bin/flask --app app run --host $(HOST) --port $(PORT)
 
-test: $(STAMP) system-packages
+test: $(STAMP) system-packages postgres
 	$(PY) -m pytest
 
 # Re-render prompts/*.toml to audio/ (only what changed; FORCE=1 for everything).

@@ -82,8 +82,7 @@ def wrk_script(folder, base, path, params):
     signature = RequestValidator(TOKEN).compute_signature(base + path, params)
     script = Path(folder) / f"case{abs(hash((path, body)))}.lua"
     script.write_text(
-        'wrk.method = "POST"\n'
-        f"wrk.body = {body!r}\n".replace("'", '"')
+        f'wrk.method = "POST"\nwrk.body = {body!r}\n'.replace("'", '"')
         + 'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
         + f'wrk.headers["X-Twilio-Signature"] = "{signature}"\n'
     )

@@ -3,9 +3,11 @@
 import os
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr import identity
 from ivr.config import DEFAULTS
+from ivr.config import DEV_SECRET_KEY
 from ivr.config import from_environment
 from ivr.config import utc_now
 
@@ -32,8 +34,12 @@ def create_app(test_config=None, *, clock=utc_now):
         app.config["DATABASE_URL"] = f"sqlite:///{path}"
     if app.config["IVR_VOICE_MODE"] not in ("say", "play"):
         raise ValueError(f"IVR_VOICE_MODE is say or play, not {app.config['IVR_VOICE_MODE']!r}")
-    if not app.config["TWILIO_AUTH_TOKEN"]:
-        log.warning("TWILIO_AUTH_TOKEN is not set: webhook signatures are NOT checked")
+    check_security(app.config)
+    if app.config["IVR_PROXIES"]:
+        proxies = app.config["IVR_PROXIES"]
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )
 
     from ivr import accounts
     from ivr import actions
@@ -53,11 +59,11 @@ def create_app(test_config=None, *, clock=utc_now):
         flow=flow,
         prompts=prompts,
         regions=regions,
-        store=Store(app.config["DATABASE_URL"]),
+        store=Store(app.config["DATABASE_URL"], timeout=app.config["IVR_DB_TIMEOUT"]),
         actions=registry,
         settings=Settings.from_config(app.config),
         clock=clock,
-        audio=audio.library_for(app, prompts),
+        audio=audio.library_for(app, prompts, clock=clock),
         play=app.config["IVR_VOICE_MODE"] == "play",
     )
     audio.init_app(app)
@@ -67,3 +73,23 @@ def create_app(test_config=None, *, clock=utc_now):
     flowmap.init_app(app)
     app.softphone_hooks = phone_hooks.for_hotline(app.extensions["ivr"])
     return app
+
+
+def check_security(config):
+    """Refuse a production line keyed with the public SECRET_KEY; warn about weaker set-ups."""
+    token = config["TWILIO_AUTH_TOKEN"]
+    if config["SECRET_KEY"] == DEV_SECRET_KEY:
+        if token:
+            raise ValueError(
+                "SECRET_KEY is the public development value while TWILIO_AUTH_TOKEN is set: "
+                "set SECRET_KEY to a long random value"
+            )
+        log.warning("SECRET_KEY is the public development value: set it for a real line")
+    if not token:
+        log.warning("TWILIO_AUTH_TOKEN is not set: webhook signatures are NOT checked")
+    elif not config["IVR_PUBLIC_URL"]:
+        log.warning(
+            "TWILIO_AUTH_TOKEN is set without IVR_PUBLIC_URL: signatures are checked against "
+            "the Host header (and X-Forwarded-* from %d proxies); set IVR_PUBLIC_URL",
+            config["IVR_PROXIES"],
+        )

@@ -36,9 +36,18 @@ def switch_language(env, call, _):
 
 
 def _pend(env, call, kind, number):
-    """Remember which identifier the PIN will be checked against (hashed, and the last 4)."""
-    call.subject = identity.subject(kind, number, env.settings.secret_key)
+    """Remember which account (or unknown number) the PIN will be checked against.
+
+    A known account is counted as one subject whichever number named it, so three wrong
+    PINs by ID lock the card route too; an unknown number is its own subject, locked the same
+    way. Only a keyed hash and the last 4 are kept.
+    """
     account = env.store.find_account(kind, number)
+    secret = env.settings.secret_key
+    if account is None:
+        call.subject = identity.subject(kind, number, secret)
+    else:
+        call.subject = identity.subject("account", account.id_number, secret)
     call.pending_account_id = account.id if account else None
     call.last4 = number[-4:]
     call.account_id = None
@@ -65,8 +74,23 @@ def identify_by_card(env, call, keyed):
     return _pend(env, call, "card", number)
 
 
+def _caller_subjects(env, call):
+    """What counts one caller's wrong PINs across numbers: the call, and a real From number."""
+    secret = env.settings.secret_key
+    subjects = [identity.subject("call", call.call_sid, secret)] if call.call_sid else []
+    number = identity.caller_number(env.caller)
+    if number:
+        subjects.append(identity.subject("caller", number, secret))
+    return subjects
+
+
 def verify_pin(env, call, keyed):
-    """Check the PIN; an unknown number fails exactly as a wrong PIN does, lockout included."""
+    """Check the PIN; an unknown number fails exactly as a wrong PIN does, lockout included.
+
+    Every attempt is counted before the hash is compared (store.count_attempt), for the
+    account and for the caller, so no number of parallel guesses gets more than the limit
+    checked. A caller with too many wrong PINs across numbers is told so and the call ends.
+    """
     if call.account_id:  # a repeated request after success: carry on
         return Outcome()
     if not call.subject:  # a PIN with no number to check it against (a stale request)
@@ -75,25 +99,43 @@ def verify_pin(env, call, keyed):
         identity.check_pin_format(keyed)
     except identity.IdentityError:
         return Outcome(ok=False, phrases=_say("pin_format"))
-    failures, locked_until = env.store.lockout(call.subject)
-    if identity.is_locked(locked_until, env.now):
+    settings, store = env.settings, env.store
+    lock = dt.timedelta(minutes=settings.lockout_minutes)
+    caller_limit = settings.max_caller_pin_failures
+    counted = []  # (subject, count) of the caller's counters taken for this attempt
+    for subject in _caller_subjects(env, call):
+        count = store.count_attempt(subject, env.now, caller_limit, lock)
+        if count is None:
+            _give_back(store, counted, caller_limit)
+            log.info("PIN refused: this caller has had too many wrong PINs")
+            return Outcome(ok=False, goto="too_many")
+        counted.append((subject, count))
+    max_tries = settings.max_pin_tries
+    failures = store.count_attempt(call.subject, env.now, max_tries, lock)
+    if failures is None:  # locked: nothing is checked, so the caller's counters are given back
+        _give_back(store, counted, caller_limit)
         return Outcome(ok=False, goto="locked")
-    account = env.store.get_account(call.pending_account_id) if call.pending_account_id else None
+    account = store.get_account(call.pending_account_id) if call.pending_account_id else None
     matches = identity.verify_pin(keyed, account.pin_hash if account else identity.DECOY_HASH)
     if matches and account:
-        env.store.save_lockout(call.subject, 0, None, env.now)
+        store.clear_lockout(call.subject)
+        _give_back(store, counted, caller_limit)
         call.account_id, call.subject, call.pending_account_id = account.id, None, None
         log.info("caller verified for account ending %s", call.last4)
         return Outcome()
-    max_tries = env.settings.max_pin_tries
-    failures, locked_until = identity.after_failure(
-        failures, locked_until, env.now, max_tries, env.settings.lockout_minutes
-    )
-    env.store.save_lockout(call.subject, failures, locked_until, env.now)
     log.info("PIN rejected for number ending %s (%d of %d)", call.last4, failures, max_tries)
-    if locked_until:
+    if any(count >= caller_limit for _, count in counted):
+        log.info("caller ended: %d wrong PINs across numbers", caller_limit)
+        return Outcome(ok=False, goto="too_many")
+    if failures >= max_tries:
         return Outcome(ok=False, goto="locked")
     return Outcome(ok=False, phrases=_say("wrong_pin", tries=Value("count", max_tries - failures)))
+
+
+def _give_back(store, counted, limit):
+    """Give back the caller's counted attempts when no PIN was wrong."""
+    for subject, count in counted:
+        store.uncount_attempt(subject, unlock=count >= limit)
 
 
 def _account(env, call):
@@ -204,7 +246,7 @@ def registry():
         .add("switch_language", switch_language)
         .add("identify_by_id", identify_by_id, outcomes=("locked",))
         .add("identify_by_card", identify_by_card, outcomes=("locked",))
-        .add("verify_pin", verify_pin, outcomes=("locked", "unidentified"))
+        .add("verify_pin", verify_pin, outcomes=("locked", "unidentified", "too_many"))
         .add("balance", balance)
         .add("history", history)
         .add("credit", credit)

@@ -8,8 +8,10 @@ with the clips of its values into one WAV per phrase, cached on disk by content 
 
 import datetime as dt
 import hashlib
+import hmac
 import io
 import json
+import os
 import re
 import string
 from pathlib import Path
@@ -41,6 +43,10 @@ KEY = re.compile(r"[a-z0-9_]+(\.[0-9]+)?")
 PHRASE = re.compile(r"[0-9a-f]{32}")
 SPEAKABLE = re.compile(r"[\w\u3007\u3400-\u9fff]")
 VALUE_PAUSES = "，、,;；"
+# An assembled phrase (a balance, a number's last 4) is kept this long after it was last
+# spoken, then its recipe and file are deleted: longer than Twilio's longest call (4 h).
+PHRASE_RETENTION = dt.timedelta(hours=6)
+PURGE_EVERY = dt.timedelta(minutes=10)
 
 
 class AudioError(RuntimeError):
@@ -130,8 +136,11 @@ def render(prompts, lang, directory, force=False, progress=None):
 class Library:
     """The rendered clips of every language, and the phrases assembled from them."""
 
-    def __init__(self, prompts, directory, cache):
+    def __init__(self, prompts, directory, cache, secret="", clock=None):
         self.prompts = prompts
+        self.secret = secret.encode()  # keys phrase ids, so nobody can compute one
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.purged_at = None
         self.directory = Path(directory)
         self.cache = Path(cache)
         self.manifests = {lang: load_manifest(self.directory / lang) for lang in prompts.texts}
@@ -196,10 +205,27 @@ class Library:
         return clips
 
     def phrase_id(self, lang, clips):
-        """Name an assembled phrase by its content: the clips and the texts they were made from."""
+        """Name an assembled phrase by a keyed hash of its content (clips and their texts).
+
+        Keyed with SECRET_KEY: a plain content hash would let anyone test whether a given
+        balance was spoken on this line by fetching its URL.
+        """
         manifest = self.manifests[lang]
         material = "\n".join([lang, *(f"{c}:{manifest.get(c, '')}" for c in clips)])
-        return hashlib.sha256(material.encode()).hexdigest()[:32]
+        return hmac.new(self.secret, material.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def purge(self, store, now):
+        """Forget phrases last spoken more than PHRASE_RETENTION ago: their rows and files."""
+        before = now - PHRASE_RETENTION
+        if store is not None:
+            store.purge_phrases(before)
+        for path in self.cache.glob("*.wav") if self.cache.exists() else ():
+            try:
+                if path.stat().st_mtime < before.timestamp():
+                    path.unlink()
+            except FileNotFoundError:  # another worker purged it first
+                pass
+        self.purged_at = now
 
     def clip(self, lang, key):
         """Load a rendered clip once; clips are small and phrases reuse them all the time."""
@@ -269,9 +295,13 @@ class Library:
         if clips == [phrase.key]:
             return f"/audio/{lang}/{phrase.key}.wav"
         phrase_id = self.phrase_id(lang, clips)
+        now = self.clock()
         if store is not None:  # None: the busy path, which must not need the store
-            store.save_phrase(phrase_id, lang, clips)
-        self.cached(phrase_id, lang, clips)
+            store.save_phrase(phrase_id, lang, clips, now)
+            if self.purged_at is None or now - self.purged_at > PURGE_EVERY:
+                self.purge(store, now)
+        path = self.cached(phrase_id, lang, clips)
+        os.utime(path, (now.timestamp(), now.timestamp()))  # spoken again: keep it
         return f"/audio/phrase/{phrase_id}.wav"
 
 
@@ -322,7 +352,7 @@ def phrase_file(phrase_id):
     if any(clip != PAUSE and not library().has(lang, clip) for clip in clips):
         abort(404)
     path = library().cached(phrase_id, lang, clips)
-    return serve(path, phrase_id, max_age=31536000)  # content-addressed: it never changes
+    return serve(path, phrase_id, max_age=31536000)  # named by its content: it never changes
 
 
 @click.group("audio", cls=AppGroup)
@@ -356,11 +386,11 @@ def render_command(lang, force):
         )
 
 
-def library_for(app, prompts):
+def library_for(app, prompts, clock=None):
     """The app's library: IVR_AUDIO_DIR (default audio/), phrases cached in IVR_AUDIO_CACHE."""
     directory = app.config.get("IVR_AUDIO_DIR") or str(AUDIO_DIR)
     cache = app.config.get("IVR_AUDIO_CACHE") or str(Path(app.instance_path) / "phrases")
-    return Library(prompts, directory, cache)
+    return Library(prompts, directory, cache, secret=app.config["SECRET_KEY"], clock=clock)
 
 
 def init_app(app):

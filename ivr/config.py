@@ -9,6 +9,7 @@ def utc_now():
     return dt.datetime.now(dt.UTC)
 
 
+DEV_SECRET_KEY = "dev-only-not-secret"
 DEFAULTS = {
     "DATABASE_URL": None,  # None: SQLite in the instance folder
     "TWILIO_AUTH_TOKEN": None,  # set: every webhook must carry a valid X-Twilio-Signature
@@ -20,11 +21,24 @@ DEFAULTS = {
     "IVR_DEFAULT_LANG": "zh",
     "IVR_MAX_PIN_TRIES": 3,
     "IVR_LOCKOUT_MINUTES": 30,
+    # Wrong PINs one caller (a call, or a real From number within a lockout) may give across
+    # different numbers before the call ends: a guesser walks numbers, two PINs each.
+    "IVR_MAX_CALLER_PIN_FAILURES": 5,
+    # Seconds any store call may wait (connect, statement, lock): well under Twilio's 15 s.
+    "IVR_DB_TIMEOUT": 5,
+    # scrypt cost (N, a power of 2) for PINs the import hashes: 2**14 takes ~30 ms a PIN.
+    "IVR_PIN_HASH_COST": 2**14,
+    # How many reverse proxies in front of the app set X-Forwarded-*; 0: those headers are
+    # ignored, so a client cannot choose the URL a signature is checked against.
+    "IVR_PROXIES": 0,
+    # Webhook bodies are small; a bigger request gets 413 before it is read.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
     # Example values: the residents' yearly premium the guide quotes (set per deployment).
     "IVR_RESIDENT_PREMIUM": "400",
     "IVR_RESIDENT_PREMIUM_YEAR": 2026,
-    # Keys the hashes that name identifiers in the lockout table; set it in production.
-    "SECRET_KEY": "dev-only-not-secret",
+    # Keys the hashes that name identifiers in the lockout table and the ids of spoken phrases.
+    # The app refuses to start with this public value once TWILIO_AUTH_TOKEN is set.
+    "SECRET_KEY": DEV_SECRET_KEY,
     # The web dialer may dial TwiML URLs other than this app's. Off: it would be a
     # server-side request forgery tool in anyone's browser.
     "IVR_DIAL_ANY_URL": False,
@@ -33,8 +47,12 @@ DEFAULTS = {
     "IVR_WEB_CALLS_PER_MINUTE": 10,  # calls one address may start a minute
     "IVR_WEB_PINS_PER_MINUTE": 5,  # PIN entries one address may submit a minute
 }
-INTEGERS = ("IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES", "IVR_RESIDENT_PREMIUM_YEAR")
-INTEGERS += ("IVR_WEB_CALLS_PER_MINUTE", "IVR_WEB_PINS_PER_MINUTE")
+INTEGERS = (
+    "IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES", "IVR_RESIDENT_PREMIUM_YEAR",
+    "IVR_MAX_CALLER_PIN_FAILURES", "IVR_PIN_HASH_COST", "IVR_PROXIES",
+    "IVR_WEB_CALLS_PER_MINUTE", "IVR_WEB_PINS_PER_MINUTE",
+)  # fmt: skip
+NUMBERS = ("IVR_DB_TIMEOUT",)
 FLAGS = ("IVR_DIAL_ANY_URL", "IVR_WEB_DIALER")
 FROM_ENVIRONMENT = (
     "DATABASE_URL", "TWILIO_AUTH_TOKEN", "IVR_PUBLIC_URL", "IVR_VOICE_MODE", "IVR_FLOW_FILE",
@@ -43,6 +61,7 @@ FROM_ENVIRONMENT = (
     "IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES", "IVR_RESIDENT_PREMIUM",
     "IVR_RESIDENT_PREMIUM_YEAR", "SECRET_KEY", "IVR_DIAL_ANY_URL",
     "IVR_WEB_DIALER", "IVR_WEB_CALLS_PER_MINUTE", "IVR_WEB_PINS_PER_MINUTE",
+    "IVR_MAX_CALLER_PIN_FAILURES", "IVR_DB_TIMEOUT", "IVR_PIN_HASH_COST", "IVR_PROXIES",
 )  # fmt: skip
 
 
@@ -56,6 +75,8 @@ def from_environment(environ=None):
             continue
         if name in INTEGERS:
             found[name] = int(value)
+        elif name in NUMBERS:
+            found[name] = float(value)
         elif name in FLAGS:
             found[name] = value.strip().lower() in ("1", "true", "yes", "on")
         else:

@@ -5,6 +5,7 @@ render the turn. Nothing here knows HTTP, and nothing below it looks anything up
 """
 
 import dataclasses
+import datetime as dt
 
 from ivr import dialog
 from ivr import identity
@@ -25,6 +26,8 @@ from ivr.types import Spoken
 from ivr.types import Turn
 
 log = identity.logger(__name__)
+# Wrong-PIN counts untouched this long are forgotten (a running lock is kept until it ends).
+LOCKOUT_RETENTION = dt.timedelta(days=1)
 
 
 def load_definitions(actions, flow_file=None):
@@ -68,16 +71,16 @@ class Hotline:
         self.play = play  # speak with <Play> of recorded audio, not <Say>
         self.sealer = Sealer(settings.secret_key)
 
-    def start(self, call_sid, to):
+    def start(self, call_sid, to, caller=None):
         """A call rings in: the welcome and the main menu."""
-        return self._turn(call_sid, to, None, None, None)
+        return self._turn(call_sid, to, caller, None, None, None)
 
-    def step(self, call_sid, node, digits, state, to=None):
+    def step(self, call_sid, node, digits, state, to=None, caller=None):
         """The caller's keys (None: nothing in time) at a node, with the state the line sealed.
 
         A missing, forged or expired state, or that of an ended call, starts the call afresh.
         """
-        return self._turn(call_sid, to, node, digits, state)
+        return self._turn(call_sid, to, caller, node, digits, state)
 
     def end(self, call_sid):
         """Twilio says the call is over: remember it, so its requests are never answered again."""
@@ -86,6 +89,7 @@ class Hotline:
             if call_sid:
                 self.store.end_call(call_sid, now)
             self.store.purge_calls(now - MAX_CALL)
+            self.store.purge_lockouts(before=now - LOCKOUT_RETENTION, now=now)
         except Exception:
             log.exception("could not close call %s", mask(call_sid))
 
@@ -102,8 +106,8 @@ class Hotline:
         line = self.regions.for_dialled(to).key
         return new_call(call_sid or "", self.settings.default_lang, line, now)
 
-    def _turn(self, call_sid, to, node, digits, state):
-        env = Env(self.store, self.regions, self.settings, self.clock())
+    def _turn(self, call_sid, to, caller, node, digits, state):
+        env = Env(self.store, self.regions, self.settings, self.clock(), caller)
         effects = Effects(self.actions, env)
         call = None
         try:

@@ -11,8 +11,9 @@ import traceback
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
-CARD_PATTERN = re.compile(r"\d{9,19}")
-PIN_PATTERN = re.compile(r"\d{6}")
+# [0-9], not \d: \d also matches full-width and other scripts' digits, which no phone can key.
+CARD_PATTERN = re.compile(r"[0-9]{9,19}")
+PIN_PATTERN = re.compile(r"[0-9]{6}")
 # scrypt at n=2**14, r=8 costs ~16 MiB and tens of milliseconds: slow for a guesser, fine per call.
 SCRYPT_N = 2**14
 SCRYPT_R = 8
@@ -38,6 +39,8 @@ def normalize_id(keyed):
     number = keyed.strip().upper().replace("*", "X")
     if len(number) != 18:
         raise IdentityError("an ID number has 18 characters")
+    if not number.isascii():
+        raise IdentityError("an ID number has only the digits 0-9 and X")
     body, check = number[:17], number[17]
     if not body.isdigit() or not (check.isdigit() or check == "X"):
         raise IdentityError("only the last character of an ID number may be X")
@@ -98,10 +101,12 @@ DECOY_HASH = hash_pin("000000")
 
 
 def subject(kind, number, key):
-    """Name an identifier for lockouts without storing it: a keyed hash of kind and number.
+    """Name what a lockout counts, without storing it: a keyed hash of kind and value.
 
-    Lockouts are kept per identifier, known or not, so an unknown number is locked just
-    like a real one and the answers never reveal which accounts exist.
+    `kind` is "account" (a known account, whichever number named it: one lock for both
+    routes), "id" or "card" (an unknown number, locked by itself just like a real one, so the
+    answers never reveal which numbers exist), or "call" / "caller" (a caller's wrong PINs
+    across numbers).
     """
     message = f"{kind}:{number}".encode()
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
@@ -112,14 +117,18 @@ def is_locked(locked_until, now):
     return locked_until is not None and now < locked_until
 
 
-def after_failure(failures, locked_until, now, max_tries, minutes):
-    """Count one wrong PIN; return the new failure count and lock end (None if not locked)."""
-    if locked_until is not None and now >= locked_until:
-        failures = 0  # an expired lock starts a fresh count
-    failures += 1
-    if failures >= max_tries:
-        return failures, now + dt.timedelta(minutes=minutes)
-    return failures, None
+# What Twilio sends as From when the caller ID is withheld: the words, or (on older calls)
+# the words spelled on a keypad. None of these names one caller, so none is counted.
+WITHHELD = {"266696687", "7378742833", "2562533", "8656696", "86282452253"}
+PHONE_NUMBER = re.compile(r"\+?([0-9]{7,15})")
+
+
+def caller_number(from_):
+    """Return a caller's number when From is a real phone number, else None."""
+    match = PHONE_NUMBER.fullmatch((from_ or "").strip())
+    if match is None or match.group(1) in WITHHELD:
+        return None
+    return match.group(1)
 
 
 def mask(number):

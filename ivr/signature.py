@@ -8,16 +8,16 @@ from twilio.request_validator import RequestValidator
 
 
 def public_origin(request, public_base=None):
-    """The scheme and host Twilio reaches us by: IVR_PUBLIC_URL, else X-Forwarded-*, else ours.
+    """The scheme and host Twilio reaches us by: IVR_PUBLIC_URL, else the request's own.
 
     Behind a proxy or tunnel Flask sees http://localhost:5000/... while Twilio called
-    https://public-host/..., so the public scheme and host must be put back.
+    https://public-host/...: set IVR_PUBLIC_URL, or IVR_PROXIES so that werkzeug's ProxyFix
+    takes X-Forwarded-* from that many proxies. A client's own X-Forwarded-* are never read
+    here, or a request signed for another app on the same Twilio account would replay here.
     """
     if public_base:
         return public_base.rstrip("/")
-    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
-    host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
-    return f"{proto or request.scheme}://{host or request.host}"
+    return f"{request.scheme}://{request.host}"
 
 
 def public_url(request, public_base=None):
@@ -43,8 +43,11 @@ def is_valid(request, token, public_base=None):
     if not signature:
         return False
     params = request.form if request.method == "POST" else {}
-    url = public_url(request, public_base)
-    checker = validator(token)
-    if hmac.compare_digest(checker.compute_signature(url, params).encode(), signature.encode()):
-        return True
-    return checker.validate(url, params, signature)
+    try:
+        url = public_url(request, public_base)
+        checker = validator(token)
+        if hmac.compare_digest(checker.compute_signature(url, params).encode(), signature.encode()):
+            return True
+        return checker.validate(url, params, signature)
+    except ValueError:  # a malformed Host (or forwarded host): "[::1", a port of "abc"
+        return False

@@ -5,13 +5,18 @@ Times are integer Unix seconds, which every database compares the same way.
 """
 
 import datetime as dt
+import logging
 import threading
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from ivr.identity import MaskNumbers
 from ivr.money import from_fen
 from ivr.money import to_fen
 
@@ -69,13 +74,49 @@ lockouts = sa.Table(
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
 
-phrases = sa.Table(
-    "phrases",
+# An import is written here first, in short transactions, then moved into the tables above in
+# one set-based transaction: the write lock is held for that move only, never for the file.
+staged_accounts = sa.Table(
+    "import_accounts",
     metadata,
-    sa.Column("phrase_id", sa.String(32), primary_key=True),  # content hash of the recipe
+    sa.Column("batch", sa.String(32), nullable=False, index=True),
+    sa.Column("id_number", sa.String(18), nullable=False),
+    sa.Column("card_number", sa.String(19)),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("pin_hash", sa.String(200), nullable=False),
+    sa.Column("region", sa.String(40), nullable=False),
+    sa.Column("birth_date", sa.Date, nullable=False),
+    sa.Column("category", sa.String(20), nullable=False),
+    sa.Column("balance_fen", sa.BigInteger, nullable=False),
+)
+
+staged_entries = sa.Table(
+    "import_entries",
+    metadata,
+    sa.Column("batch", sa.String(32), nullable=False, index=True),
+    sa.Column("seq", sa.Integer, nullable=False),  # keeps the file's order
+    sa.Column("kind", sa.String(8), nullable=False),  # payment | credit
+    sa.Column("id_number", sa.String(18), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("amount_fen", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(20)),
+)
+
+# A new name for the phrases table: its ids are now keyed with the secret and its rows expire,
+# and a store made before keeps its old `phrases` table untouched (the schema has no migrations).
+phrases = sa.Table(
+    "phrase_recipes",
+    metadata,
+    sa.Column("phrase_id", sa.String(32), primary_key=True),  # keyed hash of the recipe
     sa.Column("lang", sa.String(8), nullable=False),
     sa.Column("clips", sa.Text, nullable=False),  # clip keys, space separated
+    sa.Column("used_at", sa.BigInteger, nullable=False),  # last spoken: old ones are purged
 )
+
+# Accounts per staging transaction of an import: each holds the write lock for a moment only.
+IMPORT_BATCH = 1000
+# Seconds any store call may wait (connect, statement, lock) before the caller hears "busy".
+DEFAULT_TIMEOUT = 5
 
 
 class StoreError(RuntimeError):
@@ -117,12 +158,33 @@ def from_epoch(seconds):
 class Store:
     """One database, reached through a SQLAlchemy engine; the schema is made on first use."""
 
-    def __init__(self, url):
+    def __init__(self, url, timeout=DEFAULT_TIMEOUT):
+        """`timeout` (seconds) bounds every wait: connecting, a statement, a lock, the pool.
+
+        Twilio gives a webhook 15 s; a store that hangs must fail well before, so the caller
+        hears our busy message instead of Twilio's application error.
+        """
         self.url = url
+        self.timeout = timeout
         # hide_parameters: a failed query must not put an ID number into an error message.
-        self.engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        options = {"pool_pre_ping": True, "hide_parameters": True}
+        backend = sa.make_url(url).get_backend_name()
+        if backend == "postgresql":
+            options["pool_timeout"] = timeout
+            options["connect_args"] = {
+                "connect_timeout": max(1, round(timeout)),
+                "options": f"-c statement_timeout={round(timeout * 1000)}"
+                f" -c lock_timeout={round(timeout * 1000)}",
+                # A server that stops acknowledging (a cut network) drops the connection
+                # instead of holding the request; the two above need a server that answers.
+                "tcp_user_timeout": round(timeout * 1000),
+            }
+        elif backend == "sqlite":
+            options["connect_args"] = {"timeout": timeout}
+        self.engine = sa.create_engine(url, **options)
         if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas(timeout))
+        _refuse_row_logging()
         self._ready = False
         self._lock = threading.Lock()
 
@@ -183,29 +245,53 @@ class Store:
             row = conn.execute(query).first()
         return None if row is None else Entry(row.period, from_fen(row.amount_fen))
 
-    def replace_accounts(self, rows):
+    def card_holders(self, cards):
+        """Return {card number: ID number} for those of these cards that accounts hold."""
+        cards, found = list(cards), {}
+        for start in range(0, len(cards), IMPORT_BATCH):
+            chunk = cards[start : start + IMPORT_BATCH]
+            query = sa.select(accounts.c.card_number, accounts.c.id_number).where(
+                accounts.c.card_number.in_(chunk)
+            )
+            with self.begin() as conn:
+                found.update((card, id_number) for card, id_number in conn.execute(query))
+        return found
+
+    def replace_accounts(self, rows, progress=None):
         """Insert or update accounts with their payments and credits, all or nothing.
 
         Each row is a dict with the account columns plus "payments" and "credits" lists of
-        Entry; an account's payments and credits are replaced by the file's.
+        Entry; an account's payments and credits are replaced by the file's. The rows are
+        staged in batches of IMPORT_BATCH, each its own short transaction, then moved in one
+        transaction of a few set-based statements, so calls wait for the move only.
+        `progress(n)` is told as each batch is staged.
         """
-        with self.begin() as conn:
-            for row in rows:
-                values = {k: v for k, v in row.items() if k not in ("payments", "credits")}
-                values["balance_fen"] = to_fen(values.pop("balance"))
-                found = conn.execute(
-                    sa.select(accounts.c.id).where(accounts.c.id_number == values["id_number"])
-                ).scalar()
-                if found is None:
-                    found = conn.execute(sa.insert(accounts).values(**values)).inserted_primary_key[
-                        0
-                    ]
-                else:
-                    conn.execute(sa.update(accounts).where(accounts.c.id == found).values(**values))
-                for table, entries in ((payments, row["payments"]), (credits, row["credits"])):
-                    conn.execute(sa.delete(table).where(table.c.account_id == found))
+        batch = uuid.uuid4().hex
+        try:
+            seq = 0
+            for start in range(0, len(rows), IMPORT_BATCH):
+                chunk = rows[start : start + IMPORT_BATCH]
+                staged, entries = [], []
+                for row in chunk:
+                    values = {k: v for k, v in row.items() if k not in ("payments", "credits")}
+                    values["balance_fen"] = to_fen(values.pop("balance"))
+                    staged.append(values | {"batch": batch})
+                    for kind, items in (("payment", row["payments"]), ("credit", row["credits"])):
+                        for entry in items:
+                            seq += 1
+                            entries.append(_staged_entry(batch, seq, kind, row, entry))
+                with self.begin() as conn:
+                    conn.execute(sa.insert(staged_accounts), staged)
                     if entries:
-                        conn.execute(sa.insert(table), [_entry(table, found, e) for e in entries])
+                        conn.execute(sa.insert(staged_entries), entries)
+                if progress:
+                    progress(len(chunk))
+            with self.begin() as conn:
+                _move_staged(conn, batch)
+        finally:
+            with self.begin() as conn:
+                conn.execute(sa.delete(staged_accounts).where(staged_accounts.c.batch == batch))
+                conn.execute(sa.delete(staged_entries).where(staged_entries.c.batch == batch))
 
     # calls
 
@@ -233,16 +319,19 @@ class Store:
 
     # assembled audio
 
-    def save_phrase(self, phrase_id, lang, clips):
-        """Keep the recipe of an assembled phrase, so any worker can assemble it again."""
+    def save_phrase(self, phrase_id, lang, clips, now):
+        """Keep the recipe of an assembled phrase, so any worker can assemble it again.
+
+        Saying it again refreshes `used_at`, so a phrase still being spoken is never purged.
+        """
+        values = {"phrase_id": phrase_id, "lang": lang, "clips": " ".join(clips)}
+        values["used_at"] = epoch(now)
+        statement = self._insert(phrases).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[phrases.c.phrase_id], set_={"used_at": epoch(now)}
+        )
         with self.begin() as conn:
-            found = conn.execute(
-                sa.select(phrases.c.phrase_id).where(phrases.c.phrase_id == phrase_id)
-            ).first()
-            if found is None:
-                conn.execute(
-                    sa.insert(phrases).values(phrase_id=phrase_id, lang=lang, clips=" ".join(clips))
-                )
+            conn.execute(statement)
 
     def load_phrase(self, phrase_id):
         """Return (lang, clips) of an assembled phrase, or None."""
@@ -250,30 +339,93 @@ class Store:
             row = conn.execute(sa.select(phrases).where(phrases.c.phrase_id == phrase_id)).first()
         return None if row is None else (row.lang, row.clips.split(" "))
 
-    # lockouts
+    def purge_phrases(self, before):
+        """Forget the recipes of phrases last spoken before a moment."""
+        with self.begin() as conn:
+            conn.execute(sa.delete(phrases).where(phrases.c.used_at < epoch(before)))
+
+    # lockouts: one row per keyed hash of an account, an unknown number, or a caller
 
     def lockout(self, subject):
-        """Return (failures, locked_until) for an identifier's keyed hash."""
+        """Return (failures, locked_until) for a subject."""
         with self.begin() as conn:
             row = conn.execute(sa.select(lockouts).where(lockouts.c.subject == subject)).first()
         if row is None:
             return 0, None
         return row.failures, from_epoch(row.locked_until)
 
-    def save_lockout(self, subject, failures, locked_until, now):
-        """Record an identifier's failure count and lock end; zero failures clears it."""
+    def count_attempt(self, subject, now, limit, lock):
+        """Count one attempt BEFORE it is checked; return the count so far, or None if locked.
+
+        One statement (INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING, the same on SQLite
+        and PostgreSQL) reads and bumps the count, so parallel guesses cannot all see the same
+        count: at most `limit` attempts are let through until the lock ends. The attempt that
+        reaches the limit sets the lock (for `lock`, a timedelta) at once; a success clears it.
+        An expired lock starts a fresh count.
+        """
+        at, until = epoch(now), epoch(now + lock)
+        row = lockouts.c
+        expired = sa.and_(row.locked_until.is_not(None), row.locked_until <= at)
+        count = sa.case((expired, 1), else_=row.failures + 1)
+        statement = (
+            self._insert(lockouts)
+            .values(
+                subject=subject,
+                failures=1,
+                locked_until=until if limit <= 1 else None,
+                updated_at=at,
+            )
+            .on_conflict_do_update(
+                index_elements=[row.subject],
+                set_={
+                    "failures": count,
+                    "locked_until": sa.case(
+                        (count >= limit, sa.literal(until, sa.BigInteger)),
+                        else_=sa.null(),
+                    ),
+                    "updated_at": at,
+                },
+                where=sa.or_(row.locked_until.is_(None), row.locked_until <= at),
+            )
+            .returning(row.failures)
+        )
+        with self.begin() as conn:
+            return conn.execute(statement).scalar()
+
+    def uncount_attempt(self, subject, unlock=False):
+        """Give back an attempt that was counted but not checked (or checked and right).
+
+        `unlock` when that attempt was the one that set the lock.
+        """
+        values = {"failures": lockouts.c.failures - 1}
+        if unlock:
+            values["locked_until"] = None
+        with self.begin() as conn:
+            conn.execute(
+                sa.update(lockouts)
+                .where(lockouts.c.subject == subject, lockouts.c.failures > 0)
+                .values(**values)
+            )
+
+    def clear_lockout(self, subject):
+        """Forget a subject's failures: the right PIN was given."""
         with self.begin() as conn:
             conn.execute(sa.delete(lockouts).where(lockouts.c.subject == subject))
-            if failures:
-                until = None if locked_until is None else epoch(locked_until)
-                conn.execute(
-                    sa.insert(lockouts).values(
-                        subject=subject,
-                        failures=failures,
-                        locked_until=until,
-                        updated_at=epoch(now),
-                    )
-                )
+
+    def purge_lockouts(self, before, now):
+        """Forget counts not touched since `before` whose lock (if any) has ended.
+
+        Each call with a wrong PIN leaves a row for its CallSid; nothing else removes it.
+        """
+        row = lockouts.c
+        ended = sa.or_(row.locked_until.is_(None), row.locked_until <= epoch(now))
+        with self.begin() as conn:
+            conn.execute(sa.delete(lockouts).where(row.updated_at < epoch(before), ended))
+
+    def _insert(self, table):
+        """An INSERT that knows ON CONFLICT: both dialects spell it the same way."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
 
 
 class _Transaction:
@@ -300,12 +452,34 @@ class _Transaction:
         return False
 
 
-def _sqlite_pragmas(connection, _record):
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+def _sqlite_pragmas(timeout):
+    def on_connect(connection, _record):
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={round(timeout * 1000)}")
+        cursor.close()
+
+    return on_connect
+
+
+class _NoRows(logging.Filter):
+    """Drop SQLAlchemy's DEBUG lines that print result rows; mask numbers in the rest.
+
+    At DEBUG, sqlalchemy.engine logs every fetched row (names, hashes, balances) whatever
+    hide_parameters says; an operator turning on SQL echo must not get personal data.
+    """
+
+    def filter(self, record):
+        if isinstance(record.msg, str) and record.msg.startswith("Row "):
+            return False
+        return MaskNumbers().filter(record)
+
+
+def _refuse_row_logging():
+    engine_log = logging.getLogger("sqlalchemy.engine.Engine")
+    if not any(isinstance(f, _NoRows) for f in engine_log.filters):
+        engine_log.addFilter(_NoRows())
 
 
 def _account(row):
@@ -316,8 +490,46 @@ def _account(row):
     return Account(**values)
 
 
-def _entry(table, account_id, entry):
-    values = {"account_id": account_id, "period": entry.period, "amount_fen": to_fen(entry.amount)}
-    if table is payments:
-        values["status"] = entry.status
-    return values
+def _staged_entry(batch, seq, kind, row, entry):
+    values = {"batch": batch, "seq": seq, "kind": kind, "id_number": row["id_number"]}
+    return values | {
+        "period": entry.period,
+        "amount_fen": to_fen(entry.amount),
+        "status": entry.status,
+    }
+
+
+ACCOUNT_VALUES = ("card_number", "name", "pin_hash", "region", "birth_date", "category")
+ACCOUNT_VALUES += ("balance_fen",)
+
+
+def _move_staged(conn, batch):
+    """Move one staged import into the live tables: a few set-based statements."""
+    staged, entries = staged_accounts, staged_entries
+    mine = staged.c.batch == batch
+    conn.execute(
+        sa.update(accounts)
+        .where(accounts.c.id_number == staged.c.id_number, mine)
+        .values({name: staged.c[name] for name in ACCOUNT_VALUES})
+    )
+    new = sa.select(staged.c.id_number, *(staged.c[name] for name in ACCOUNT_VALUES)).where(
+        mine, staged.c.id_number.not_in(sa.select(accounts.c.id_number))
+    )
+    conn.execute(sa.insert(accounts).from_select(["id_number", *ACCOUNT_VALUES], new))
+    imported = (
+        sa.select(accounts.c.id)
+        .join(staged, staged.c.id_number == accounts.c.id_number)
+        .where(mine)
+    )
+    for table, kind in ((payments, "payment"), (credits, "credit")):
+        conn.execute(sa.delete(table).where(table.c.account_id.in_(imported)))
+        columns = ["account_id", "period", "amount_fen"] + (["status"] if table is payments else [])
+        chosen = [accounts.c.id, entries.c.period, entries.c.amount_fen]
+        chosen += [entries.c.status] if table is payments else []
+        rows = (
+            sa.select(*chosen)
+            .join(accounts, accounts.c.id_number == entries.c.id_number)
+            .where(entries.c.batch == batch, entries.c.kind == kind)
+            .order_by(entries.c.seq)
+        )
+        conn.execute(sa.insert(table).from_select(columns, rows))

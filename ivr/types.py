@@ -71,6 +71,7 @@ class Settings:
     default_lang: str = "zh"
     max_pin_tries: int = 3
     lockout_minutes: int = 30
+    max_caller_pin_failures: int = 5  # wrong PINs one caller may give across numbers
     resident_premium: str = "400"
     resident_premium_year: int = 2026
 
@@ -81,6 +82,7 @@ class Settings:
             default_lang=config["IVR_DEFAULT_LANG"],
             max_pin_tries=config["IVR_MAX_PIN_TRIES"],
             lockout_minutes=config["IVR_LOCKOUT_MINUTES"],
+            max_caller_pin_failures=config["IVR_MAX_CALLER_PIN_FAILURES"],
             resident_premium=config["IVR_RESIDENT_PREMIUM"],
             resident_premium_year=config["IVR_RESIDENT_PREMIUM_YEAR"],
         )
@@ -94,6 +96,7 @@ class Env:
     regions: object
     settings: Settings
     now: dt.datetime
+    caller: str | None = None  # the request's From, as Twilio sent it
 
 
 class Actions:

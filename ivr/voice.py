@@ -79,7 +79,7 @@ def check_signature():
 def incoming():
     """The Voice URL: a call rings in."""
     values = request.values
-    return reply(hotline().start(values.get("CallSid", ""), values.get("To")))
+    return reply(hotline().start(values.get("CallSid", ""), values.get("To"), values.get("From")))
 
 
 @bp.route("/node/<node>", methods=["GET", "POST"])
@@ -87,7 +87,8 @@ def node(node):
     """A Gather's action (keys) or the redirect after it (no keys) at a node."""
     values = request.values
     sid, to, state = values.get("CallSid", ""), values.get("To"), request.args.get(STATE_PARAM)
-    return reply(hotline().step(sid, node, keys_from(values), state, to=to))
+    step = hotline().step(sid, node, keys_from(values), state, to=to, caller=values.get("From"))
+    return reply(step)
 
 
 @bp.route("/status", methods=["GET", "POST"])

@@ -32,7 +32,7 @@ kind = "collect"
 prompt = "enter_pin"
 action = "verify_pin"
 next = "$intent"
-outcomes = { locked = "main", unidentified = "who" }
+outcomes = { locked = "main", unidentified = "who", too_many = "main" }
 
 [nodes.balance]
 kind = "answer"

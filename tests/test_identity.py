@@ -86,20 +86,11 @@ def test_pin_format():
 NOW = dt.datetime(2026, 11, 18, 3, 0, tzinfo=dt.UTC)
 
 
-def test_lockout_after_three_failures_for_thirty_minutes():
-    failures, until = identity.after_failure(0, None, NOW, 3, 30)
-    assert (failures, until) == (1, None)
-    failures, until = identity.after_failure(failures, until, NOW, 3, 30)
-    assert (failures, until) == (2, None)
-    failures, until = identity.after_failure(failures, until, NOW, 3, 30)
-    assert until == NOW + dt.timedelta(minutes=30)
+def test_lock_runs_until_its_end():
+    until = NOW + dt.timedelta(minutes=30)
     assert identity.is_locked(until, NOW + dt.timedelta(minutes=29, seconds=59))
     assert not identity.is_locked(until, NOW + dt.timedelta(minutes=30))
-
-
-def test_expired_lock_starts_a_fresh_count():
-    until = NOW - dt.timedelta(seconds=1)
-    assert identity.after_failure(3, until, NOW, 3, 30) == (1, None)
+    assert not identity.is_locked(None, NOW)
 
 
 def test_subject_hides_the_number_and_depends_on_the_key():

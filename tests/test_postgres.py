@@ -1,35 +1,21 @@
 """The same store on a real PostgreSQL server: DATABASE_URL is all that changes."""
 
-import uuid
-
 import pytest
-import sqlalchemy as sa
 
 from ivr.accounts import import_accounts
 from ivr.softphone.phone import Phone
 from tests.conftest import ACCOUNTS
 from tests.conftest import TOKEN
-
-SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from tests.databases import postgres_database
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 def database():
-    """A fresh database on the local server, dropped afterwards."""
-    engine = sa.create_engine(SERVER, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            name = f"ivr_test_{uuid.uuid4().hex[:8]}"
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as error:
-        engine.dispose()
-        pytest.skip(f"no PostgreSQL server on 127.0.0.1:5432 ({type(error).__name__})")
-    yield SERVER.rsplit("/", 1)[0] + "/" + name
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    engine.dispose()
+    """A fresh database on the local server (or IVR_TEST_POSTGRES_URL's), dropped afterwards."""
+    with postgres_database() as url:
+        yield url
 
 
 def test_whole_call_on_postgresql(database, make_app):

@@ -45,6 +45,7 @@ def free_port():
 def test_served_line_answers_a_signed_call(environment):
     port = free_port()
     environment["TWILIO_AUTH_TOKEN"] = "quickstart-token"
+    environment["SECRET_KEY"] = "quickstart-secret"  # the public default is refused with a token
     server = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "run", "--port", str(port)],
         env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -120,6 +120,7 @@ def test_hangup_after_three_silences(line):
 def test_busy_without_a_store(mode, tmp_path):
     dead = "sqlite:////nonexistent/dir/ivr.sqlite3"
     settings = {"DATABASE_URL": dead, "IVR_VOICE_MODE": mode, "TWILIO_AUTH_TOKEN": TOKEN}
+    settings["SECRET_KEY"] = "test-secret"
     app = create_app({"TESTING": True, "IVR_AUDIO_CACHE": str(tmp_path), **settings})
     caller = Caller(app.test_client(), SID)
     caller.ring()

@@ -192,7 +192,8 @@ def test_signature_over_other_params_is_403(client):
     assert response.status_code == 403
 
 
-def test_signature_behind_a_proxy_uses_forwarded_headers(client):
+def test_signature_behind_a_proxy_uses_forwarded_headers(make_app):
+    client = make_app(IVR_PROXIES=1).test_client()
     public = "https://ivr.example.com/voice"
     data = {"CallSid": "CA1", "To": "12333"}
     headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "ivr.example.com"}
@@ -206,6 +207,7 @@ def test_signature_with_configured_public_url(tmp_path):
             "TESTING": True,
             "DATABASE_URL": f"sqlite:///{tmp_path}/ivr.sqlite3",
             "TWILIO_AUTH_TOKEN": TOKEN,
+            "SECRET_KEY": "test-secret",
             "IVR_PUBLIC_URL": "https://abc.ngrok.example/",
         }
     )
