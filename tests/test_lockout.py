@@ -66,7 +66,7 @@ def test_parallel_wrong_pins_check_at_most_the_limit(store_url):
 
         def guess(index):
             phone = by_id(Phone.for_url(base_url + "/voice", token=TOKEN))
-            assert "请输入六位查询密码" in phone.heard
+            assert "请输入六位密码" in phone.heard
             ready.wait()  # every caller at the PIN prompt, then all guess at once
             return phone.enter(f"{index:06d}#").heard  # 000000 … 000059: all wrong
 
@@ -98,7 +98,7 @@ def test_the_lock_is_the_accounts_whatever_route(store_url, make_app, first, the
     assert LOCKED in phone.heard
     then(phone)  # the other number of the same account: locked as soon as it is keyed
     assert LOCKED in phone.heard
-    assert "请输入六位查询密码" not in phone.heard
+    assert "请输入六位密码" not in phone.heard
 
 
 def test_tries_are_counted_per_account_not_per_route(store_url, make_app):

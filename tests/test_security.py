@@ -62,15 +62,15 @@ def answer_within(limit, action):
 
 def test_a_locked_store_answers_busy_well_inside_15_s(fresh_url, make_app):
     phone = Phone.for_app(make_app(DATABASE_URL=fresh_url), token=TOKEN)
-    phone.dial()
+    phone.dial().press("1").press("1").enter("11010519491231002*#")  # the PIN writes its count
     if fresh_url.startswith("sqlite"):  # another process writing: SQLite's one write lock
         holder = sqlite3.connect(sa.make_url(fresh_url).database)
         holder.execute("BEGIN EXCLUSIVE")
         release = holder.close
-    else:  # another session holding the calls table: every statement on it waits
+    else:  # another session holding the lockouts table: every statement on it waits
         engine = sa.create_engine(fresh_url)
         holder = engine.connect()
-        holder.execute(sa.text("LOCK TABLE calls IN ACCESS EXCLUSIVE MODE"))
+        holder.execute(sa.text("LOCK TABLE lockouts IN ACCESS EXCLUSIVE MODE"))
 
         def release():
             holder.rollback()
@@ -78,7 +78,7 @@ def test_a_locked_store_answers_busy_well_inside_15_s(fresh_url, make_app):
             engine.dispose()
 
     try:
-        took = answer_within(TWILIO_LIMIT, lambda: phone.press("1"))
+        took = answer_within(TWILIO_LIMIT, lambda: phone.enter("000000#"))
     finally:
         release()
     assert BUSY in phone.heard
@@ -99,8 +99,9 @@ def test_a_database_that_accepts_and_never_answers_answers_busy(tmp_path):
         }
     )
     phone = Phone.for_app(app)
+    phone.dial().press("1").press("1")  # the menus need no store; the ID number does
     try:
-        took = answer_within(TWILIO_LIMIT, phone.dial)
+        took = answer_within(TWILIO_LIMIT, lambda: phone.enter("11010519491231002*#"))
     finally:
         for conn, _ in held:
             conn.close()
