@@ -22,7 +22,6 @@ from ivr.accounts import demo_document  # noqa: E402
 from ivr.accounts import import_accounts  # noqa: E402
 from ivr.softphone.interpreter import estimate_say  # noqa: E402
 from ivr.softphone.phone import Phone  # noqa: E402
-from ivr.store import get_store  # noqa: E402
 
 # (caller, language, key groups up to the balance). The demo retiree 张秀英 of Beijing.
 # "{offer}" presses 9 as soon as "For English, press 9" has been said.
@@ -44,15 +43,15 @@ def make_app(folder, mode):
         {
             "TESTING": True,
             "TWILIO_AUTH_TOKEN": TOKEN,
+            "SECRET_KEY": "bench-secret-key-not-the-public-one",
             "DATABASE_URL": f"sqlite:///{folder}/{mode}.sqlite3",
             "IVR_VOICE_MODE": mode,
             "IVR_AUDIO_CACHE": f"{folder}/phrases",
         }
     )
-    with app.app_context():
-        regions = app.extensions["ivr"].regions
-        today = app.config["IVR_CLOCK"]().date()
-        import_accounts(demo_document(regions, today), regions, get_store())
+    hotline = app.extensions["ivr"]
+    today = hotline.clock().date()
+    import_accounts(demo_document(hotline.regions, today), hotline.regions, hotline.store)
     return app
 
 
@@ -62,8 +61,7 @@ def words(app, event):
         return event.data["text"]
     url = event.data.get("url", "")
     path = url[url.index("/audio/") :] if "/audio/" in url else url
-    with app.app_context():
-        return app.extensions["ivr.audio"].text_of(path, get_store()) or ""
+    return app.extensions["ivr"].words(path) or ""
 
 
 def offer_at(app, spoken, lang):
