@@ -23,14 +23,15 @@ from ivr.accounts import import_accounts  # noqa: E402
 from ivr.softphone.interpreter import estimate_say  # noqa: E402
 from ivr.softphone.phone import Phone  # noqa: E402
 
-# (caller, language, key groups up to the balance). The demo retiree 张秀英 of Beijing.
+# (caller, language, key groups up to the balance). The demo retiree 张秀英 of Beijing; one
+# entry takes the ID or the card number (no ID/card menu).
 # "{offer}" presses 9 as soon as "For English, press 9" has been said.
 CALLERS = (
-    ("ID", "zh", ("1", "1", "11010519491231002*#", "123456#")),
-    ("card", "zh", ("1", "2", "110000001#", "123456#")),
-    ("ID", "en", ("9", "1", "1", "11010519491231002*#", "123456#")),
-    ("card", "en", ("9", "1", "2", "110000001#", "123456#")),
-    ("ID", "en@9", ("9@{offer}", "1", "1", "11010519491231002*#", "123456#")),
+    ("ID", "zh", ("1", "11010519491231002*#", "123456#")),
+    ("card", "zh", ("1", "110000001#", "123456#")),
+    ("ID", "en", ("9", "1", "11010519491231002*#", "123456#")),
+    ("card", "en", ("9", "1", "110000001#", "123456#")),
+    ("ID", "en@9", ("9@{offer}", "1", "11010519491231002*#", "123456#")),
 )
 OFFER_SECONDS = 2.0  # "For English, press 9" said, the caller presses
 OFFER = {"zh": "For English", "en": "普通话"}  # the other language's offer, as a caller hears it

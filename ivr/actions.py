@@ -10,6 +10,7 @@ from ivr import identity
 from ivr import regions as regions_module
 from ivr.prompts import Phrase
 from ivr.prompts import Ref
+from ivr.prompts import other_language
 from ivr.spoken import Value
 from ivr.types import Actions
 from ivr.types import Outcome
@@ -17,11 +18,13 @@ from ivr.types import Outcome
 log = identity.logger(__name__)
 PAGE_SIZE = 3
 PROMPTS = (
-    "invalid_id", "invalid_card", "pin_format", "wrong_pin", "balance", "balance_resident",
+    "invalid_number", "pin_format", "wrong_pin", "balance", "balance_resident",
     "history_intro", "history_more_intro", "history_line", "history_none", "history_end",
     "status_paid", "status_pending", "status_overdue", "credit_latest", "credit_none",
     "credit_resident", "rule_fixed_monthly", "rule_fixed_monthly_tiered", "rule_fixed_yearly",
     "rule_fixed_yearly_tiered", "rule_pension_share", "rule_employee", "channels", "agent_hours",
+    "wrong_old_pin", "weak_pin", "same_pin", "pin_mismatch", "pin_changed", "pin_not_changed",
+    "card_reported_lost", "card_already_lost", "card_none",
 )  # fmt: skip
 CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "CST")  # agents keep Beijing time, no DST
 
@@ -31,19 +34,19 @@ def _say(key, **params):
 
 
 def switch_language(env, call, _):
-    call.lang = "en" if call.lang == "zh" else "zh"
+    call.lang = other_language(call.lang)
     return Outcome()
 
 
-def _pend(env, call, kind, number):
+def _pend(env, call, kind, number, account):
     """Remember which account (or unknown number) the PIN will be checked against.
 
     A known account is counted as one subject whichever number named it, so three wrong
     PINs by ID lock the card route too; an unknown number is its own subject, locked the same
     way. Only a keyed hash and the last 4 are kept.
     """
-    account = env.store.find_account(kind, number)
     secret = env.settings.secret_key
+    call.route = kind
     if account is None:
         call.subject = identity.subject(kind, number, secret)
     else:
@@ -58,20 +61,18 @@ def _pend(env, call, kind, number):
     return Outcome()
 
 
-def identify_by_id(env, call, keyed):
+def identify_by_number(env, call, keyed):
+    """One entry for an ID or a card number, told apart by form and checksum (no menu)."""
     try:
-        number = identity.normalize_id(keyed)
+        kind, number = identity.classify_number(keyed)
     except identity.IdentityError:
-        return Outcome(ok=False, phrases=_say("invalid_id"))
-    return _pend(env, call, "id", number)
-
-
-def identify_by_card(env, call, keyed):
-    try:
-        number = identity.normalize_card(keyed)
-    except identity.IdentityError:
-        return Outcome(ok=False, phrases=_say("invalid_card"))
-    return _pend(env, call, "card", number)
+        return Outcome(ok=False, phrases=_say("invalid_number"))
+    account = env.store.find_account(kind, number)
+    if account is None and kind == "id" and number.isdigit():
+        card = env.store.find_account("card", number)  # an 18-digit card that checks as an ID
+        if card is not None:
+            kind, account = "card", card
+    return _pend(env, call, kind, number, account)
 
 
 def _caller_subjects(env, call):
@@ -120,7 +121,12 @@ def verify_pin(env, call, keyed):
     if matches and account:
         store.clear_lockout(call.subject)
         _give_back(store, counted, caller_limit)
-        call.account_id, call.subject, call.pending_account_id = account.id, None, None
+        call.subject, call.pending_account_id = None, None
+        if call.route == "card" and store.card_lost(account.card_number):
+            # Said only after the right PIN, so a lost card tells a guesser nothing.
+            log.info("card ending %s is reported lost: not identified by it", call.last4)
+            return Outcome(ok=False, goto="card_lost")
+        call.account_id = account.id
         log.info("caller verified for account ending %s", call.last4)
         return Outcome()
     log.info("PIN rejected for number ending %s (%d of %d)", call.last4, failures, max_tries)
@@ -129,7 +135,7 @@ def verify_pin(env, call, keyed):
         return Outcome(ok=False, goto="too_many")
     if failures >= max_tries:
         return Outcome(ok=False, goto="locked")
-    return Outcome(ok=False, phrases=_say("wrong_pin", tries=Value("count", max_tries - failures)))
+    return Outcome(ok=False, phrases=_say("wrong_pin", tries=Value("tries", max_tries - failures)))
 
 
 def _give_back(store, counted, limit):
@@ -153,13 +159,17 @@ def balance(env, call, _):
 
 
 def history(env, call, page):
-    """Read three payments, newest first; a page past the end says there are no more."""
+    """Read three payments, newest first; a page past the end says there are no more.
+
+    On the last page the answer is `last`, so the caller is not offered earlier records.
+    """
     account = _account(env, call)
     entries = env.store.payments(account.id, page * PAGE_SIZE, PAGE_SIZE + 1)
     if not entries:
         if page == 0:
-            return Outcome(phrases=_say("history_none"))
-        return Outcome(phrases=_say("history_end"), page=page - 1)  # "1" repeats the last page
+            return Outcome(phrases=_say("history_none"), last=True)
+        # "1" repeats the last page
+        return Outcome(phrases=_say("history_end"), page=page - 1, last=True)
     phrases = list(_say("history_intro" if page == 0 else "history_more_intro"))
     for entry in entries[:PAGE_SIZE]:
         status = Ref(f"status_{entry.status}")
@@ -170,7 +180,7 @@ def history(env, call, page):
             status=status,
         )
     if len(entries) <= PAGE_SIZE:
-        phrases += _say("history_end")
+        return Outcome(phrases=tuple(phrases + list(_say("history_end"))), last=True)
     return Outcome(phrases=tuple(phrases))
 
 
@@ -227,6 +237,79 @@ def channels(env, call, _):
     )
 
 
+def check_old_pin(env, call, keyed):
+    """Before a PIN change: the current PIN again, counted against the account's lock."""
+    call.pin_checked, call.new_pin_hash = False, None
+    try:
+        identity.check_pin_format(keyed)
+    except identity.IdentityError:
+        return Outcome(ok=False, phrases=_say("pin_format"))
+    account = _account(env, call)
+    settings, store = env.settings, env.store
+    subject = identity.subject("account", account.id_number, settings.secret_key)
+    lock = dt.timedelta(minutes=settings.lockout_minutes)
+    failures = store.count_attempt(subject, env.now, settings.max_pin_tries, lock)
+    if failures is not None and identity.verify_pin(keyed, account.pin_hash):
+        store.clear_lockout(subject)
+        call.pin_checked = True
+        return Outcome()
+    if failures is None or failures >= settings.max_pin_tries:
+        log.info("PIN change: too many wrong PINs for account ending %s", call.last4)
+        call.account_id = None  # the account is locked: this call no longer holds it
+        return Outcome(ok=False, goto="locked")
+    left = Value("tries", settings.max_pin_tries - failures)
+    return Outcome(ok=False, phrases=_say("wrong_old_pin", tries=left))
+
+
+def new_pin(env, call, keyed):
+    """The new PIN, first time: six digits, not easy to guess, not the old one; kept hashed."""
+    call.new_pin_hash = None
+    if not call.pin_checked:  # a replayed request that skipped the old PIN
+        return Outcome(ok=False)
+    try:
+        identity.check_pin_format(keyed)
+    except identity.IdentityError:
+        return Outcome(ok=False, phrases=_say("pin_format"))
+    try:
+        identity.check_new_pin(keyed)
+    except identity.IdentityError:
+        return Outcome(ok=False, phrases=_say("weak_pin"))
+    if identity.verify_pin(keyed, _account(env, call).pin_hash):
+        return Outcome(ok=False, phrases=_say("same_pin"))
+    call.new_pin_hash = identity.hash_pin(keyed, n=env.settings.pin_hash_cost)
+    return Outcome()
+
+
+def repeat_pin(env, call, keyed):
+    """The new PIN again: it must match the first, else the caller sets it afresh."""
+    if call.new_pin_hash and identity.verify_pin(keyed, call.new_pin_hash):
+        return Outcome()
+    call.new_pin_hash = None
+    return Outcome(ok=False, phrases=_say("pin_mismatch"), goto="mismatch")
+
+
+def change_pin(env, call, _):
+    """The caller confirmed: the new PIN replaces the old in one statement."""
+    if not (call.pin_checked and call.new_pin_hash):
+        return Outcome(phrases=_say("pin_not_changed"))
+    env.store.set_pin_hash(_account(env, call).id, call.new_pin_hash)
+    call.pin_checked, call.new_pin_hash = False, None
+    log.info("query PIN changed for account ending %s", call.last4)
+    return Outcome(phrases=_say("pin_changed"))
+
+
+def report_lost_card(env, call, _):
+    """A temporary loss report: the card identifies no one until a service window lifts it."""
+    account = _account(env, call)
+    if not account.card_number:
+        return Outcome(phrases=_say("card_none"))
+    last4 = Value("digits", account.card_number[-4:])
+    if env.store.report_card_lost(account.card_number, env.now):
+        log.info("card ending %s reported lost", account.card_number[-4:])
+        return Outcome(phrases=_say("card_reported_lost", card=last4))
+    return Outcome(phrases=_say("card_already_lost", card=last4))
+
+
 def agents_open(env, call, _):
     region = env.regions[call.line]
     if regions_module.agents_open(region, env.now.astimezone(CHINA_TIME)):
@@ -244,13 +327,17 @@ def registry():
     return (
         Actions(prompts=PROMPTS)
         .add("switch_language", switch_language)
-        .add("identify_by_id", identify_by_id, outcomes=("locked",))
-        .add("identify_by_card", identify_by_card, outcomes=("locked",))
-        .add("verify_pin", verify_pin, outcomes=("locked", "unidentified", "too_many"))
+        .add("identify_by_number", identify_by_number, outcomes=("locked",))
+        .add("verify_pin", verify_pin, outcomes=("locked", "unidentified", "too_many", "card_lost"))
         .add("balance", balance)
         .add("history", history)
         .add("credit", credit)
         .add("channels", channels)
+        .add("check_old_pin", check_old_pin, outcomes=("locked",))
+        .add("new_pin", new_pin)
+        .add("repeat_pin", repeat_pin, outcomes=("mismatch",))
+        .add("change_pin", change_pin)
+        .add("report_lost_card", report_lost_card)
         .add("agents_open", agents_open, outcomes=("closed",))
         .add("agent_hours", agent_hours)
     )

@@ -30,7 +30,9 @@ class CallState:
     """What the line remembers between two requests of one call. No PIN, no full number.
 
     The dialog owns where the call is (node, tries, page, intent); the actions own who the
-    caller is (subject, pending_account_id, last4, account_id) and the language.
+    caller is (subject, pending_account_id, last4, account_id, route) and the language, and a
+    PIN change under way (pin_checked: the old PIN was right; new_pin_hash: the new PIN,
+    hashed as the store keeps it, until the caller confirms).
     """
 
     call_sid: str
@@ -45,6 +47,9 @@ class CallState:
     last4: str | None = None
     account_id: int | None = None
     started_at: int = 0
+    route: str | None = None  # "id" or "card": what the caller keyed to be identified
+    pin_checked: bool = False
+    new_pin_hash: str | None = None
 
     @property
     def knows_the_caller(self):

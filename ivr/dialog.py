@@ -11,6 +11,7 @@ from ivr.flow import GATHERING
 from ivr.flow import INTENT
 from ivr.flow import FlowError
 from ivr.prompts import Phrase
+from ivr.prompts import other_language
 from ivr.types import Gather
 from ivr.types import Outcome
 from ivr.types import Turn
@@ -30,6 +31,13 @@ class Dialog:
 
     def prompt(self, key):
         return Phrase.of(key, **self.effects.prompt_values(self.call))
+
+    def node_prompt(self, node, key=None):
+        """A gathering node's prompt (or `key`), after its offer in the other language, if any."""
+        offer = []
+        if node.offer:
+            offer = [Phrase(node.offer, lang=other_language(self.call.lang))]
+        return [*offer, self.prompt(key or node.prompt)]
 
     def run(self, action, value):
         outcome = self.effects.run(action, self.call, value)
@@ -77,15 +85,17 @@ class Dialog:
                 return self.enter(node.outcomes[outcome.goto])
             self.phrases.append(self.prompt(node.prompt))
             return self.turn(queue=node.queue)
-        self.phrases.append(self.prompt(node.prompt))
         if node.kind == "hangup":
+            self.phrases.append(self.prompt(node.prompt))
             return self.turn(hangup=True)
+        self.phrases += self.node_prompt(node)
         return self.gather(node)
 
     def speak_answer(self, node):
         """Run an answer node's action and speak what it found, then its options."""
         outcome = self.run(node.action, self.call.page)
-        self.phrases += [*outcome.phrases, self.prompt(node.prompt)]
+        last = outcome.last and node.last_prompt  # no more pages: "more" is not offered
+        self.phrases += [*outcome.phrases, *self.node_prompt(node, last)]
         return self.gather(node)
 
     def retry(self, node, reasons, exit_kind):
@@ -97,7 +107,7 @@ class Dialog:
             self.trace.append(f"exit:{node.id}:max_tries")
             self.phrases.append(self.prompt("too_many_tries"))
             return self.enter(node.on_max)
-        self.phrases.append(self.prompt(node.short_prompt or node.prompt))
+        self.phrases += self.node_prompt(node, node.short_prompt)
         return self.gather(node)
 
     def follow(self, node, outcome):
@@ -142,7 +152,7 @@ class Dialog:
             self.call.tries = 0
             if node.kind == "answer":
                 return self.speak_answer(node)
-            self.phrases.append(self.prompt(node.prompt))
+            self.phrases += self.node_prompt(node)
             return self.gather(node)
         return self.enter(target)
 

@@ -12,7 +12,7 @@ INTENT = "$intent"  # `next` of the PIN node: the answer asked for before identi
 GATHERING = ("menu", "collect", "answer")
 FIELDS = {
     "kind", "prompt", "short_prompt", "keys", "next", "back", "action", "identify",
-    "more", "queue", "outcomes", "timeout", "max_tries", "on_max", "secret",
+    "more", "queue", "outcomes", "timeout", "max_tries", "on_max", "secret", "offer", "last_prompt",
 }  # fmt: skip
 REQUIRED = {
     "say": ("prompt", "next"),
@@ -46,6 +46,12 @@ class Node:
     max_tries: int = 3
     on_max: str = "goodbye"
     secret: bool = False
+    offer: str | None = None  # a prompt said first, in the other language (the language offer)
+    last_prompt: str | None = None  # an answer's options on its last page (no "more" key)
+
+    def prompt_keys(self):
+        """The prompt keys this node may speak (None where a field is unset)."""
+        return (self.prompt, self.short_prompt, self.offer, self.last_prompt)
 
     def targets(self):
         """Every node this one can lead to, as declared."""
@@ -74,9 +80,7 @@ class Flow:
         """Every prompt key the flow speaks."""
         keys = set()
         for node in self.nodes.values():
-            keys.add(node.prompt)
-            if node.short_prompt:
-                keys.add(node.short_prompt)
+            keys.update(key for key in node.prompt_keys() if key)
         return keys
 
 
@@ -161,7 +165,7 @@ def parse_flow(text, actions=None, prompt_keys=None):
         raise FlowError(f"node {unreachable[0]}: unreachable from the entry {flow.entry!r}")
     for lang, keys in (prompt_keys or {}).items():
         for node in nodes.values():
-            for key in (node.prompt, node.short_prompt):
+            for key in node.prompt_keys():
                 if key and key not in keys:
                     raise FlowError(
                         f"node {node.id}: prompt {key!r} is missing in prompts/{lang}.toml"

@@ -143,12 +143,13 @@ class Hotline:
         """Each phrase as text, and in play mode as the path of its recorded audio."""
         speeches = []
         for phrase in turn.phrases:
-            text = self.prompts.text(turn.lang, phrase)
+            lang = phrase.lang or turn.lang
+            text = self.prompts.text(lang, phrase)
             path = None
             if self.play:
                 try:
-                    path = self.audio.url_path(turn.lang, phrase, self.store if store else None)
+                    path = self.audio.url_path(lang, phrase, self.store if store else None)
                 except AudioError as error:
                     log.warning("play mode: %s; speaking this phrase with <Say>", error)
-            speeches.append(Speech(text, path))
+            speeches.append(Speech(text, path, None if lang == turn.lang else lang))
         return tuple(speeches)

@@ -68,6 +68,29 @@ def normalize_card(keyed):
     return number
 
 
+def classify_number(keyed):
+    """Tell what a caller keyed apart by form and checksum: ("id" | "card", number), or raise.
+
+    18 characters with a valid GB 11643 check character is an ID number; 9 to 19 digits
+    otherwise is a card number (an 18-digit card that also checks as an ID is looked up as
+    both by the caller of this).
+    """
+    if len(keyed.strip()) == 18:
+        try:
+            return "id", normalize_id(keyed)
+        except IdentityError:
+            pass
+    return "card", normalize_card(keyed)
+
+
+def check_new_pin(pin):
+    """Refuse a new PIN that is easy to guess: one digit repeated, or a run up or down."""
+    check_pin_format(pin)
+    steps = {int(b) - int(a) for a, b in zip(pin, pin[1:], strict=False)}
+    if len(steps) == 1 and steps <= {-1, 0, 1}:
+        raise IdentityError("a PIN of one repeated digit or a run of digits is easy to guess")
+
+
 def check_pin_format(pin):
     """Raise unless the PIN is exactly six digits."""
     if not PIN_PATTERN.fullmatch(pin or ""):

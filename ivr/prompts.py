@@ -17,10 +17,14 @@ class PromptError(ValueError):
 
 @dataclass(frozen=True)
 class Phrase:
-    """One prompt to speak: its key and the values for its placeholders."""
+    """One prompt to speak: its key, the values for its placeholders, and its own language.
+
+    `lang` None speaks it in the call's language; the language offer names the other one.
+    """
 
     key: str
     params: tuple = ()
+    lang: str | None = None
 
     @classmethod
     def of(cls, key, **params):
@@ -32,6 +36,11 @@ class Ref:
     """A placeholder filled by another prompt's text (a region's name in this language)."""
 
     key: str
+
+
+def other_language(lang):
+    """The language the `9` key switches a caller of `lang` to."""
+    return LANGUAGES[1] if lang == LANGUAGES[0] else LANGUAGES[0]
 
 
 def placeholders(text):

@@ -113,6 +113,16 @@ phrases = sa.Table(
     sa.Column("used_at", sa.BigInteger, nullable=False),  # last spoken: old ones are purged
 )
 
+# Cards reported lost on the line, by card number (not account row): a re-import of the
+# accounts keeps them lost. A table of its own, as the schema has no migrations; a service
+# window reports the card found (store.report_card_found), which deletes its row.
+lost_cards = sa.Table(
+    "lost_cards",
+    metadata,
+    sa.Column("card_number", sa.String(19), primary_key=True),
+    sa.Column("reported_at", sa.BigInteger, nullable=False),
+)
+
 # Accounts per staging transaction of an import: each holds the write lock for a moment only.
 IMPORT_BATCH = 1000
 # Seconds any store call may wait (connect, statement, lock) before the caller hears "busy".
@@ -292,6 +302,39 @@ class Store:
             with self.begin() as conn:
                 conn.execute(sa.delete(staged_accounts).where(staged_accounts.c.batch == batch))
                 conn.execute(sa.delete(staged_entries).where(staged_entries.c.batch == batch))
+
+    # self-service
+
+    def set_pin_hash(self, account_id, pin_hash):
+        """Replace an account's PIN hash in one statement; return whether the account exists."""
+        with self.begin() as conn:
+            result = conn.execute(
+                sa.update(accounts).where(accounts.c.id == account_id).values(pin_hash=pin_hash)
+            )
+        return result.rowcount == 1
+
+    def report_card_lost(self, card_number, now):
+        """Mark a card lost; return False when it already was (one statement, no race)."""
+        statement = (
+            self._insert(lost_cards)
+            .values(card_number=card_number, reported_at=epoch(now))
+            .on_conflict_do_nothing(index_elements=[lost_cards.c.card_number])
+        )
+        with self.begin() as conn:
+            return conn.execute(statement).rowcount == 1
+
+    def card_lost(self, card_number):
+        """Return whether a card is reported lost."""
+        with self.begin() as conn:
+            found = conn.execute(
+                sa.select(lost_cards.c.card_number).where(lost_cards.c.card_number == card_number)
+            ).first()
+        return found is not None
+
+    def report_card_found(self, card_number):
+        """A service window saw the card: it identifies its holder again."""
+        with self.begin() as conn:
+            conn.execute(sa.delete(lost_cards).where(lost_cards.c.card_number == card_number))
 
     # calls
 

@@ -20,18 +20,18 @@ def render(turn, speeches, node_url, origin=""):
     """Build the TwiML for a turn.
 
     Args:
-        speeches: the phrases of the turn as types.Speech, in the turn's language.
+        speeches: the phrases of the turn as types.Speech (each in its own language, or
+            the turn's).
         node_url: node id -> the URL its input is posted to.
         origin: the public scheme and host that audio paths are played from.
     """
     response = VoiceResponse()
-    voice = VOICES[turn.lang]
 
     def speak(parent, speech):
         if speech.path:
             parent.play(origin + speech.path)
-        else:
-            parent.say(speech.text, **voice)
+        else:  # each <Say> in its own language's voice: the offer of the other language too
+            parent.say(speech.text, **VOICES[speech.lang or turn.lang])
 
     if turn.gather:
         gather = turn.gather

@@ -9,13 +9,14 @@ class Outcome:
     """What an action made of its input: accepted, refused (with why), or a named outcome.
 
     `page` moves the caller to another page of a paged answer (history); only the dialog
-    writes it into the call.
+    writes it into the call. `last` says the answer has no further page to offer.
     """
 
     ok: bool = True
     phrases: tuple = ()
     goto: str | None = None
     page: int | None = None
+    last: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,12 @@ class Turn:
 
 @dataclass(frozen=True)
 class Speech:
-    """One phrase as the caller will hear it: its text, and in play mode its audio's path."""
+    """One phrase as the caller will hear it: its text, in play mode its audio's path, and
+    its language (which voice says it: the language offer is in the other language)."""
 
     text: str
     path: str | None = None
+    lang: str | None = None  # None: the turn's language
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class Settings:
     max_caller_pin_failures: int = 5  # wrong PINs one caller may give across numbers
     resident_premium: str = "400"
     resident_premium_year: int = 2026
+    pin_hash_cost: int = 2**14  # scrypt N of a PIN the caller sets on the line
 
     @classmethod
     def from_config(cls, config):
@@ -85,6 +89,7 @@ class Settings:
             max_caller_pin_failures=config["IVR_MAX_CALLER_PIN_FAILURES"],
             resident_premium=config["IVR_RESIDENT_PREMIUM"],
             resident_premium_year=config["IVR_RESIDENT_PREMIUM_YEAR"],
+            pin_hash_cost=config["IVR_PIN_HASH_COST"],
         )
 
 

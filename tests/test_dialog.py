@@ -42,7 +42,7 @@ def new_call(**state):
 def test_a_call_starts_with_the_welcome_and_waits_at_the_main_menu():
     call = new_call()
     turn = dialog.start(FLOW, call, Script())
-    assert keys_of(turn) == ["welcome", "main_menu"]
+    assert keys_of(turn) == ["welcome", "language_offer", "main_menu"]
     assert (turn.gather.node, turn.gather.num_digits, turn.gather.timeout) == ("main", 1, 5)
     assert turn.trace == ("node:welcome", "node:main")
     assert call.node == "main"
@@ -51,7 +51,7 @@ def test_a_call_starts_with_the_welcome_and_waits_at_the_main_menu():
 def test_an_answer_that_needs_identity_asks_who_is_calling_and_remembers_the_intent():
     call = new_call(node="main")
     turn = dialog.step(FLOW, "main", "1", call, Script())
-    assert keys_of(turn) == ["identify_menu"]
+    assert keys_of(turn) == ["enter_number"]
     assert (call.intent, call.node) == ("balance", "identify")
     assert turn.trace == ("key:main:1", "node:balance", "node:identify")
 
@@ -73,7 +73,7 @@ def test_after_the_pin_the_caller_hears_the_answer_first_asked_for():
 def test_no_input_reprompts_with_the_short_menu_then_says_goodbye():
     call = new_call(node="main")
     first = dialog.step(FLOW, "main", None, call, Script())
-    assert keys_of(first) == ["no_input", "main_menu_short"]
+    assert keys_of(first) == ["no_input", "language_offer", "main_menu_short"]
     assert call.tries == 1
     dialog.step(FLOW, "main", None, call, Script())
     last = dialog.step(FLOW, "main", None, call, Script())
@@ -86,23 +86,25 @@ def test_no_input_reprompts_with_the_short_menu_then_says_goodbye():
 def test_an_invalid_key_says_why():
     call = new_call(node="main")
     turn = dialog.step(FLOW, "main", "7", call, Script())
-    assert keys_of(turn) == ["invalid_key", "main_menu_short"]
+    assert keys_of(turn) == ["invalid_key", "language_offer", "main_menu_short"]
     assert turn.trace == ("exit:main:invalid",)
 
 
 def test_a_refused_entry_counts_as_a_try_at_the_same_node():
-    call = new_call(node="id_number")
+    call = new_call(node="identify")
     refused = Outcome(ok=False, phrases=())
-    turn = dialog.step(FLOW, "id_number", "123", call, Script(identify_by_id=refused))
-    assert turn.gather.node == "id_number"
+    turn = dialog.step(FLOW, "identify", "123", call, Script(identify_by_number=refused))
+    assert turn.gather.node == "identify"
     assert call.tries == 1
-    assert keys_of(turn) == ["enter_id"]
+    assert keys_of(turn) == ["enter_number"]
 
 
 def test_star_alone_at_an_entry_goes_back():
-    call = new_call(node="card_number")
-    turn = dialog.step(FLOW, "card_number", "*", call, Script())
+    call = new_call(node="pin")
+    turn = dialog.step(FLOW, "pin", "*", call, Script())
     assert turn.gather.node == "identify"
+    turn = dialog.step(FLOW, "identify", "*", call, Script())
+    assert turn.gather.node == "main"
 
 
 def test_a_named_outcome_goes_where_the_flow_says():
@@ -110,13 +112,13 @@ def test_a_named_outcome_goes_where_the_flow_says():
     turn = dialog.step(
         FLOW, "pin", "000000", call, Script(verify_pin=Outcome(False, goto="locked"))
     )
-    assert keys_of(turn) == ["account_locked", "main_menu"]
+    assert keys_of(turn) == ["account_locked", "language_offer", "main_menu"]
     assert turn.trace[:2] == ("key:pin:entry", "exit:pin:locked")
 
 
 def test_the_pin_gather_is_secret():
-    call = new_call(node="id_number")
-    turn = dialog.step(FLOW, "id_number", "11010519491231002X", call, Script())
+    call = new_call(node="identify")
+    turn = dialog.step(FLOW, "identify", "11010519491231002X", call, Script())
     assert turn.gather.node == "pin"
     assert turn.gather.secret
     assert turn.gather.num_digits is None
@@ -143,7 +145,7 @@ def test_a_late_request_for_another_node_starts_that_node_afresh():
 def test_an_unknown_node_starts_at_the_entry():
     call = new_call(node="main")
     turn = dialog.step(FLOW, "nowhere", "1", call, Script())
-    assert keys_of(turn) == ["welcome", "main_menu"]
+    assert keys_of(turn) == ["welcome", "language_offer", "main_menu"]
 
 
 def test_the_transfer_joins_the_queue_or_says_the_hours():
@@ -153,7 +155,7 @@ def test_the_transfer_joins_the_queue_or_says_the_hours():
     assert keys_of(turn) == ["transferring"]
     closed = Script(agents_open=Outcome(False, goto="closed"))
     turn = dialog.step(FLOW, "main", "0", new_call(node="main"), closed)
-    assert keys_of(turn) == ["agents_closed", "main_menu"]
+    assert keys_of(turn) == ["agents_closed", "language_offer", "main_menu"]
     assert turn.gather.node == "main"
 
 

@@ -21,8 +21,8 @@ keys = { "1" = "balance", "0" = "agent", "*" = "main" }
 
 [nodes.who]
 kind = "collect"
-prompt = "enter_id"
-action = "identify_by_id"
+prompt = "enter_number"
+action = "identify_by_number"
 next = "pin"
 back = "main"
 outcomes = { locked = "main" }
@@ -32,7 +32,7 @@ kind = "collect"
 prompt = "enter_pin"
 action = "verify_pin"
 next = "$intent"
-outcomes = { locked = "main", unidentified = "who", too_many = "main" }
+outcomes = { locked = "main", unidentified = "who", too_many = "main", card_lost = "who" }
 
 [nodes.balance]
 kind = "answer"

@@ -68,6 +68,14 @@ READINGS = {
     "没有": "mei2 you3",
     "正在": "zheng4 zai4",
     "正确": "zheng4 que4",
+    "井号": "jing3 hao4",
+    "星号": "xing1 hao4",
+    "卡上": "ka3 shang4",
+    "卡后": "ka3 hou4",
+    "解除": "jie3 chu2",
+    "挂失了": "gua4 shi1 le5",
+    "相同": "xiang1 tong2",
+    "为保护": "wei4 bao3 hu4",
 }
 # Clips numbers and times are assembled from say one character: its reading in a value.
 CLIPS = {"中": "zhong1", "角": "jiao3", "分": "fen1", "点": "dian3", "两": "liang3", "幺": "yao1"}

@@ -20,6 +20,8 @@ from tests.test_webhooks import Caller
 SID = "CA" + "7" * 32
 HEAD = '<?xml version="1.0" encoding="UTF-8"?>'
 ZH_VOICE = 'language="cmn-CN" voice="Polly.Zhiyu"'
+EN_VOICE = 'language="en-US" voice="Polly.Joanna"'
+VOICE = {"zh": ZH_VOICE, "en": EN_VOICE}
 PHRASE_ID = re.compile(r"/audio/phrase/[0-9a-f]{32}\.wav")
 SEALED = re.compile(r"\?s=[A-Za-z0-9_-]+")
 REGION = {"region": Ref("region_beijing"), "last4": Value("digits", "002X")}
@@ -37,13 +39,13 @@ def line(make_app, mode):
     app = make_app(IVR_VOICE_MODE=mode)
     prompts = app.extensions["ivr"].prompts
 
-    def speak(key, **params):
+    def speak(key, lang="zh", **params):
         phrase = Phrase.of(key, **{**REGION, **params})
         if mode == "say":
-            return f"<Say {ZH_VOICE}>{escape(prompts.text('zh', phrase))}</Say>"
-        if "{" in prompts.texts["zh"][key]:
+            return f"<Say {VOICE[lang]}>{escape(prompts.text(lang, phrase))}</Say>"
+        if "{" in prompts.texts[lang][key]:
             return "<Play>http://localhost/audio/phrase/ID.wav</Play>"
-        return f"<Play>http://localhost/audio/zh/{key}.wav</Play>"
+        return f"<Play>http://localhost/audio/{lang}/{key}.wav</Play>"
 
     return Caller(app.test_client(), SID), speak
 
@@ -69,33 +71,42 @@ def gather(node, inner, num_digits=1, timeout=5, query=""):
     )
 
 
-def test_say_then_menu(line):
+def test_say_then_menu_with_the_english_offer_in_the_english_voice(line):
     caller, speak = line
     got = document(caller.ring("010-12333"))
-    assert got == gather("main", speak("welcome") + speak("main_menu"))
+    offer = speak("language_offer", lang="en")  # "For English, press 9." said by Joanna
+    assert got == gather("main", speak("welcome") + offer + speak("main_menu"))
 
 
-def test_menu_to_menu_then_collect(line):
+def test_the_english_menu_offers_mandarin_in_the_mandarin_voice(line):
     caller, speak = line
     caller.ring("010-12333")
-    assert step(caller, "main", "1") == gather("identify", speak("identify_menu"))
-    expected = gather("id_number", speak("enter_id"), num_digits=None, timeout=6)
-    assert step(caller, "identify", "1") == expected
+    heard = speak("language_switched", lang="en") + speak("language_offer")  # 普通话请按9, Zhiyu
+    assert step(caller, "main", "9") == gather("main", heard + speak("main_menu", lang="en"))
+    again = speak("invalid_key", lang="en") + speak("language_offer")
+    expected = gather("main", again + speak("main_menu_short", lang="en"))
+    assert step(caller, "main", "7") == expected
+
+
+def test_menu_then_collect_of_an_id_or_card_number(line):
+    caller, speak = line
+    caller.ring("010-12333")
+    expected = gather("identify", speak("enter_number"), num_digits=None, timeout=6)
+    assert step(caller, "main", "1") == expected
 
 
 def test_collect_of_a_secret_pin(line):
     caller, speak = line
     caller.ring("010-12333")
     step(caller, "main", "1")
-    step(caller, "identify", "1")
-    got = step(caller, "id_number", "11010519491231002*")
+    got = step(caller, "identify", "11010519491231002*")
     assert got == gather("pin", speak("enter_pin"), num_digits=None, query="&amp;secret=1")
 
 
 def test_answer(line):
     caller, speak = line
     caller.ring("010-12333")
-    for node, digits in (("main", "1"), ("identify", "1"), ("id_number", "11010519491231002*")):
+    for node, digits in (("main", "1"), ("identify", "11010519491231002*")):
         step(caller, node, digits)
     balance = speak("balance", amount=Value("amount", Decimal("1234.56")))
     assert step(caller, "pin", "123456") == gather("balance", balance + speak("after_answer"))
@@ -124,8 +135,8 @@ def test_busy_without_a_store(mode, tmp_path):
     app = create_app({"TESTING": True, "IVR_AUDIO_CACHE": str(tmp_path), **settings})
     caller = Caller(app.test_client(), SID)
     caller.ring()
-    caller.walk((("main", "1"), ("identify", "1")))
-    got = step(caller, "id_number", "11010519491231002*")  # the first step that needs the store
+    caller.walk((("main", "1"),))
+    got = step(caller, "identify", "11010519491231002*")  # the first step that needs the store
     busy = app.extensions["ivr"].prompts.texts["zh"]["system_busy"]
     said = f"<Say {ZH_VOICE}>{busy}</Say>"
     heard = said if mode == "say" else "<Play>http://localhost/audio/zh/system_busy.wav</Play>"

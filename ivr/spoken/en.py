@@ -45,6 +45,11 @@ def count(value):
     return str(int(value))
 
 
+def tries(value):
+    """Read how many tries are left, with the noun that agrees: "1 try", "2 tries"."""
+    return f"{int(value)} {'try' if int(value) == 1 else 'tries'}"
+
+
 def clock(moment):
     """Read a time of day: 09:00 -> "9 am", 12:00 -> "noon", 13:30 -> "1:30 pm"."""
     if (moment.hour, moment.minute) == (12, 0):

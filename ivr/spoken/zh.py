@@ -104,6 +104,11 @@ def count(value):
     return "两" if value == 2 else number(value)
 
 
+def tries(value):
+    """Read how many tries are left; the prompt says the measure word (次)."""
+    return count(value)
+
+
 def _period(moment):
     """The part of the day a time falls in, as callers say it: 上午, 中午, 下午, 晚上."""
     if moment.hour < 12:
