@@ -1,0 +1,333 @@
+"""Issue #12 as a caller hears it: each language's offer in its own voice, one entry for an ID
+or a card number, "1 try left", the last page of records, and the account services after the
+PIN (change the query PIN, report the card lost), in both languages."""
+
+import pytest
+
+from ivr import identity
+from ivr.identity import IdentityError
+from ivr.softphone.phone import Phone
+from tests.conftest import TOKEN
+
+BEIJING_ID = "11010519491231002*"  # ends in X, keyed as *; card 110000001, PIN 123456
+BEIJING_CARD = "110000001"
+SHENZHEN_ID = "440305199002200139"  # employee, 7 payments; card 440300003, PIN 246810
+SHANGHAI_ID = "310101194903010318"  # no card, PIN 654321
+URUMQI_RETIREE_ID = "650102195809120210"  # no payments, PIN 888888
+
+
+@pytest.fixture
+def line(make_app):
+    """The app, with new PINs hashed at the tests' low cost."""
+    return make_app(IVR_PIN_HASH_COST=2**4)
+
+
+@pytest.fixture
+def phone(line):
+    return Phone.for_app(line, token=TOKEN)
+
+
+def says(phone):
+    """(text, language) of every <Say> since the last key press."""
+    return [
+        (e.data["text"], e.data["language"]) for e in phone.events[phone.mark :] if e.kind == "say"
+    ]
+
+
+def sign_in(phone, number, pin, lang="zh"):
+    """Dial, pick the language, and be identified by way of account services."""
+    phone.dial(to="010-12333")
+    if lang == "en":
+        phone.press("9")
+    return phone.press("5").enter(number + "#").enter(pin + "#")
+
+
+# Each language's offer in its own voice
+
+
+def test_the_mandarin_menu_offers_english_in_the_english_voice(phone):
+    phone.dial(to="010-12333")
+    spoken = [(e.data["text"], e.data["language"]) for e in phone.events if e.kind == "say"]
+    assert spoken[1] == ("For English, press 9.", "en-US")
+    assert spoken[2][1] == "cmn-CN" and "余额请按1" in spoken[2][0]
+    assert "For English" not in spoken[2][0]  # the menu itself no longer holds the offer
+
+
+def test_the_english_menu_offers_mandarin_in_the_mandarin_voice(phone):
+    phone.dial(to="010-12333").press("9")
+    assert says(phone)[1] == ("普通话请按9。", "cmn-CN")
+    assert says(phone)[2][1] == "en-US" and "For your balance, press 1." in says(phone)[2][0]
+    phone.wait()  # the short reprompt keeps the offer, in its own voice
+    assert ("普通话请按9。", "cmn-CN") in says(phone)
+    assert "普通话" not in " ".join(text for text, lang in says(phone) if lang == "en-US")
+
+
+def test_the_offer_plays_the_other_languages_recording(make_app):
+    phone = Phone.for_app(make_app(IVR_VOICE_MODE="play"), token=TOKEN)
+    phone.dial(to="010-12333")
+    plays = [e.data["url"] for e in phone.events if e.kind == "play"]
+    assert plays[1].endswith("/audio/en/language_offer.wav")
+    assert plays[2].endswith("/audio/zh/main_menu.wav")
+    phone.press("9")
+    plays = [e.data["url"] for e in phone.events[phone.mark :] if e.kind == "play"]
+    assert plays[1].endswith("/audio/zh/language_offer.wav")
+    assert plays[2].endswith("/audio/en/main_menu.wav")
+
+
+# One entry: an ID number or a card number
+
+
+@pytest.mark.parametrize(
+    ("keyed", "kind"),
+    (
+        ("11010519491231002*", "id"),
+        ("110105194912310021", "card"),  # 18 digits, a wrong check digit: a card number
+        ("110000001", "card"),
+        ("6217001234567890123", "card"),
+    ),
+)
+def test_an_entry_is_told_apart_by_form_and_checksum(keyed, kind):
+    assert identity.classify_number(keyed)[0] == kind
+
+
+@pytest.mark.parametrize("keyed", ("12345678", "12345678901234567890", "1101051949123100X1", ""))
+def test_an_entry_that_is_neither_is_refused(keyed):
+    with pytest.raises(IdentityError):
+        identity.classify_number(keyed)
+
+
+def test_balance_by_card_with_no_identify_menu(phone):
+    phone.dial(to="010-12333").press("1")
+    assert "请输入身份证号或社保卡号" in phone.heard
+    phone.enter(BEIJING_CARD + "#")
+    assert "尾号零零零幺，请输入六位密码" in phone.heard
+    phone.enter("123456#")
+    assert "您的医保个人账户余额为一千二百三十四元五角六分。" in phone.heard
+
+
+def test_balance_by_id_in_english_with_no_identify_menu(phone):
+    phone.dial(to="010-12333").press("9").press("1")
+    assert "Enter your ID or social security card number, then hash." in phone.heard
+    phone.enter(BEIJING_ID + "#").enter("123456#")
+    assert "Your medical insurance personal account balance is 1,234 yuan 56 fen." in phone.heard
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"), (("zh", "号码有误。身份证号是十八位"), ("en", "That number is not valid."))
+)
+def test_an_entry_of_neither_form_says_why(phone, lang, said):
+    phone.dial(to="010-12333")
+    if lang == "en":
+        phone.press("9")
+    phone.press("1").enter("12345#")
+    assert said in phone.heard
+
+
+# Small ones
+
+
+@pytest.mark.parametrize(
+    ("lang", "two", "one"),
+    (
+        ("en", "You have 2 tries left.", "You have 1 try left."),
+        ("zh", "您还可以尝试两次。", "您还可以尝试一次。"),
+    ),
+)
+def test_tries_left_read_right(phone, lang, two, one):
+    phone.dial(to="010-12333")
+    if lang == "en":
+        phone.press("9")
+    phone.press("1").enter(BEIJING_ID + "#").enter("000001#")
+    assert two in phone.heard
+    phone.enter("000001#")
+    assert one in phone.heard
+
+
+@pytest.mark.parametrize(
+    ("lang", "more"), (("zh", "查询更早的记录请按2"), ("en", "For earlier records, press 2."))
+)
+def test_earlier_records_are_offered_only_while_there_are_more(phone, lang, more):
+    phone.dial(to="010-12333")
+    if lang == "en":
+        phone.press("9")
+    phone.press("2").enter(SHENZHEN_ID + "#").enter("246810#")
+    assert more in phone.heard  # 7 payments: a second page
+    phone.press("2")
+    assert more in phone.heard  # a third page
+    phone.press("2")
+    assert more not in phone.heard  # the seventh, and the end
+    assert ("没有更多记录了。" if lang == "zh" else "There are no more records.") in phone.heard
+
+
+def test_no_records_at_all_offers_no_earlier_ones(phone):
+    phone.dial(to="010-12333").press("2").enter(URUMQI_RETIREE_ID + "#").enter("888888#")
+    assert "没有查询到您的缴费记录。" in phone.heard
+    assert "查询更早的记录请按2" not in phone.heard
+    assert "重听请按1" in phone.heard
+
+
+def test_an_employees_payment_line_says_it_is_the_personal_share(phone):
+    phone.dial(to="010-12333").press("2").enter(SHENZHEN_ID + "#").enter("246810#")
+    assert "二〇二六年十月，个人缴费一百六十二元五角，处理中。" in phone.heard
+    phone.dial(to="010-12333").press("9").press("2").enter(SHENZHEN_ID + "#").enter("246810#")
+    assert "October 2026: your own share, 162 yuan 50 fen, in progress." in phone.heard
+
+
+# Account services: change the query PIN
+
+
+def test_the_main_menu_keeps_five_options_and_offers_account_services(phone):
+    phone.dial(to="010-12333")
+    assert "账户服务请按5" in phone.heard
+    assert "请按6" not in phone.heard
+    phone.dial(to="010-12333").press("9")
+    assert "Account services, 5." in phone.heard
+
+
+@pytest.mark.parametrize(
+    ("lang", "menu", "changed", "balance"),
+    (
+        ("zh", "修改查询密码请按1，社保卡挂失请按2", "查询密码已修改", "余额为一千二百三十四元"),
+        (
+            "en",
+            "To change your query PIN, press 1.",
+            "Your query PIN has been changed.",
+            "1,234 yuan",
+        ),
+    ),
+)
+def test_change_the_pin_then_the_new_one_opens_the_account(phone, lang, menu, changed, balance):
+    sign_in(phone, BEIJING_ID, "123456", lang)
+    assert menu in phone.heard
+    phone.press("1")
+    assert ("请输入原密码" if lang == "zh" else "Enter your current PIN") in phone.heard
+    phone.enter("123456#").enter("258147#").enter("258147#")
+    assert (
+        "确认修改密码请按1" if lang == "zh" else "To confirm the new PIN, press 1."
+    ) in phone.heard
+    phone.press("1")
+    assert changed in phone.heard
+    phone.dial(to="010-12333")
+    if lang == "en":
+        phone.press("9")
+    phone.press("1").enter(BEIJING_CARD + "#").enter("123456#")  # the old PIN no longer works
+    assert balance not in phone.heard
+    phone.enter("258147#")
+    assert balance in phone.heard
+
+
+@pytest.mark.parametrize(
+    ("new", "said"),
+    (
+        ("000000", "新密码太容易被猜到"),
+        ("123456", "新密码太容易被猜到"),
+        ("111111", "新密码太容易被猜到"),
+        ("987654", "新密码太容易被猜到"),
+        ("345678", "新密码太容易被猜到"),
+        ("246810", "新密码不能与原密码相同"),
+        ("12345", "查询密码为六位数字"),
+    ),
+)
+def test_an_easy_or_unchanged_new_pin_is_refused(phone, new, said):
+    sign_in(phone, SHENZHEN_ID, "246810").press("1").enter("246810#").enter(new + "#")
+    assert said in phone.heard
+    assert "请输入六位新密码" in phone.heard  # asked again
+
+
+def test_easy_pins_refused_in_english(phone):
+    sign_in(phone, SHENZHEN_ID, "246810", "en").press("1").enter("246810#").enter("222222#")
+    assert "That PIN is too easy to guess" in phone.heard
+    phone.enter("246810#")
+    assert "The new PIN must differ from your current one." in phone.heard
+
+
+def test_two_different_new_pins_start_the_new_pin_again(phone, line):
+    sign_in(phone, SHANGHAI_ID, "654321").press("1").enter("654321#")
+    phone.enter("258147#").enter("258174#")
+    assert "两次输入的新密码不一致，请重新设置。" in phone.heard
+    assert "请输入六位新密码" in phone.heard
+    phone.enter("369258#").enter("369258#").press("*")  # cancel at the confirmation
+    assert "修改查询密码请按1" in phone.heard
+    account = line.extensions["ivr"].store.find_account("id", SHANGHAI_ID)
+    assert identity.verify_pin("654321", account.pin_hash)  # nothing changed
+
+
+def test_wrong_old_pins_lock_the_account_and_end_the_identification(phone, line):
+    sign_in(phone, SHANGHAI_ID, "654321", "en").press("1").enter("000001#")
+    assert "That is not your current PIN. You have 2 tries left." in phone.heard
+    phone.enter("000001#")
+    assert "You have 1 try left." in phone.heard
+    phone.enter("000001#")
+    assert "phone queries for this account are paused for 30 minutes" in phone.heard
+    phone.press("1")  # the balance asks who is calling again, and the lock holds
+    assert "Enter your ID or social security card number" in phone.heard
+    phone.enter(SHANGHAI_ID + "#")
+    assert "paused for 30 minutes" in phone.heard
+
+
+# Account services: report the card lost
+
+
+@pytest.mark.parametrize(
+    ("lang", "confirm", "done", "refused"),
+    (
+        (
+            "zh",
+            "确认挂失请按1",
+            "尾号零零零幺的社保卡已临时挂失。",
+            "这张社保卡已挂失，不能用卡号查询。请输入身份证号",
+        ),
+        (
+            "en",
+            "To report it lost, press 1.",
+            "Your social security card ending 0 0 0 1 is now reported lost.",
+            "This social security card is reported lost, so it cannot be used",
+        ),
+    ),
+)
+def test_a_lost_card_identifies_no_one_but_the_id_still_does(
+    phone, line, lang, confirm, done, refused
+):
+    sign_in(phone, BEIJING_ID, "123456", lang).press("2")
+    assert confirm in phone.heard
+    phone.press("1")
+    assert done in phone.heard
+    assert line.extensions["ivr"].store.card_lost(BEIJING_CARD)
+    phone.dial(to="010-12333")
+    if lang == "en":
+        phone.press("9")
+    phone.press("1").enter(BEIJING_CARD + "#").enter("123456#")
+    assert refused in phone.heard
+    assert "1,234" not in phone.heard and "一千二百三十四" not in phone.heard
+    phone.enter(BEIJING_ID + "#").enter("123456#")  # the ID still works
+    assert ("一千二百三十四元五角六分" if lang == "zh" else "1,234 yuan 56 fen") in phone.heard
+
+
+def test_a_lost_card_says_nothing_before_the_right_pin(phone, line):
+    line.extensions["ivr"].store.report_card_lost(BEIJING_CARD, line.extensions["ivr"].clock())
+    phone.dial(to="010-12333").press("1").enter(BEIJING_CARD + "#").enter("000001#")
+    assert "证件号码或密码不正确，您还可以尝试两次。" in phone.heard
+    assert "挂失" not in phone.heard
+
+
+def test_a_card_found_at_a_window_identifies_again(phone, line):
+    store = line.extensions["ivr"].store
+    assert store.report_card_lost(BEIJING_CARD, line.extensions["ivr"].clock())
+    assert not store.report_card_lost(BEIJING_CARD, line.extensions["ivr"].clock())
+    store.report_card_found(BEIJING_CARD)
+    phone.dial(to="010-12333").press("1").enter(BEIJING_CARD + "#").enter("123456#")
+    assert "一千二百三十四元五角六分" in phone.heard
+
+
+def test_reporting_twice_or_without_a_card(phone):
+    sign_in(phone, BEIJING_ID, "123456").press("2").press("1").press("*").press("5").press("2")
+    phone.press("1")
+    assert "尾号零零零幺的社保卡已经挂失了。" in phone.heard
+    sign_in(phone, SHANGHAI_ID, "654321", "en").press("2").press("1")
+    assert "There is no social security card number on your account" in phone.heard
+
+
+def test_star_at_the_lost_card_confirmation_goes_back_and_reports_nothing(phone, line):
+    sign_in(phone, BEIJING_ID, "123456").press("2").press("*")
+    assert "修改查询密码请按1" in phone.heard
+    assert not line.extensions["ivr"].store.card_lost(BEIJING_CARD)
