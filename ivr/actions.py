@@ -24,7 +24,7 @@ PROMPTS = (
     "credit_resident", "rule_fixed_monthly", "rule_fixed_monthly_tiered", "rule_fixed_yearly",
     "rule_fixed_yearly_tiered", "rule_pension_share", "rule_employee", "channels", "agent_hours",
     "wrong_old_pin", "weak_pin", "same_pin", "pin_mismatch", "pin_changed", "pin_not_changed",
-    "card_reported_lost", "card_already_lost", "card_none",
+    "card_reported_lost", "card_already_lost", "card_none", "card_lost_call",
 )  # fmt: skip
 CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "CST")  # agents keep Beijing time, no DST
 
@@ -299,15 +299,23 @@ def change_pin(env, call, _):
 
 
 def report_lost_card(env, call, _):
-    """A temporary loss report: the card identifies no one until a service window lifts it."""
+    """A temporary loss report: the card identifies no one until a service window lifts it.
+
+    Nor this call, if the card is what identified it: the caller keys the ID number next.
+    """
     account = _account(env, call)
     if not account.card_number:
         return Outcome(phrases=_say("card_none"))
     last4 = Value("digits", account.card_number[-4:])
     if env.store.report_card_lost(account.card_number, env.now):
         log.info("card ending %s reported lost", account.card_number[-4:])
-        return Outcome(phrases=_say("card_reported_lost", card=last4))
-    return Outcome(phrases=_say("card_already_lost", card=last4))
+        phrases = _say("card_reported_lost", card=last4)
+    else:
+        phrases = _say("card_already_lost", card=last4)
+    if call.route == "card":
+        call.account_id = None
+        phrases += _say("card_lost_call")
+    return Outcome(phrases=phrases)
 
 
 def agents_open(env, call, _):

@@ -331,3 +331,33 @@ def test_star_at_the_lost_card_confirmation_goes_back_and_reports_nothing(phone,
     sign_in(phone, BEIJING_ID, "123456").press("2").press("*")
     assert "修改查询密码请按1" in phone.heard
     assert not line.extensions["ivr"].store.card_lost(BEIJING_CARD)
+
+
+@pytest.mark.parametrize(
+    ("lang", "ended", "refused", "balance"),
+    (
+        ("zh", "本次来电是用这张卡验证的", "这张社保卡已挂失", "一千二百三十四元五角六分"),
+        ("en", "This call was checked with that card", "is reported lost", "1,234 yuan 56 fen"),
+    ),
+)
+def test_reporting_the_card_that_identified_the_call_ends_its_identification(
+    phone, lang, ended, refused, balance
+):
+    sign_in(phone, BEIJING_CARD, "123456", lang).press("2").press("1")
+    assert ended in phone.heard
+    phone.press("*").press("1")  # the balance asks who is calling again
+    assert (
+        "请输入身份证号或社保卡号" if lang == "zh" else "Enter your ID or social"
+    ) in phone.heard
+    phone.enter(BEIJING_CARD + "#").enter("123456#")
+    assert refused in phone.heard
+    assert balance not in phone.heard
+    phone.enter(BEIJING_ID + "#").enter("123456#")
+    assert balance in phone.heard
+
+
+def test_reporting_by_id_keeps_the_call_identified(phone):
+    sign_in(phone, BEIJING_ID, "123456").press("2").press("1")
+    assert "本次来电" not in phone.heard
+    phone.press("*").press("1")
+    assert "一千二百三十四元五角六分" in phone.heard

@@ -72,6 +72,7 @@ READINGS = {
     "星号": "xing1 hao4",
     "卡上": "ka3 shang4",
     "卡后": "ka3 hou4",
+    "张卡": "zhang1 ka3",
     "解除": "jie3 chu2",
     "挂失了": "gua4 shi1 le5",
     "相同": "xiang1 tong2",
