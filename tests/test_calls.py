@@ -11,8 +11,9 @@ UNKNOWN_ID = "110105196001010287"  # valid checksum, no account
 BAD_CHECKSUM_ID = "110105194912310021"
 
 
-def identify(phone, id_number, pin):
-    return phone.press("1").enter(id_number + "#").enter(pin + "#")
+def identify(phone, number, pin):
+    """Key an ID or a card number (one entry takes either), then the PIN."""
+    return phone.enter(number + "#").enter(pin + "#")
 
 
 def test_welcome_and_main_menu(phone):
@@ -33,9 +34,7 @@ def test_dialled_number_picks_the_line(phone, dialled, region):
 
 def test_balance_by_id_number_in_mandarin(phone):
     phone.dial().press("1")
-    assert "身份证号请按1" in phone.heard
-    phone.press("1")
-    assert "末位X请按星号键" in phone.heard
+    assert "请输入身份证号或社保卡号，以井号结束，X按星号。" in phone.heard
     phone.enter(BEIJING_ID + "#")
     assert "尾号零零二叉，请输入六位密码" in phone.heard
     phone.enter("123456#")
@@ -48,8 +47,8 @@ def test_balance_in_english(phone):
     assert "You are now using the English service." in phone.heard
     assert "For your balance, press 1." in phone.heard
     phone.press("1")
-    assert "For your ID number, press 1." in phone.heard
-    phone.press("1").enter(BEIJING_ID + "#")
+    assert "Enter your ID or social security card number, then hash." in phone.heard
+    phone.enter(BEIJING_ID + "#")
     assert "For the number ending 0 0 2 X, enter your 6-digit PIN" in phone.heard
     phone.enter("123456#")
     assert "Your medical insurance personal account balance is 1,234 yuan 56 fen." in phone.heard
@@ -62,8 +61,8 @@ def test_english_and_back_to_mandarin(phone):
 
 
 def test_balance_by_card_number(phone):
-    phone.dial().press("1").press("2")
-    assert "社保卡上印的社会保障卡号" in phone.heard
+    phone.dial().press("1")
+    assert "社保卡号" in phone.heard
     phone.enter("440300003#")
     assert "尾号零零零三" in phone.heard
     phone.enter("246810#")
@@ -184,9 +183,9 @@ def test_star_repeats_main_menu(phone):
 
 
 def test_star_goes_back_one_level(phone):
-    phone.dial().press("1").press("1").enter("*#")
-    assert "身份证号请按1" in phone.heard
-    phone.press("*")
+    phone.dial().press("1").enter(BEIJING_ID + "#").enter("*#")
+    assert "请输入身份证号或社保卡号" in phone.heard
+    phone.enter("*#")
     assert "查余额请按1" in phone.heard
 
 
@@ -211,8 +210,8 @@ def test_agent_hours_in_english(phone, clock):
     assert "Agents answer on working days, 9 am to noon and 1 pm to 5 pm." in phone.heard
 
 
-def test_agent_from_identify_menu(phone):
-    phone.dial().press("1").press("0")
+def test_agent_from_account_services(phone):
+    identify(phone.dial().press("5"), BEIJING_ID, "123456").press("0")
     assert "正在为您转接人工服务" in phone.heard
 
 
@@ -232,31 +231,39 @@ def test_no_input_reprompts_then_goodbye(phone):
 
 
 def test_finish_key_alone_counts_as_no_input(phone):
-    phone.dial().press("1").press("1").enter("#")
+    phone.dial().press("1").enter("#")
     assert "没有收到您的按键" in phone.heard
 
 
 def test_three_invalid_inputs_end_the_call(phone):
-    phone.dial().press("7").press("8").press("5")
+    phone.dial().press("7").press("8").press("6")
     assert "您的输入次数已达上限。" in phone.heard
     assert "感谢您的来电，再见。" in phone.heard
     assert phone.last("hangup").data["by"] == "app"
 
 
-def test_bad_id_checksum_refused(phone):
-    phone.dial().press("1").press("1").enter(BAD_CHECKSUM_ID + "#")
-    assert "您输入的身份证号码有误，请核对后重新输入。" in phone.heard
-    assert "请输入身份证号" in phone.heard
+def test_bad_id_checksum_is_taken_for_a_card_and_fails_as_an_unknown_number(phone):
+    phone.dial().press("1").enter(BAD_CHECKSUM_ID + "#")  # 18 digits, no valid check: a card
+    assert "尾号零零二幺，请输入六位密码" in phone.heard
+    phone.enter("123456#")
+    assert "证件号码或密码不正确" in phone.heard
+
+
+def test_bad_id_with_an_x_refused(phone):
+    phone.dial().press("1").enter("11010519491231003*#")  # X where the check is another
+    assert "号码有误。身份证号是十八位" in phone.heard
+    assert "请输入身份证号或社保卡号" in phone.heard
 
 
 def test_bad_id_in_english(phone):
-    phone.dial().press("9").press("1").press("1").enter("12345#")
-    assert "The ID number you entered is not valid." in phone.heard
+    phone.dial().press("9").press("1").enter("12345#")
+    assert "That number is not valid." in phone.heard
 
 
 def test_bad_card_number_refused(phone):
-    phone.dial().press("1").press("2").enter("1234#")
-    assert "您输入的卡号有误" in phone.heard
+    phone.dial().press("1").enter("1234#")
+    assert "号码有误" in phone.heard
+    assert "不是银行卡号" in phone.heard
 
 
 def test_wrong_pin_says_tries_left(phone):
@@ -288,14 +295,14 @@ def test_three_wrong_pins_lock_across_calls(phone, clock):
     assert "密码错误次数过多，该账户的电话查询已暂停三十分钟。" in phone.heard
     assert "查余额请按1" in phone.heard  # back at the main menu, politely
     # A new call, the right PIN: still locked.
-    phone.dial().press("1").press("1").enter(BEIJING_ID + "#")
+    phone.dial().press("1").enter(BEIJING_ID + "#")
     assert "密码错误次数过多" in phone.heard
     # Another account is not affected.
     identify(phone.dial().press("1"), SHENZHEN_ID, "246810")
     assert "余额为三千二百八十七元四角" in phone.heard
     # 29 minutes later: still locked; 30: open again.
     clock.advance(minutes=29)
-    phone.dial().press("1").press("1").enter(BEIJING_ID + "#")
+    phone.dial().press("1").enter(BEIJING_ID + "#")
     assert "密码错误次数过多" in phone.heard
     clock.advance(minutes=1)
     identify(phone.dial().press("1"), BEIJING_ID, "123456")
@@ -315,7 +322,7 @@ def test_locked_in_english(phone):
 
 
 def test_lockout_by_card_is_the_cards(phone):
-    phone.dial().press("1").press("2").enter("110000001#")
+    phone.dial().press("1").enter("110000001#")
     phone.enter("000000#").enter("000001#").enter("000002#")
     assert "密码错误次数过多" in phone.heard
 
@@ -325,7 +332,7 @@ def test_barge_in_cuts_the_welcome(phone):
     phone.press("1", at=2.0)
     said = [e for e in phone.events if e.kind == "say" and e.t < 2.0]
     assert said[0].data["cut"] is True
-    assert "身份证号请按1" in phone.heard
+    assert "请输入身份证号或社保卡号" in phone.heard
 
 
 def test_every_call_ends_with_a_goodbye_on_silence(phone):
@@ -337,22 +344,22 @@ def test_every_call_ends_with_a_goodbye_on_silence(phone):
 
 # The single-path tests above are in Mandarin; these are the paths they leave unheard in English.
 ENGLISH_PATHS = (
-    ("1 2 440300003# 246810#", "balance is 3,287 yuan 40 fen"),
-    ("2 1 440305199002200139# 246810# 2 2", "April 2026: your own share, 150 yuan, received.\nThere are no more records"),
-    ("3 1 310101194903010318# 654321#", "receive about 1,680 yuan once a year, or about 1,890 yuan a year from age 75"),
-    ("3 1 650102195809120210# 888888#", "about 2 percent of the local average pension in the year of the reform"),
-    ("1 1 650102198707040387# 135790#", "which has no personal account"),
+    ("1 440300003# 246810#", "balance is 3,287 yuan 40 fen"),
+    ("2 440305199002200139# 246810# 2 2", "April 2026: your own share, 150 yuan, received.\nThere are no more records"),
+    ("3 310101194903010318# 654321#", "receive about 1,680 yuan once a year, or about 1,890 yuan a year from age 75"),
+    ("3 650102195809120210# 888888#", "about 2 percent of the local average pension in the year of the reform"),
+    ("1 650102198707040387# 135790#", "which has no personal account"),
     ("4", "the medical insurance hotline, 1 2 3 9 3"),
     ("0", "Connecting you to an agent"),
-    ("1 0", "Connecting you to an agent"),
+    ("5 11010519491231002*# 123456# 0", "Connecting you to an agent"),
     ("7", "Sorry, that key is not an option"),
     (".", "Sorry, we didn't receive any input"),
     ("7 7 7", "Thank you for calling. Goodbye."),
-    ("1 2 12#", "The card number you entered is not valid"),
-    ("1 1 11010519491231002*# 000000#", "Tries left: 2."),
-    ("1 1 *#", "For your ID number, press 1"),
-    ("1 *", "For your balance, press 1"),
-    ("1 1 11010519491231002*# 123456# 1", "balance is 1,234 yuan 56 fen"),
+    ("1 12#", "not a bank number"),
+    ("1 11010519491231002*# 000000#", "You have 2 tries left."),
+    ("1 11010519491231002*# *#", "Enter your ID or social security card number"),
+    ("1 *#", "For your balance, press 1"),
+    ("1 11010519491231002*# 123456# 1", "balance is 1,234 yuan 56 fen"),
 )  # fmt: skip
 
 

@@ -74,8 +74,8 @@ def start_call(client, sid="CA" + "1" * 32):
     return caller
 
 
-TO_ID_ENTRY = (("main", "1"), ("identify", "1"))
-TO_PIN_ENTRY = (*TO_ID_ENTRY, ("id_number", "11010519491231002*"))
+TO_ID_ENTRY = (("main", "1"),)
+TO_PIN_ENTRY = (*TO_ID_ENTRY, ("identify", "11010519491231002*"))
 
 
 def test_incoming_call_gathers_the_main_menu(client):
@@ -108,8 +108,8 @@ def test_menu_survives_any_digits(client, digits, heard):
 @pytest.mark.parametrize("digits", ("abc", "9" * 200, "😀😀", "**", "1*2#"))
 def test_entry_survives_any_digits(client, digits):
     caller = start_call(client)
-    root = twiml(caller.walk((*TO_ID_ENTRY, ("id_number", digits))))
-    assert "您输入的身份证号码有误" in spoken(root)
+    root = twiml(caller.walk((*TO_ID_ENTRY, ("identify", digits))))
+    assert "号码有误" in spoken(root)
 
 
 def test_pin_entry_survives_junk(client):
@@ -135,7 +135,7 @@ def test_node_that_does_not_exist(client):
 
 def test_answer_node_without_identity_asks_for_it(client):
     root = twiml(start_call(client).press("balance", "1"))
-    assert "验证身份，身份证号请按1" in spoken(root)
+    assert "请输入身份证号或社保卡号" in spoken(root)
 
 
 def test_url_that_is_no_webhook_still_speaks(client):
@@ -152,7 +152,7 @@ def test_store_down_the_menus_still_answer_and_a_lookup_says_busy(tmp_path, capl
     assert "欢迎致电" in spoken(twiml(caller.ring()))  # the menus need no store
     caller.walk(TO_ID_ENTRY)
     with caplog.at_level(logging.ERROR):
-        root = twiml(caller.press("id_number", "11010519491231002*"))
+        root = twiml(caller.press("identify", "11010519491231002*"))
     assert spoken(root) == "系统繁忙，请稍后再拨。再见。"
     assert [child.tag for child in root] == ["Say", "Hangup"]
     assert "failed; the caller hears the busy message" in caplog.text
@@ -161,14 +161,14 @@ def test_store_down_the_menus_still_answer_and_a_lookup_says_busy(tmp_path, capl
 
 def test_store_down_mid_call_keeps_the_language(app, client, monkeypatch):
     caller = start_call(client)
-    caller.walk((("main", "9"), ("main", "1"), ("identify", "1")))
+    caller.walk((("main", "9"), ("main", "1")))
     store = app.extensions["ivr"].store
 
     def broken(*args):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(store, "find_account", broken)
-    root = twiml(caller.press("id_number", "11010519491231002*"))
+    root = twiml(caller.press("identify", "11010519491231002*"))
     assert spoken(root) == "The system is busy. Please call again later. Goodbye."
 
 
@@ -311,7 +311,7 @@ def test_a_failure_that_quotes_a_number_is_logged_masked(app, client, monkeypatc
 
     monkeypatch.setattr(app.extensions["ivr"].store, "find_account", failing)
     with caplog.at_level(logging.ERROR):
-        root = twiml(caller.press("id_number", "11010519491231002*"))
+        root = twiml(caller.press("identify", "11010519491231002*"))
     assert spoken(root) == "系统繁忙，请稍后再拨。再见。"
     assert "lookup of **************002X failed" in caplog.text
     assert "11010519491231002X" not in caplog.text
@@ -319,7 +319,7 @@ def test_a_failure_that_quotes_a_number_is_logged_masked(app, client, monkeypatc
 
 def test_a_pin_without_a_number_asks_who_is_calling(client):
     root = twiml(start_call(client).press("pin", "123456"))
-    assert "验证身份，身份证号请按1" in spoken(root)
+    assert "请输入身份证号或社保卡号" in spoken(root)
 
 
 def test_a_repeated_pin_request_after_success_carries_on(client):
