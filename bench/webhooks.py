@@ -42,6 +42,7 @@ def serve(target, env, worker_class="sync", threads=1):
     port = free_port()
     command = [
         str(ROOT / ".venv/bin/gunicorn"),
+        "--config", "/dev/null",  # not gunicorn.conf.py: no access log, the same for both apps
         "--workers", str(WORKERS),
         "--worker-class", worker_class,
         "--threads", str(threads),
@@ -50,14 +51,16 @@ def serve(target, env, worker_class="sync", threads=1):
         "--log-level", "warning",
         target,
     ]  # fmt: skip
-    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
-            requests.post(base + "/voice", timeout=1)
+            requests.post(base + "/voice", timeout=5)
             return process, base
-        except requests.ConnectionError:
-            time.sleep(0.1)
+        except requests.RequestException:  # not listening yet, or a worker still importing
+            time.sleep(0.2)
     process.kill()
     raise SystemExit(f"gunicorn did not start: {target}")
 

@@ -215,6 +215,11 @@ class Store:
             row = conn.execute(sa.select(accounts).where(accounts.c.id == account_id)).first()
         return _account(row)
 
+    def ping(self):
+        """Ask the database one trivial question; raise StoreError when it cannot answer."""
+        with self.begin() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
     def count_accounts(self):
         """Return how many accounts the store holds."""
         with self.begin() as conn:
