@@ -1,6 +1,5 @@
 """The Twilio webhooks, HTTP only: check the signature, parse, ask the hotline, render TwiML."""
 
-import dataclasses
 import functools
 
 from flask import Blueprint
@@ -13,6 +12,7 @@ from ivr import identity
 from ivr import signature
 from ivr import twiml
 from ivr.calls import STATE_PARAM
+from ivr.types import Turn
 
 log = identity.logger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
@@ -31,7 +31,7 @@ def keys_from(values):
 
 
 @functools.lru_cache(maxsize=4096)
-def document(turn, speeches, origin, script_root, stateful):
+def document(lang, speeches, gather, queue, hangup, origin, script_root, stateful):
     """The TwiML of a turn, with a placeholder where the sealed state goes.
 
     The same turn (a menu, in one language, on one line) is rendered once per worker and
@@ -42,15 +42,19 @@ def document(turn, speeches, origin, script_root, stateful):
     def node_url(node):
         return url_for("voice.node", node=node, **state)
 
+    turn = Turn(lang=lang, gather=gather, queue=queue, hangup=hangup)
     return twiml.render(turn, speeches, node_url, origin)
 
 
 def reply(spoken):
     """Render what the line says as a 200 TwiML response; its URLs carry the sealed state."""
     origin = signature.public_origin(request, current_app.config["IVR_PUBLIC_URL"])
-    turn = dataclasses.replace(spoken.turn, trace=())  # the trace is not part of the document
+    turn = spoken.turn  # keyed by what the document holds: not the phrases, not the trace
     render = document if spoken.shareable else document.__wrapped__
-    body = render(turn, spoken.speeches, origin, request.script_root, bool(spoken.state))
+    body = render(
+        turn.lang, spoken.speeches, turn.gather, turn.queue, turn.hangup,
+        origin, request.script_root, bool(spoken.state),
+    )  # fmt: skip
     if spoken.state:
         body = body.replace(SEALED, spoken.state)
     response = Response(body, status=200, mimetype="text/xml")
