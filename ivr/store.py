@@ -366,12 +366,15 @@ class Store:
         and PostgreSQL) reads and bumps the count, so parallel guesses cannot all see the same
         count: at most `limit` attempts are let through until the lock ends. The attempt that
         reaches the limit sets the lock (for `lock`, a timedelta) at once; a success clears it.
-        An expired lock starts a fresh count.
+        An expired lock starts a fresh count, and so does a count whose last attempt is older
+        than the lock would last: wrong PINs weeks apart never add up to a lock.
         """
         at, until = epoch(now), epoch(now + lock)
         row = lockouts.c
         expired = sa.and_(row.locked_until.is_not(None), row.locked_until <= at)
-        count = sa.case((expired, 1), else_=row.failures + 1)
+        window = int(lock.total_seconds())
+        stale = sa.and_(row.locked_until.is_(None), row.updated_at <= at - window)
+        count = sa.case((sa.or_(expired, stale), 1), else_=row.failures + 1)
         statement = (
             self._insert(lockouts)
             .values(
