@@ -83,7 +83,7 @@ def wrk_script(folder, base, path, params):
     """A wrk Lua script that POSTs one signed request, again and again."""
     body = urlencode(params)
     signature = RequestValidator(TOKEN).compute_signature(base + path, params)
-    script = Path(folder) / f"case{abs(hash((path, body)))}.lua"
+    script = Path(folder) / f"case{abs(hash((base, path, body)))}.lua"
     script.write_text(
         f'wrk.method = "POST"\nwrk.body = {body!r}\n'.replace("'", '"')
         + 'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
