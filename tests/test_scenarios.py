@@ -316,7 +316,7 @@ def test_save_a_scripted_call_from_the_command_line_and_replay_it(tmp_path, caps
     with serving(twiml_app.create_app()) as base:
         argv = [base + "/", "--keys", "1", "--save", str(path), "--token", twiml_app.TOKEN]
         assert main(argv) == 0
-        assert f"saved 4 steps to {path}" in capsys.readouterr().out
+        assert f"saved 4 steps to {path}" in capsys.readouterr().err
         text = path.read_text(encoding="utf-8")
         assert f"url: {base}/" in text
         assert "- expect: Press 1 for a fact\n" in text
