@@ -175,7 +175,7 @@ def webhooks(seconds, rounds):
 
 def starvation(env, folder, seconds):
     """Menu steps while PIN checks flood the line, as `make serve` runs it (gthread workers)."""
-    line, base = serve("app:app", env, worker_class="gthread", threads=4)
+    line, base = serve("app:app", env, worker_class="gthread", threads=16)
     try:
         cases = prepare(base)
         menu_path, menu_params = cases["menu key (4: channels)"]
@@ -191,7 +191,7 @@ def starvation(env, folder, seconds):
         beside = wrk(base, menu_path, menu_script, seconds, connections=4)
         flood.wait()
         print(
-            f"gthread ({WORKERS} workers x 4 threads), menu steps at 4 connections: "
+            f"gthread ({WORKERS} workers x 16 threads), menu steps at 4 connections: "
             f"{alone[0]:.0f} req/s p99 {alone[1]:.1f} ms alone; "
             f"{beside[0]:.0f} req/s p99 {beside[1]:.1f} ms beside 16 connections of PIN checks"
         )

@@ -167,9 +167,12 @@ class Store:
         self.url = url
         self.timeout = timeout
         # hide_parameters: a failed query must not put an ID number into an error message.
-        options = {"pool_pre_ping": True, "hide_parameters": True}
+        options = {"hide_parameters": True}
         backend = sa.make_url(url).get_backend_name()
         if backend == "postgresql":
+            # A server that restarted left dead connections in the pool: test each one out.
+            # (A SQLite file has no server to lose, and the ping would double every read.)
+            options["pool_pre_ping"] = True
             options["pool_timeout"] = timeout
             options["connect_args"] = {
                 "connect_timeout": max(1, round(timeout)),

@@ -37,13 +37,14 @@ def document(lang, speeches, gather, queue, hangup, origin, script_root, statefu
     The same turn (a menu, in one language, on one line) is rendered once per worker and
     reused; a turn that holds anything of a caller's is never cached (see `reply`).
     """
-    state = {STATE_PARAM: SEALED} if stateful else {}
-
-    def node_url(node):
-        return url_for("voice.node", node=node, **state)
-
     turn = Turn(lang=lang, gather=gather, queue=queue, hangup=hangup)
-    return twiml.render(turn, speeches, node_url, origin)
+    return twiml.render(turn, speeches, lambda node: node_url(node, stateful, script_root), origin)
+
+
+@functools.lru_cache(maxsize=256)
+def node_url(node, stateful, script_root):
+    """The URL a node's input is posted to (the state, if any, as a placeholder)."""
+    return url_for("voice.node", node=node, **({STATE_PARAM: SEALED} if stateful else {}))
 
 
 def reply(spoken):
