@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint format audio font bench system-packages postgres clean
+.PHONY: run serve test lint format audio font bench system-packages postgres clean
 
 $(STAMP): requirements.txt
 	python3 -m venv $(VENV)
@@ -90,8 +90,16 @@ font: $(STAMP)
 	rm -rf .font-build
 
 bench: $(STAMP)
+	$(call install_missing,wrk)
+	$(PY) bench/webhooks.py
 	$(PY) bench/audio_bench.py
 	$(PY) bench/time_to_balance.py
+
+# Serve the line for real: gunicorn (gunicorn.conf.py: a worker per core, 4 threads each,
+# access log with numbers masked). Set SECRET_KEY, TWILIO_AUTH_TOKEN and IVR_PUBLIC_URL first.
+serve: $(STAMP)
+	$(VENV)/bin/flask --app app accounts seed --if-empty
+	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) app:app
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

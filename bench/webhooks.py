@@ -42,6 +42,7 @@ def serve(target, env, worker_class="sync", threads=1):
     port = free_port()
     command = [
         str(ROOT / ".venv/bin/gunicorn"),
+        "--config", "/dev/null",  # not gunicorn.conf.py: no access log, the same for both apps
         "--workers", str(WORKERS),
         "--worker-class", worker_class,
         "--threads", str(threads),
@@ -50,14 +51,16 @@ def serve(target, env, worker_class="sync", threads=1):
         "--log-level", "warning",
         target,
     ]  # fmt: skip
-    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
-            requests.post(base + "/voice", timeout=1)
+            requests.post(base + "/voice", timeout=5)
             return process, base
-        except requests.ConnectionError:
-            time.sleep(0.1)
+        except requests.RequestException:  # not listening yet, or a worker still importing
+            time.sleep(0.2)
     process.kill()
     raise SystemExit(f"gunicorn did not start: {target}")
 
@@ -80,7 +83,7 @@ def wrk_script(folder, base, path, params):
     """A wrk Lua script that POSTs one signed request, again and again."""
     body = urlencode(params)
     signature = RequestValidator(TOKEN).compute_signature(base + path, params)
-    script = Path(folder) / f"case{abs(hash((path, body)))}.lua"
+    script = Path(folder) / f"case{abs(hash((base, path, body)))}.lua"
     script.write_text(
         f'wrk.method = "POST"\nwrk.body = {body!r}\n'.replace("'", '"')
         + 'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
@@ -172,7 +175,7 @@ def webhooks(seconds, rounds):
 
 def starvation(env, folder, seconds):
     """Menu steps while PIN checks flood the line, as `make serve` runs it (gthread workers)."""
-    line, base = serve("app:app", env, worker_class="gthread", threads=4)
+    line, base = serve("app:app", env, worker_class="gthread", threads=16)
     try:
         cases = prepare(base)
         menu_path, menu_params = cases["menu key (4: channels)"]
@@ -188,7 +191,7 @@ def starvation(env, folder, seconds):
         beside = wrk(base, menu_path, menu_script, seconds, connections=4)
         flood.wait()
         print(
-            f"gthread ({WORKERS} workers x 4 threads), menu steps at 4 connections: "
+            f"gthread ({WORKERS} workers x 16 threads), menu steps at 4 connections: "
             f"{alone[0]:.0f} req/s p99 {alone[1]:.1f} ms alone; "
             f"{beside[0]:.0f} req/s p99 {beside[1]:.1f} ms beside 16 connections of PIN checks"
         )

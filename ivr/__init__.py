@@ -45,6 +45,7 @@ def create_app(test_config=None, *, clock=utc_now):
     from ivr import actions
     from ivr import audio
     from ivr import flowmap
+    from ivr import health
     from ivr import phone_hooks
     from ivr import voice
     from ivr import web
@@ -69,6 +70,7 @@ def create_app(test_config=None, *, clock=utc_now):
     audio.init_app(app)
     voice.init_app(app)
     web.init_app(app)
+    health.init_app(app)
     accounts.init_app(app)
     flowmap.init_app(app)
     app.softphone_hooks = phone_hooks.for_hotline(app.extensions["ivr"])

@@ -26,6 +26,7 @@ from flask.cli import AppGroup
 from ivr import identity
 from ivr import tts
 from ivr.prompts import Ref
+from ivr.softphone.recorder import RATE  # one sample rate: a phone line's 8 kHz
 from ivr.spoken import Value
 from ivr.spoken import en
 from ivr.store import StoreError
@@ -33,7 +34,6 @@ from ivr.store import StoreError
 log = identity.logger(__name__)
 bp = Blueprint("audio", __name__, url_prefix="/audio")
 AUDIO_DIR = Path(__file__).resolve().parent.parent / "audio"
-RATE = 8000
 # Part of every text hash: a new speed or reading re-renders what it touches (here: all).
 RENDERER = f"espeak-ng+pypinyin/1+{tts.version()}"
 JOIN_MS = 30  # silence between two clips of a phrase

@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
+from ivr.softphone.common import DTMF_KEYS
+
 FLOW_FILE = Path(__file__).with_name("flow.toml")
 KINDS = ("say", "menu", "collect", "answer", "transfer", "hangup")
-DTMF_KEYS = frozenset("0123456789*#")
 INTENT = "$intent"  # `next` of the PIN node: the answer asked for before identification
 GATHERING = ("menu", "collect", "answer")
 FIELDS = {

@@ -12,9 +12,10 @@ from flask.cli import AppGroup
 from ivr.flow import GATHERING
 from ivr.flow import INTENT
 
-# The failure exits every gathering node has; a collect's `locked` outcome is one too.
+# The failure exits every gathering node has; a collect's `locked` and `too_many` outcomes
+# (a locked number, a caller with too many wrong PINs) are ones too.
 EXITS = ("no_input", "invalid", "max_tries")
-OUTCOME_EXITS = ("locked",)
+OUTCOME_EXITS = ("locked", "too_many")
 FIRST_WORDS = 28  # characters of a prompt shown on its node
 SHAPES = {  # Mermaid node shapes by kind
     "say": ('["', '"]'),

@@ -7,6 +7,7 @@ import hmac
 import logging
 import re
 import secrets
+import threading
 import traceback
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -105,14 +106,20 @@ def hash_pin(pin, n=SCRYPT_N):
     return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${encoded[0]}${encoded[1]}"
 
 
+# One PIN hash at a time in a process. A flood of PIN entries then waits here, holding a
+# thread but no CPU, and the process's other threads keep answering menu steps.
+HASHING = threading.BoundedSemaphore(1)
+
+
 def verify_pin(pin, stored):
     """Return whether a PIN matches its stored hash, in constant time."""
     try:
         _, n, r, p, salt, digest = stored.split("$")
         salt, digest = base64.b64decode(salt), base64.b64decode(digest)
-        candidate = hashlib.scrypt(
-            pin.encode(), salt=salt, n=int(n), r=int(r), p=int(p), dklen=len(digest)
-        )
+        with HASHING:
+            candidate = hashlib.scrypt(
+                pin.encode(), salt=salt, n=int(n), r=int(r), p=int(p), dklen=len(digest)
+            )
     except (ValueError, AttributeError):
         return False
     return hmac.compare_digest(candidate, digest)

@@ -177,9 +177,12 @@ class Store:
         self.url = url
         self.timeout = timeout
         # hide_parameters: a failed query must not put an ID number into an error message.
-        options = {"pool_pre_ping": True, "hide_parameters": True}
+        options = {"hide_parameters": True}
         backend = sa.make_url(url).get_backend_name()
         if backend == "postgresql":
+            # A server that restarted left dead connections in the pool: test each one out.
+            # (A SQLite file has no server to lose, and the ping would double every read.)
+            options["pool_pre_ping"] = True
             options["pool_timeout"] = timeout
             options["connect_args"] = {
                 "connect_timeout": max(1, round(timeout)),
@@ -224,6 +227,11 @@ class Store:
         with self.begin() as conn:
             row = conn.execute(sa.select(accounts).where(accounts.c.id == account_id)).first()
         return _account(row)
+
+    def ping(self):
+        """Ask the database one trivial question; raise StoreError when it cannot answer."""
+        with self.begin() as conn:
+            conn.execute(sa.text("SELECT 1"))
 
     def count_accounts(self):
         """Return how many accounts the store holds."""
@@ -404,12 +412,15 @@ class Store:
         and PostgreSQL) reads and bumps the count, so parallel guesses cannot all see the same
         count: at most `limit` attempts are let through until the lock ends. The attempt that
         reaches the limit sets the lock (for `lock`, a timedelta) at once; a success clears it.
-        An expired lock starts a fresh count.
+        An expired lock starts a fresh count, and so does a count whose last attempt is older
+        than the lock would last: wrong PINs weeks apart never add up to a lock.
         """
         at, until = epoch(now), epoch(now + lock)
         row = lockouts.c
         expired = sa.and_(row.locked_until.is_not(None), row.locked_until <= at)
-        count = sa.case((expired, 1), else_=row.failures + 1)
+        window = int(lock.total_seconds())
+        stale = sa.and_(row.locked_until.is_(None), row.updated_at <= at - window)
+        count = sa.case((sa.or_(expired, stale), 1), else_=row.failures + 1)
         statement = (
             self._insert(lockouts)
             .values(

@@ -1,6 +1,5 @@
 """The Twilio webhooks, HTTP only: check the signature, parse, ask the hotline, render TwiML."""
 
-import dataclasses
 import functools
 
 from flask import Blueprint
@@ -13,6 +12,7 @@ from ivr import identity
 from ivr import signature
 from ivr import twiml
 from ivr.calls import STATE_PARAM
+from ivr.types import Turn
 
 log = identity.logger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
@@ -31,26 +31,31 @@ def keys_from(values):
 
 
 @functools.lru_cache(maxsize=4096)
-def document(turn, speeches, origin, script_root, stateful):
+def document(lang, speeches, gather, queue, hangup, origin, script_root, stateful):
     """The TwiML of a turn, with a placeholder where the sealed state goes.
 
     The same turn (a menu, in one language, on one line) is rendered once per worker and
     reused; a turn that holds anything of a caller's is never cached (see `reply`).
     """
-    state = {STATE_PARAM: SEALED} if stateful else {}
+    turn = Turn(lang=lang, gather=gather, queue=queue, hangup=hangup)
+    return twiml.render(turn, speeches, lambda node: node_url(node, stateful, script_root), origin)
 
-    def node_url(node):
-        return url_for("voice.node", node=node, **state)
 
-    return twiml.render(turn, speeches, node_url, origin)
+@functools.lru_cache(maxsize=256)
+def node_url(node, stateful, script_root):
+    """The URL a node's input is posted to (the state, if any, as a placeholder)."""
+    return url_for("voice.node", node=node, **({STATE_PARAM: SEALED} if stateful else {}))
 
 
 def reply(spoken):
     """Render what the line says as a 200 TwiML response; its URLs carry the sealed state."""
     origin = signature.public_origin(request, current_app.config["IVR_PUBLIC_URL"])
-    turn = dataclasses.replace(spoken.turn, trace=())  # the trace is not part of the document
+    turn = spoken.turn  # keyed by what the document holds: not the phrases, not the trace
     render = document if spoken.shareable else document.__wrapped__
-    body = render(turn, spoken.speeches, origin, request.script_root, bool(spoken.state))
+    body = render(
+        turn.lang, spoken.speeches, turn.gather, turn.queue, turn.hangup,
+        origin, request.script_root, bool(spoken.state),
+    )  # fmt: skip
     if spoken.state:
         body = body.replace(SEALED, spoken.state)
     response = Response(body, status=200, mimetype="text/xml")

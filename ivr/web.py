@@ -29,13 +29,14 @@ from flask import request
 from ivr import identity
 from ivr import web_fetch
 from ivr.softphone import dialer
+from ivr.softphone.common import DTMF_KEYS
 from ivr.softphone.interpreter import Call
 from ivr.softphone.interpreter import Keys
 from ivr.web_limits import Budget
 
 log = identity.logger(__name__)
 bp = Blueprint("web", __name__)
-DTMF = frozenset("0123456789*#")
+DTMF = frozenset(DTMF_KEYS)
 IDLE = dt.timedelta(minutes=10)  # a call nobody touched for this long was abandoned
 MAX_CALLS = 100  # browser calls at once in this process; more would only eat memory
 MAX_CALLS_PER_CLIENT = 5  # so that one client cannot take all MAX_CALLS

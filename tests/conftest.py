@@ -7,6 +7,8 @@ from ivr import identity
 from ivr.accounts import parse_account
 from ivr.regions import load_regions
 from ivr.softphone.phone import Phone
+from tests.databases import BACKENDS
+from tests.databases import database_url
 
 TOKEN = "test-auth-token"
 # A Wednesday, 11:00 in Beijing time: agents answer in every region.
@@ -113,6 +115,19 @@ def make_app(tmp_path, clock, account_rows):
     yield make
     for app in built:
         app.extensions["ivr"].store.engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """Each store the line runs on: SQLite, and PostgreSQL where a server answers."""
+    return request.param
+
+
+@pytest.fixture
+def app_on_each_store(make_app, backend, tmp_path):
+    """The test app on a fresh database of each backend (for the tests that must hold on both)."""
+    with database_url(backend, tmp_path) as url:
+        yield make_app(DATABASE_URL=url)
 
 
 @pytest.fixture

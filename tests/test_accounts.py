@@ -14,6 +14,12 @@ from tests.conftest import TOKEN
 from tests.conftest import account
 
 
+@pytest.fixture
+def app(app_on_each_store):
+    """The import tests hold on SQLite and on PostgreSQL alike."""
+    return app_on_each_store
+
+
 def write(tmp_path, document, name="accounts.json"):
     path = tmp_path / name
     path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")

@@ -13,10 +13,15 @@ def test_mermaid_shows_nodes_with_their_first_words_keys_and_dashed_exits(runner
     assert result.exit_code == 0, result.output
     out = result.output
     assert out.startswith("flowchart TD\n")
-    assert 'main{{"main<br/>For your medical insurance b…"}}' in out
+    # The other language's offer comes first, in its own language, as the caller hears it.
+    assert 'main{{"main<br/>普通话请按9。 For your balance, pr…"}}' in out
+    assert (
+        'pin_attempts_exceeded(["pin_attempts_exceeded<br/>There have been too many inc…"])' in out
+    )
     assert 'main -->|"1"| balance' in out
     assert 'identify -->|"2"| card_number' in out
     assert 'pin -.->|"locked"| account_locked' in out
+    assert 'pin -.->|"too_many"| pin_attempts_exceeded' in out
     assert 'main -.->|"3 × no or bad input"| goodbye' in out
     assert 'balance -.->|"not identified"| identify' in out
     assert 'pin -->|"ok, as asked"| history' in out
@@ -25,7 +30,7 @@ def test_mermaid_shows_nodes_with_their_first_words_keys_and_dashed_exits(runner
 
 def test_mermaid_in_mandarin(runner):
     out = runner.invoke(args=["flow", "map", "--lang", "zh"]).output
-    assert "welcome<br/>您好，欢迎致电…人力资源和社会保障服务热线。" in out
+    assert "welcome<br/>欢迎致电…幺二三三三。" in out
 
 
 def test_dot(runner):
@@ -64,7 +69,7 @@ def test_coverage_model_lists_every_node_its_keys_and_exits(app):
     assert model["pin"] == {
         "kind": "collect",
         "keys": ["*"],
-        "exits": ["no_input", "invalid", "max_tries", "locked"],
+        "exits": ["no_input", "invalid", "max_tries", "locked", "too_many"],
     }
     assert model["welcome"] == {"kind": "say", "keys": [], "exits": []}
     assert app.softphone_hooks.flow() == {"nodes": model}

@@ -109,6 +109,16 @@ def test_tries_are_counted_per_account_not_per_route(store_url, make_app):
     assert LOCKED in phone.heard
 
 
+def test_wrong_pins_a_lockout_apart_never_add_up(make_app, clock):
+    phone = Phone.for_app(make_app(), token=TOKEN)
+    by_id(phone).enter("000000#").enter("000001#")
+    assert "您还可以尝试一次" in phone.heard
+    clock.advance(minutes=31)  # longer than a lock would last: the count starts afresh
+    by_id(phone).enter("000002#")
+    assert "您还可以尝试两次" in phone.heard
+    assert LOCKED not in phone.heard
+
+
 def test_an_unknown_number_locks_by_itself_and_sounds_like_a_real_one(store_url, make_app):
     # Six wrong PINs from one phone: the caller's own limit is not what this test is about.
     app = make_app(DATABASE_URL=store_url, IVR_MAX_CALLER_PIN_FAILURES=100)

@@ -10,6 +10,8 @@ import wave
 import pytest
 
 from ivr import audio
+from ivr import flow
+from ivr.softphone.common import DTMF_KEYS
 from ivr.softphone.interpreter import estimate_say
 from ivr.softphone.recorder import DTMF
 from ivr.softphone.recorder import RATE
@@ -94,7 +96,8 @@ def test_record_speaks_with_the_hook_it_is_given(phone, tmp_path):
 
 def test_one_sample_rate_and_one_set_of_keys():
     assert RATE == audio.RATE == 8000  # a phone line: the app renders its prompts at that rate
-    assert set(DTMF) == set("0123456789*#")
+    assert set(DTMF) == set(DTMF_KEYS) == set("0123456789*#")  # a tone for every key there is
+    assert flow.DTMF_KEYS is DTMF_KEYS  # the flow's keys are the engine's
 
 
 def test_record_from_the_command_line(tmp_path, monkeypatch):

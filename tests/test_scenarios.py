@@ -1,6 +1,7 @@
 """Scenario files: the hotline's own under tests/calls/, the runner's verdicts, JUnit, replay."""
 
 import contextlib
+import re
 import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -86,9 +87,14 @@ def test_the_hotline_scenarios_pass_lint_clean_and_cover_every_node_and_key(demo
         coverage.add(result)
     assert coverage.counts()[0] == coverage.counts()[1], coverage.report()
     assert coverage.percent() == 100.0
-    assert "coverage: 43/43 = 100.0 %" in coverage.report()
+    assert "coverage: 44/44 = 100.0 %" in coverage.report()
     assert ("main", "max_tries") in coverage.exits
     assert ("pin", "locked") in coverage.exits
+    assert ("pin", "too_many") in coverage.exits
+    assert "pin_attempts_exceeded" in coverage.nodes
+    rows = coverage.report().splitlines()
+    assert rows[0].index("kind") == rows[1].index("say")  # a long node id keeps the columns
+    assert any(re.fullmatch(r"pin_attempts_exceeded +hangup +yes +- +-", row) for row in rows)
 
 
 def test_a_failing_scenario_names_the_step_the_expectation_and_what_was_heard(demo_app, tmp_path):
@@ -310,7 +316,7 @@ def test_save_a_scripted_call_from_the_command_line_and_replay_it(tmp_path, caps
     with serving(twiml_app.create_app()) as base:
         argv = [base + "/", "--keys", "1", "--save", str(path), "--token", twiml_app.TOKEN]
         assert main(argv) == 0
-        assert f"saved 4 steps to {path}" in capsys.readouterr().out
+        assert f"saved 4 steps to {path}" in capsys.readouterr().err
         text = path.read_text(encoding="utf-8")
         assert f"url: {base}/" in text
         assert "- expect: Press 1 for a fact\n" in text

@@ -344,3 +344,21 @@ def test_the_readmes_sample_transcript_is_what_it_prints(env):
     )  # fmt: skip
     printed = softphone(env, "--to", "010-12333", "--keys", "9 1 2 110000001# 123456#")
     assert printed.stdout == sample
+
+
+def test_an_interactive_call_saved_replays_with_the_pin_from_the_environment(env, tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "accounts", "seed"],
+        env=env, cwd=ROOT, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    saved = tmp_path / "by-hand.yaml"
+    typed = "1\n1\n11010519491231002*#\n123456#\nq\n"
+    result = softphone(env, "--save", str(saved), stdin=typed)
+    assert f"steps to {saved}" in result.stderr
+    text = saved.read_text(encoding="utf-8")
+    assert "${PIN}" in text
+    assert "123456" not in text
+    replay = softphone({**env, "PIN": "123456"}, "test", str(saved))
+    assert "1 passed, 0 failed" in replay.stdout, replay.stdout + replay.stderr
+    wrong = softphone({**env, "PIN": "654321"}, "test", str(saved))
+    assert wrong.returncode == 1

@@ -102,7 +102,15 @@ def test_the_softphone_imports_nothing_of_the_hotline():
 
 
 def test_no_current_app_below_the_routes():
-    routes_and_commands = {"ivr", "ivr.voice", "ivr.web", "ivr.audio", "ivr.accounts", "ivr.flowmap"}
+    routes_and_commands = {
+        "ivr",
+        "ivr.voice",
+        "ivr.web",
+        "ivr.audio",
+        "ivr.accounts",
+        "ivr.flowmap",
+        "ivr.health",
+    }
     for name, path in MODULES.items():
         if name not in routes_and_commands:
             assert "current_app" not in path.read_text(encoding="utf-8"), name
@@ -112,3 +120,30 @@ def test_the_dialog_and_the_actions_share_types_not_each_other():
     assert "ivr.actions" not in ours("ivr.dialog")
     assert "ivr.dialog" not in ours("ivr.actions")
     assert "ivr.types" in ours("ivr.dialog") & ours("ivr.actions")
+
+
+def readme_map():
+    """The README's "Where things are" table: module -> the ivr modules it may import."""
+    text = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Where things are", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`ivr/"):
+            path = cells[0].split("`")[1]
+            name = module_name(PACKAGE.parent / path) if path.endswith(".py") else None
+            if path == "ivr/spoken/":
+                name = "ivr.spoken"
+            may = {f"ivr.{item.strip()}" for item in cells[2].split(",") if item.strip()}
+            rows[name] = may
+    return rows
+
+
+def test_the_readme_maps_every_module_with_what_it_may_import():
+    rows = readme_map()
+    for name in MODULES:
+        if name in ("ivr.softphone", "ivr.spoken.zh", "ivr.spoken.en"):
+            continue  # a package's __init__ and the spoken languages share their package's row
+        assert name in rows, f"{name} has no row in the README's 'Where things are'"
+        undeclared = ours(name) - rows[name]
+        assert not undeclared, f"{name} imports {sorted(undeclared)}, which its row does not name"

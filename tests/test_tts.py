@@ -27,6 +27,7 @@ READINGS = {
     "时间为": "shi2 jian1 wei2",
     "约为": "yue1 wei2",
     "为您": "wei4 nin2",
+    "为保护": "wei4 bao3 hu4",
     "约": "yue1",
     "银行": "yin2 hang2",
     "还可以": "hai2 ke3 yi3",

@@ -112,7 +112,9 @@ def test_dial_and_read_the_balance(page):
     playwright.expect(page.locator("#typed")).to_have_text("••••••")
     keypad(page, "#")
     now(page, "您的医保个人账户余额为一千二百三十四元五角六分。")
+    playwright.expect(page.locator("#valid")).to_have_text("可按 Keys: 0 1 *")  # 星号键
     playwright.expect(page.locator("#timeline")).to_contain_text("••••••#")
+    playwright.expect(page.locator("#timeline")).to_contain_text("/voice/node/main?s=…")
     assert "123456" not in page.locator("#timeline").inner_text()
     screenshot(page, "web-dialer.png")
 
@@ -176,7 +178,7 @@ def in_view(page, locator):
 def test_a_phone_sized_screen_shows_the_whole_phone(open_page):
     page = open_page(PHONE)
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查询医保个人账户余额请按1")
+    now(page, "查余额请按1")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page scrolls sideways: {width} px wide"
     for key in "123456789*0#":
@@ -247,27 +249,36 @@ def test_chinese_renders_in_the_served_font(page):
     ]
     if not machine_has_cjk_font():  # then the page's own text must be drawn in it
         page.get_by_role("button", name="拨打 Call").click()
-        now(page, "查询医保个人账户余额请按1")
+        now(page, "查余额请按1")
         drawn = platform_fonts(page, "#now p")
         assert any(f["isCustomFont"] and f["familyName"] == "WenQuanYi Micro Hei" for f in drawn)
 
 
 def test_the_menu_keys_are_shown(page):
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查询医保个人账户余额请按1")
-    playwright.expect(page.locator("#valid")).to_have_text("可按 Keys: 0 1 2 3 4 9 *")
+    now(page, "查余额请按1")
+    playwright.expect(page.locator("#valid")).to_have_text("可按 Keys: 0 1 2 3 4 9")
     playwright.expect(page.locator('.key[data-key="1"]')).to_have_class("key valid")
     playwright.expect(page.locator('.key[data-key="5"]')).to_have_class("key")
     keypad(page, "11")
-    now(page, "请输入十八位身份证号码")
+    now(page, "请输入身份证号")
     playwright.expect(page.locator("#valid")).to_have_text("输入后按 # 结束 · End with #")
     playwright.expect(page.locator(".key.valid")).to_have_count(0)
+
+
+def test_the_english_menu_keys_are_shown(page):
+    """The English menu names its keys after the first as "Payment records, 2."."""
+    page.get_by_role("button", name="拨打 Call").click()
+    now(page, "查余额请按1")
+    keypad(page, "9")
+    now(page, "Payment records, 2.")
+    playwright.expect(page.locator("#valid")).to_have_text("可按 Keys: 0 1 2 3 4 9")
 
 
 def test_the_timeout_counts_down(open_page):
     page = open_page(before=lambda page: page.clock.install())
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查询医保个人账户余额请按1")
+    now(page, "查余额请按1")
     countdown = page.locator("#countdown")
     playwright.expect(countdown).to_contain_text("timeout in")
     first = int(countdown.inner_text().split("timeout in ")[1].split()[0])
@@ -280,7 +291,7 @@ def test_the_timeout_counts_down(open_page):
 
 def test_a_lost_server_shows_a_retry(page):
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查询医保个人账户余额请按1")
+    now(page, "查余额请按1")
     page.route("**/dialer/api/**", lambda route: route.abort())
     keypad(page, "1")
     offline = page.locator("#offline")
@@ -289,19 +300,19 @@ def test_a_lost_server_shows_a_retry(page):
     playwright.expect(page.locator('.key[data-key="2"]')).to_be_enabled()  # not a dead page
     page.unroute("**/dialer/api/**")
     page.get_by_role("button", name="重试 Retry").click()
-    now(page, "使用身份证号码请按1")
+    now(page, "身份证号请按1")
     playwright.expect(offline).to_be_hidden()
 
 
 def test_focus_after_dial_and_hang_up(page):
     page.locator("#number").focus()
     page.keyboard.press("Enter")
-    now(page, "查询医保")
+    now(page, "查余额")
     playwright.expect(page.locator("#screen")).to_be_focused()
     page.keyboard.press("1")
-    now(page, "使用身份证号码请按1")
+    now(page, "身份证号请按1")
     page.locator('.key[data-key="1"]').click()
-    now(page, "请输入十八位身份证号码")
+    now(page, "请输入身份证号")
     events = page.locator("#timeline li").count()
     page.keyboard.press("Enter")  # the clicked key did not keep the focus: nothing is pressed
     page.wait_for_timeout(300)
@@ -313,13 +324,13 @@ def test_focus_after_dial_and_hang_up(page):
 
 def test_the_live_region_announces_only_new_prompts(page):
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查询医保")
+    now(page, "查余额")
     announce = page.locator("#announce")
-    playwright.expect(announce).to_contain_text("查询医保个人账户余额请按1")
+    playwright.expect(announce).to_contain_text("查余额请按1")
     keypad(page, "11")
-    now(page, "请输入十八位身份证号码")
-    playwright.expect(announce).to_contain_text("请输入十八位身份证号码")
-    assert "查询医保" not in announce.inner_text()  # only what is new
+    now(page, "请输入身份证号")
+    playwright.expect(announce).to_contain_text("请输入身份证号")
+    assert "查余额" not in announce.inner_text()  # only what is new
     page.evaluate(
         """() => {
             window.mutations = 0;
@@ -338,11 +349,11 @@ def test_over_the_budget_the_page_says_so(page, app):
     app.config["IVR_WEB_PINS_PER_MINUTE"] = 1
     app.extensions["ivr.web.limits"] = Limits(app.config)
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查询医保")
+    now(page, "查余额")
     keypad(page, "11")
-    now(page, "请输入十八位身份证号码")
+    now(page, "请输入身份证号")
     keypad(page, "11010519491231002*#")
-    now(page, "请输入六位查询密码")
+    now(page, "请输入六位密码")
     keypad(page, "000000#")
     now(page, "您还可以尝试两次")
     keypad(page, "000000#")

@@ -13,6 +13,13 @@ from ivr import create_app
 from ivr.calls import STATE_PARAM
 from tests.conftest import TOKEN
 
+
+@pytest.fixture
+def app(app_on_each_store):
+    """The webhook tests hold on SQLite and on PostgreSQL alike."""
+    return app_on_each_store
+
+
 VALIDATOR = RequestValidator(TOKEN)
 
 

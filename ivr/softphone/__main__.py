@@ -18,10 +18,6 @@ def main(argv=None):
         from ivr.softphone.crawl import main as run
 
         return run(argv[1:])
-    if "--save" in argv:
-        from ivr.softphone.save import main as run
-
-        return run(argv)
     from ivr.softphone.cli import main as run
 
     return run(argv)

@@ -14,6 +14,7 @@ import tempfile
 
 from ivr.softphone import diagnose
 from ivr.softphone import dialer
+from ivr.softphone import save
 from ivr.softphone import target
 from ivr.softphone import terminal
 from ivr.softphone.interpreter import Call
@@ -199,6 +200,11 @@ def parse_args(argv):
     )
     parser.add_argument("--record", metavar="FILE.wav", help="write what the caller heard")
     parser.add_argument(
+        "--save",
+        metavar="FILE.yaml",
+        help="write the call as a scenario that replays it (PINs as ${PIN}, never the keys)",
+    )
+    parser.add_argument(
         "--audio",
         choices=("auto", "on", "off"),
         default="auto",
@@ -259,8 +265,8 @@ def speaker(mode, scripted, speak_hook=None):
     return speak
 
 
-def converse(call, transcript, spoken):
-    """Take the caller's keys from the terminal until the call ends."""
+def converse(call, transcript, spoken, sent):
+    """Take the caller's keys from the terminal until the call ends; `sent` collects them."""
     print(INTERACTIVE_HELP, file=sys.stderr, flush=True)
     call.start()
     transcript.show(everything=True)
@@ -287,11 +293,12 @@ def converse(call, transcript, spoken):
             except ValueError as error:
                 print(f"  not sent: {error}. {SHORT_HELP}", file=sys.stderr, flush=True)
                 continue
+        sent.append(keys)
         call.send(keys)
         transcript.show(everything=True)
 
 
-def play_script(call, transcript, groups):
+def play_script(call, transcript, groups, sent):
     """Give the scripted groups to the prompts one by one; hang up when they run out."""
     call.start()
     transcript.show()
@@ -299,7 +306,8 @@ def play_script(call, transcript, groups):
         if not groups:
             call.hangup()
             break
-        call.send(groups.pop(0))
+        sent.append(groups.pop(0))
+        call.send(sent[-1])
         transcript.show()
 
 
@@ -355,12 +363,12 @@ def dial(args, groups, log):
     # With --json the events go out at the end; someone at the keys still reads the prompts.
     out = sys.stdout if not args.json else None if scripted else sys.stderr
     transcript = Transcript(call, where.hooks.words, speak, out)
-    interrupted = False
+    interrupted, sent = False, []
     try:
         if scripted:
-            play_script(call, transcript, groups)
+            play_script(call, transcript, groups, sent)
         else:
-            converse(call, transcript, spoken=speak is not None)
+            converse(call, transcript, spoken=speak is not None, sent=sent)
     except KeyboardInterrupt:
         interrupted = True
         print("\n(Ctrl-C: hanging up)", file=sys.stderr, flush=True)
@@ -376,6 +384,9 @@ def dial(args, groups, log):
         for note in recorder.notes:
             print(f"note: {note}", file=sys.stderr)
         print(f"recorded {seconds:.1f} s to {args.record}", file=sys.stderr)
+    if args.save:
+        document = save.write_scenario(call.events, args.save, sent)
+        print(f"saved {len(document['steps'])} steps to {args.save}", file=sys.stderr)
     for hint in watch.hints(where.url):
         print(f"{PROG}: {hint}", file=sys.stderr)
     if log.errors:

@@ -6,8 +6,9 @@ An app that hands the softphone its flow (`Hooks(flow=...)`) is measured against
 
 with what the app reports on each webhook answer in the `X-IVR-Trace` header, space-separated
 tokens: `node:<id>` (a node entered), `key:<node>:<key>` (a declared key taken there) and
-`exit:<node>:<kind>` (no_input, invalid, max_tries, locked, busy). The total is nodes entered
-and declared keys taken; exits are listed, not counted, as some need a broken store.
+`exit:<node>:<kind>` (no_input, invalid, max_tries, locked, too_many, busy). The total is
+nodes entered and declared keys taken; exits are listed, not counted, as some need a broken
+store.
 
 Any other app is measured by its Gathers (document URL + action URL): the keys each prompt
 advertises ("press 1", "请按1") against the keys pressed there.
@@ -106,7 +107,8 @@ class Coverage:
         """A table per node (or per Gather) and the total."""
         lines = []
         if self.model:
-            lines.append(f"{'node':<18}{'kind':<10}{'entered':<9}{'keys':<22}exits fired")
+            width = max(18, *(len(nid) + 2 for nid in self.model["nodes"]))  # ids line up
+            lines.append(f"{'node':<{width}}{'kind':<10}{'entered':<9}{'keys':<22}exits fired")
             for nid, node in self.model["nodes"].items():
                 keys = node["keys"]
                 missing = [key for key in keys if (nid, key) not in self.keys]
@@ -117,7 +119,8 @@ class Coverage:
                 fired += sorted(k for n, k in self.exits if n == nid and k not in node["exits"])
                 entered = "yes" if nid in self.nodes else "NO"
                 lines.append(
-                    f"{nid:<18}{node['kind']:<10}{entered:<9}{taken:<22}{' '.join(fired) or '-'}"
+                    f"{nid:<{width}}{node['kind']:<10}{entered:<9}{taken:<22}"
+                    f"{' '.join(fired) or '-'}"
                 )
             entered = len(self.nodes & set(self.model["nodes"]))
             lines.append(f"nodes entered: {entered}/{len(self.model['nodes'])}")

@@ -4,15 +4,11 @@ Keys at a Gather whose action is secret (a PIN) are written as `${PIN}`, read fr
 environment at replay and never stored.
 """
 
-import argparse
 import re
-import sys
 
 import yaml
 
-from ivr.softphone import dialer
 from ivr.softphone import target as targets
-from ivr.softphone.interpreter import Call
 from ivr.softphone.interpreter import Keys
 
 FIRST_WORDS = 24  # characters of the first thing heard, kept as a step's expect
@@ -85,38 +81,3 @@ def write_scenario(events, path, answers, name=None, pin_variable="PIN"):
         file.write("# Saved from a call; PIN keys are read from $" + pin_variable + " at replay.\n")
         yaml.safe_dump(document, file, allow_unicode=True, sort_keys=False, width=100)
     return document
-
-
-def main(argv=None):
-    """`python -m ivr.softphone [URL] --keys "..." --save FILE`: a scripted call, saved."""
-    parser = argparse.ArgumentParser(
-        prog="python -m ivr.softphone", description="Dial with scripted keys and save a scenario."
-    )
-    parser.add_argument("url", nargs="?", help="the Voice URL (default: the app, in-process)")
-    parser.add_argument("--keys", required=True, help='one group per prompt, "." for silence')
-    parser.add_argument("--save", required=True, metavar="FILE.yaml", help="where to write it")
-    parser.add_argument("--to", default="12333")
-    parser.add_argument("--from", dest="caller", default="+8613800138000")
-    parser.add_argument("--token", help="auth token to sign with (default: $TWILIO_AUTH_TOKEN)")
-    parser.add_argument("--app", help="the app to run in-process (default app:app)")
-    parser.add_argument("--name", help="the scenario's name")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    token = args.token or dialer.default_token()
-    if args.url:
-        target = targets.over_http(args.url, token)
-    else:
-        target = targets.in_process(targets.load_app(args.app), args.token)
-    call = Call(target.url, target.fetch, to=args.to, caller=args.caller, measure=target.measure)
-    call.start()
-    answers = [Keys.parse(group) for group in args.keys.split()]
-    sent = []
-    for answer in answers:
-        if call.ended:
-            break
-        call.send(answer)
-        sent.append(answer)
-    if not call.ended:
-        call.hangup()
-    document = write_scenario(call.events, args.save, sent, args.name)
-    print(f"saved {len(document['steps'])} steps to {args.save} ({call.t:.1f} s simulated)")
-    return 0

@@ -11,8 +11,13 @@
     error: "错误 Error", warning: "警告 Warning", record: "录音 Record", reject: "拒接 Reject",
     status_callback: "回调 Callback",
   };
-  // The keys a menu offers, in the words the line says them: "…请按1", "For …, press 1".
-  const OFFERS = [/请按\s*([0-9]|星号|井号)/g, /\bpress\s+([0-9]|star|hash|pound)\b/gi];
+  // The keys a menu offers, in the words the line says them: "…请按1", "For …, press 1", and the
+  // short English items after the first ("Payment records, 2."), a key alone after a comma.
+  const OFFERS = [
+    /请按\s*([0-9]|星号|井号)/g,
+    /\bpress\s+([0-9]|star|hash|pound)\b/gi,
+    /,\s+([0-9]|star|hash|pound)(?=\s*(?:[.;。；]|$))/gi,
+  ];
   const NAMED = { 星号: "*", 井号: "#", star: "*", hash: "#", pound: "#" };
 
   let call = null;        // the server's view of the call in progress
@@ -49,6 +54,10 @@
     $("banner").hidden = !text;
   }
 
+  // The call's state rides sealed in the action URL (?s=…), a long opaque token: the timeline
+  // shows only where the call goes next.
+  const unsealed = (url) => (url || "").replace(/([?&]s=)[^&#]+/, "$1…");
+
   function describe(event) {
     switch (event.kind) {
       case "dial": return `${event.url} (To ${event.to})`;
@@ -59,8 +68,8 @@
       case "transfer": return event.to;
       case "error": case "warning": return `${event.code}: ${event.message}`;
       case "hangup": return event.by;
-      case "redirect": return event.url;
-      case "gather": return event.action;
+      case "redirect": return unsealed(event.url);
+      case "gather": return unsealed(event.action);
       case "status_callback": return `${event.status} (${event.duration} s)`;
       default: return JSON.stringify(event);
     }

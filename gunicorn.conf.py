@@ -1,0 +1,17 @@
+"""Gunicorn settings for `make serve` (read from this folder; command-line flags override).
+
+Threads, not only processes: a PIN check (scrypt, ~40 ms of CPU on purpose) runs one at a
+time per process (identity.HASHING); the PIN entries waiting for it hold threads but no CPU,
+and there are threads enough that menu steps still find one beside a flood of PIN entries.
+"""
+
+import multiprocessing
+
+workers = multiprocessing.cpu_count()
+worker_class = "gthread"
+threads = 16
+timeout = 20  # Twilio gives up after 15 s; a request still running past this is stuck
+graceful_timeout = 10
+accesslog = "-"
+logger_class = "ivr.serving.MaskedLogger"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
