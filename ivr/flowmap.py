@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 
 from ivr.flow import GATHERING
 from ivr.flow import INTENT
+from ivr.prompts import other_language
 
 # The failure exits every gathering node has; a collect's `locked` and `too_many` outcomes
 # (a locked number, a caller with too many wrong PINs) are ones too.
@@ -84,9 +85,13 @@ def edges(flow):
     return found
 
 
-def first_words(prompts, lang, key):
-    """The start of a prompt, placeholders shown as an ellipsis."""
-    text = re.sub(r"\{[^}]*\}", "…", prompts.texts[lang][key]).strip()
+def first_words(prompts, lang, node):
+    """The start of what a node says, as a caller hears it (the other language's offer first);
+    placeholders shown as an ellipsis."""
+    text = prompts.texts[lang][node.prompt]
+    if node.offer:
+        text = prompts.texts[other_language(lang)][node.offer] + " " + text
+    text = re.sub(r"\{[^}]*\}", "…", text).strip()
     return text if len(text) <= FIRST_WORDS else text[:FIRST_WORDS].rstrip() + "…"
 
 
@@ -94,7 +99,7 @@ def mermaid(flow, prompts, lang):
     """The flow as a Mermaid flowchart."""
     lines = ["flowchart TD", '  call(("call")):::start', '  failure(("any failure")):::start']
     for node in flow.nodes.values():
-        label = f"{node.id}<br/>{first_words(prompts, lang, node.prompt)}".replace('"', "#quot;")
+        label = f"{node.id}<br/>{first_words(prompts, lang, node)}".replace('"', "#quot;")
         opening, closing = SHAPES[node.kind]
         lines.append(f"  {node.id}{opening}{label}{closing}")
     for edge in edges(flow):
@@ -124,7 +129,7 @@ def dot(flow, prompts, lang):
         '  failure [shape=circle, label="any\\nfailure", style=filled, fillcolor="#eeeeee"];',
     ]
     for node in flow.nodes.values():
-        label = _quote(f"{node.id}\n{first_words(prompts, lang, node.prompt)}")
+        label = _quote(f"{node.id}\n{first_words(prompts, lang, node)}")
         lines.append(f"  {node.id} [shape={DOT_SHAPES[node.kind]}, label={label}];")
     for edge in edges(flow):
         style = ", style=dashed, color=gray40" if edge.dashed else ""

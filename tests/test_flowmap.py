@@ -19,7 +19,11 @@ def test_mermaid_shows_nodes_with_their_first_words_keys_and_dashed_exits(runner
         'pin_attempts_exceeded(["pin_attempts_exceeded<br/>There have been too many inc…"])' in out
     )
     assert 'main -->|"1"| balance' in out
-    assert 'identify -->|"2"| card_number' in out
+    assert 'main -->|"5"| services' in out
+    assert 'identify -->|"ok"| pin' in out
+    assert 'pin -.->|"card_lost"| card_lost' in out
+    assert 'services -->|"1"| pin_old' in out
+    assert 'pin_repeat -.->|"mismatch"| pin_new' in out
     assert 'pin -.->|"locked"| account_locked' in out
     assert 'pin -.->|"too_many"| pin_attempts_exceeded' in out
     assert 'main -.->|"3 × no or bad input"| goodbye' in out
@@ -62,7 +66,7 @@ def test_coverage_model_lists_every_node_its_keys_and_exits(app):
     model = coverage_model(app.extensions["ivr"].flow)["nodes"]
     assert model["main"] == {
         "kind": "menu",
-        "keys": ["1", "2", "3", "4", "0", "9", "*"],
+        "keys": ["1", "2", "3", "4", "5", "0", "9", "*"],
         "exits": ["no_input", "invalid", "max_tries"],
     }
     assert model["history"]["keys"] == ["1", "*", "0", "2"]

@@ -154,7 +154,7 @@ def test_the_callers_count_follows_a_real_from_number_across_calls(make_app, clo
     def guess(call_sid, caller, card):
         env = Env(hotline.store, hotline.regions, hotline.settings, clock(), caller=caller)
         call = new_call(call_sid, "zh", "urumqi", clock())
-        assert actions.identify_by_card(env, call, card).ok
+        assert actions.identify_by_number(env, call, card).ok
         return actions.verify_pin(env, call, "000000").goto
 
     caller = "+8613912345678"

@@ -55,7 +55,7 @@ def test_dial_and_hear_the_balance(client):
     assert "欢迎致电北京市" in heard(data)
     assert data["expects"]["num_digits"] == 1
     call_id = data["id"]
-    press(client, call_id, "11")
+    press(client, call_id, "1")
     data = press(client, call_id, "11010519491231002*")
     assert data["typed"] == "11010519491231002*"
     data = press(client, call_id, "#")
@@ -142,7 +142,9 @@ def test_play_mode_events_carry_their_words(make_app):
     plays = [e for e in data["events"] if e["kind"] == "play"]
     assert plays[0]["url"].startswith("http://localhost/audio/phrase/")
     assert plays[0]["text"] == "欢迎致电北京市幺二三三三。"
-    assert plays[1]["text"].startswith("For English, press 9. 查余额请按1")
+    assert plays[1]["text"] == "For English, press 9."  # the English recording
+    assert plays[1]["url"] == "http://localhost/audio/en/language_offer.wav"
+    assert plays[2]["text"].startswith("查余额请按1")
     assert client.get(plays[1]["url"].removeprefix("http://localhost")).mimetype == "audio/wav"
 
 
@@ -232,7 +234,7 @@ def test_one_address_cannot_take_every_line(client):
 
 def to_pin_prompt(client):
     call_id = start(client)["id"]
-    press(client, call_id, "11")
+    press(client, call_id, "1")
     data = press(client, call_id, "11010519491231002*#")
     assert data["expects"]["secret"] is True
     return call_id
@@ -277,7 +279,7 @@ def test_hostile_json_is_400_with_a_reason(client, raw):
 def test_a_huge_number_is_not_a_moment(client):
     call_id = start(client)["id"]
     data = press(client, call_id, "1", at=1e308)
-    assert "身份证号请按1" in heard(data)
+    assert "请输入身份证号或社保卡号" in heard(data)
     response = client.post(
         f"/dialer/api/calls/{call_id}/keys",
         data='{"keys": "1", "at": 1e999}',
@@ -301,7 +303,7 @@ def ended(app, data):
 
 def test_a_hung_up_call_is_ended_on_the_line(app, client):
     data = start(client)
-    press(client, data["id"], "11")
+    press(client, data["id"], "1")
     press(client, data["id"], "11010519491231002*#")
     press(client, data["id"], "123456#")
     assert not ended(app, data)
