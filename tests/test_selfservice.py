@@ -49,14 +49,16 @@ def test_the_mandarin_menu_offers_english_in_the_english_voice(phone):
     phone.dial(to="010-12333")
     spoken = [(e.data["text"], e.data["language"]) for e in phone.events if e.kind == "say"]
     assert spoken[1] == ("For English, press 9.", "en-US")
-    assert spoken[2][1] == "cmn-CN" and "余额请按1" in spoken[2][0]
+    assert spoken[2][1] == "cmn-CN"
+    assert "余额请按1" in spoken[2][0]
     assert "For English" not in spoken[2][0]  # the menu itself no longer holds the offer
 
 
 def test_the_english_menu_offers_mandarin_in_the_mandarin_voice(phone):
     phone.dial(to="010-12333").press("9")
     assert says(phone)[1] == ("普通话请按9。", "cmn-CN")
-    assert says(phone)[2][1] == "en-US" and "For your balance, press 1." in says(phone)[2][0]
+    assert says(phone)[2][1] == "en-US"
+    assert "For your balance, press 1." in says(phone)[2][0]
     phone.wait()  # the short reprompt keeps the offer, in its own voice
     assert ("普通话请按9。", "cmn-CN") in says(phone)
     assert "普通话" not in " ".join(text for text, lang in says(phone) if lang == "en-US")
@@ -298,7 +300,8 @@ def test_a_lost_card_identifies_no_one_but_the_id_still_does(
         phone.press("9")
     phone.press("1").enter(BEIJING_CARD + "#").enter("123456#")
     assert refused in phone.heard
-    assert "1,234" not in phone.heard and "一千二百三十四" not in phone.heard
+    assert "1,234" not in phone.heard
+    assert "一千二百三十四" not in phone.heard
     phone.enter(BEIJING_ID + "#").enter("123456#")  # the ID still works
     assert ("一千二百三十四元五角六分" if lang == "zh" else "1,234 yuan 56 fen") in phone.heard
 

@@ -77,7 +77,6 @@ READINGS = {
     "解除": "jie3 chu2",
     "挂失了": "gua4 shi1 le5",
     "相同": "xiang1 tong2",
-    "为保护": "wei4 bao3 hu4",
 }
 # Clips numbers and times are assembled from say one character: its reading in a value.
 CLIPS = {"中": "zhong1", "角": "jiao3", "分": "fen1", "点": "dian3", "两": "liang3", "幺": "yao1"}
