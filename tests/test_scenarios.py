@@ -87,7 +87,7 @@ def test_the_hotline_scenarios_pass_lint_clean_and_cover_every_node_and_key(demo
         coverage.add(result)
     assert coverage.counts()[0] == coverage.counts()[1], coverage.report()
     assert coverage.percent() == 100.0
-    assert "coverage: 44/44 = 100.0 %" in coverage.report()
+    assert "coverage: 64/64 = 100.0 %" in coverage.report()
     assert ("main", "max_tries") in coverage.exits
     assert ("pin", "locked") in coverage.exits
     assert ("pin", "too_many") in coverage.exits
