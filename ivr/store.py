@@ -327,9 +327,10 @@ class Store:
             self._insert(lost_cards)
             .values(card_number=card_number, reported_at=epoch(now))
             .on_conflict_do_nothing(index_elements=[lost_cards.c.card_number])
+            .returning(lost_cards.c.card_number)  # a row only when this report inserted it
         )
         with self.begin() as conn:
-            return conn.execute(statement).rowcount == 1
+            return conn.execute(statement).first() is not None
 
     def card_lost(self, card_number):
         """Return whether a card is reported lost."""

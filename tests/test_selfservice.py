@@ -2,12 +2,16 @@
 or a card number, "1 try left", the last page of records, and the account services after the
 PIN (change the query PIN, report the card lost), in both languages."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from ivr import identity
 from ivr.identity import IdentityError
 from ivr.softphone.phone import Phone
 from tests.conftest import TOKEN
+from tests.databases import BACKENDS
+from tests.databases import database_url
 
 BEIJING_ID = "11010519491231002*"  # ends in X, keyed as *; card 110000001, PIN 123456
 BEIJING_CARD = "110000001"
@@ -364,3 +368,42 @@ def test_reporting_by_id_keeps_the_call_identified(phone):
     assert "本次来电" not in phone.heard
     phone.press("*").press("1")
     assert "一千二百三十四元五角六分" in phone.heard
+
+
+# The store's side, on SQLite and PostgreSQL alike
+
+
+@pytest.fixture(params=BACKENDS)
+def store_app(make_app, request, tmp_path):
+    with database_url(request.param, tmp_path) as url:
+        yield make_app(DATABASE_URL=url, IVR_PIN_HASH_COST=2**4)
+
+
+def test_lost_cards_are_reported_once_and_survive_a_reimport(store_app, account_rows, clock):
+    store = store_app.extensions["ivr"].store
+    with ThreadPoolExecutor(8) as pool:  # eight reports at once: exactly one is the first
+        firsts = list(pool.map(lambda _: store.report_card_lost(BEIJING_CARD, clock()), range(8)))
+    assert firsts.count(True) == 1
+    store.replace_accounts(account_rows)  # an operator's import keeps the card lost
+    assert store.card_lost(BEIJING_CARD)
+    store.report_card_found(BEIJING_CARD)
+    assert not store.card_lost(BEIJING_CARD)
+
+
+def test_a_new_pin_is_one_update(store_app):
+    store = store_app.extensions["ivr"].store
+    account = store.find_account("id", "11010519491231002X")
+    assert store.set_pin_hash(account.id, identity.hash_pin("258147", n=2**4))
+    assert identity.verify_pin("258147", store.get_account(account.id).pin_hash)
+    assert not store.set_pin_hash(account.id + 1000, "scrypt$16$8$1$x$y")  # no such account
+
+
+def test_pin_change_and_lost_card_whole_call_on_each_store(store_app):
+    phone = Phone.for_app(store_app, token=TOKEN)
+    sign_in(phone, BEIJING_CARD, "123456").press("1").enter("123456#")
+    phone.enter("258147#").enter("258147#").press("1")
+    assert "查询密码已修改" in phone.heard
+    phone.press("*").press("5").press("2").press("1")
+    assert "尾号零零零幺的社保卡已临时挂失。" in phone.heard
+    phone.press("*").press("1").enter(BEIJING_ID + "#").enter("258147#")
+    assert "您的医保个人账户余额为一千二百三十四元五角六分。" in phone.heard
