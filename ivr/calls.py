@@ -53,8 +53,9 @@ class CallState:
 
     @property
     def knows_the_caller(self):
-        """Whether the call holds anything about who is calling (a number, an account)."""
-        return bool(self.subject or self.account_id)
+        """Whether the call holds anything about who is calling (a number, an account, or the
+        last 4 of one: a lost-card report un-identifies a call that still speaks them)."""
+        return bool(self.subject or self.account_id or self.last4)
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(CallState) if f.name != "call_sid")
