@@ -183,3 +183,24 @@ def test_a_flow_that_loops_through_say_nodes_is_stopped():
     )
     with pytest.raises(FlowError, match="more than 32 nodes in one turn"):
         dialog.start(flow, new_call(), Script())
+
+
+def test_the_language_offer_is_said_first_in_the_other_language():
+    call = new_call()
+    offer = dialog.start(FLOW, call, Script()).phrases[1]
+    assert (offer.key, offer.lang) == ("language_offer", "en")
+    call.lang = "en"
+    turn = dialog.step(FLOW, "main", "7", call, Script())
+    assert [(p.key, p.lang) for p in turn.phrases] == [
+        ("invalid_key", None),
+        ("language_offer", "zh"),
+        ("main_menu_short", None),
+    ]
+
+
+def test_the_last_page_of_an_answer_does_not_offer_more():
+    call = new_call(node="history", account_id=1)
+    turn = dialog.step(FLOW, "history", "1", call, Script(history=Outcome(last=True)))
+    assert keys_of(turn) == ["after_answer"]
+    turn = dialog.step(FLOW, "history", "1", call, Script(history=Outcome()))
+    assert keys_of(turn) == ["after_history"]

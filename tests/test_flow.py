@@ -92,6 +92,11 @@ def test_a_good_flow_parses():
         ),
         ('kind = "transfer"', 'kind = "teleport"', "node agent: kind must be one of"),
         (
+            'prompt = "main_menu"',
+            'prompt = "main_menu"\noffer = "no_such_offer"',
+            "node main: prompt 'no_such_offer' is missing in prompts/zh.toml",
+        ),
+        (
             'outcomes = { closed = "main" }',
             "",
             "node agent: outcome 'closed' of agents_open has no target",
