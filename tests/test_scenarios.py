@@ -105,7 +105,6 @@ name: wrong balance
 dial: {to: "010-12333"}
 steps:
   - press: "1"
-  - press: "1"
   - press: "11010519491231002*#"
   - press: "123456#"
   - expect: "一千元整"
@@ -113,8 +112,8 @@ steps:
     )
     (result,) = runner.run_all([path], InProcess(demo_app))
     assert not result.passed
-    assert result.step == 5
-    assert result.failure.startswith("step 5: expected expect '一千元整': not heard; last heard: ")
+    assert result.step == 4
+    assert result.failure.startswith("step 4: expected expect '一千元整': not heard; last heard: ")
     assert "一千二百三十四元五角六分" in result.failure
 
 
@@ -125,7 +124,7 @@ def test_every_check_can_fail(demo_app, tmp_path):
         'expect_transfer: {queue: "12333-agents"}': "no such transfer",
         "expect_error: 11200": "errors and warnings were none",
         'expect_play: "cowbell"': "played nothing",
-        'expect: {regex: "请按[5-8]"}': "not heard",
+        'expect: {regex: "请按[6-8]"}': "not heard",
     }
     for step, why in checks.items():
         path = write(tmp_path, f'dial: {{to: "010-12333"}}\nsteps:\n  - {step}\n')
@@ -200,7 +199,7 @@ def test_speak_sends_speech_to_the_gather(demo_app, tmp_path, monkeypatch):
 
 
 def test_in_process_and_http_give_the_same_result(demo_app):
-    files = [str(CALLS / "zh-balance-by-id.yaml"), str(CALLS / "en-no-input-and-invalid.yaml")]
+    files = [str(CALLS / "zh-account-services-agent.yaml"), str(CALLS / "en-account-pin.yaml")]
     local = runner.run_all(files, InProcess(demo_app))
     with serving(demo_app) as base:
         remote = runner.run_all(files, runner.Targets(base + "/voice", token=TOKEN))
@@ -291,7 +290,7 @@ def test_strict_fails_on_lint_warnings(demo_app, tmp_path):
 def test_a_saved_call_replays_and_keeps_no_pin(demo_app, tmp_path):
     target = targets.in_process(demo_app, TOKEN)
     call = Call(target.url, target.fetch, to="010-12333", measure=target.measure).start()
-    answers = [Keys.parse(k) for k in ("1", "1", "11010519491231002*#", "123456#", ".", "*", "0")]
+    answers = [Keys.parse(k) for k in ("1", "11010519491231002*#", "123456#", ".", "*", "0")]
     for answer in answers:
         call.send(answer)
     path = tmp_path / "saved.yaml"

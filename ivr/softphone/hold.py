@@ -99,7 +99,9 @@ class Queues:
         if result == "hangup":
             self.verbs = []
             reason = None
-            if by == "caller" and waited >= HOLD_PATIENCE and self.agent_after is None:
+            # Rounded as the event shows it: 148.64 - 88.64 is 59.99999999999999 in floats.
+            patient = round(waited, 2) >= HOLD_PATIENCE
+            if by == "caller" and patient and self.agent_after is None:
                 reason = f"no agent answered in {HOLD_PATIENCE:.0f} s (see agent_after)"
             self.event("hangup", by=by, **({"reason": reason} if reason else {}))
             self.status = "completed"
