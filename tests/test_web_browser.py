@@ -101,9 +101,7 @@ def test_dial_and_read_the_balance(page):
     page.get_by_role("button", name="拨打 Call").click()
     now(page, "查余额请按1")
     keypad(page, "1")
-    now(page, "身份证号请按1")
-    keypad(page, "1")
-    now(page, "请输入身份证号")
+    now(page, "请输入身份证号或社保卡号")
     keypad(page, "11010519491231002*")
     playwright.expect(page.locator("#typed")).to_have_text("11010519491231002*")
     keypad(page, "#")
@@ -122,7 +120,7 @@ def test_dial_and_read_the_balance(page):
 def test_wrong_pin(page):
     page.get_by_role("button", name="拨打 Call").click()
     now(page, "查余额请按1")
-    keypad(page, "11")
+    keypad(page, "1")
     now(page, "请输入身份证号")
     keypad(page, "11010519491231002*#")
     now(page, "请输入六位密码")
@@ -257,10 +255,10 @@ def test_chinese_renders_in_the_served_font(page):
 def test_the_menu_keys_are_shown(page):
     page.get_by_role("button", name="拨打 Call").click()
     now(page, "查余额请按1")
-    playwright.expect(page.locator("#valid")).to_have_text("可按 Keys: 0 1 2 3 4 9")
+    playwright.expect(page.locator("#valid")).to_have_text("可按 Keys: 0 1 2 3 4 5 9")
     playwright.expect(page.locator('.key[data-key="1"]')).to_have_class("key valid")
-    playwright.expect(page.locator('.key[data-key="5"]')).to_have_class("key")
-    keypad(page, "11")
+    playwright.expect(page.locator('.key[data-key="6"]')).to_have_class("key")
+    keypad(page, "1")
     now(page, "请输入身份证号")
     playwright.expect(page.locator("#valid")).to_have_text("输入后按 # 结束 · End with #")
     playwright.expect(page.locator(".key.valid")).to_have_count(0)
@@ -272,7 +270,7 @@ def test_the_english_menu_keys_are_shown(page):
     now(page, "查余额请按1")
     keypad(page, "9")
     now(page, "Payment records, 2.")
-    playwright.expect(page.locator("#valid")).to_have_text("可按 Keys: 0 1 2 3 4 9")
+    playwright.expect(page.locator("#valid")).to_have_text("可按 Keys: 0 1 2 3 4 5 9")
 
 
 def test_the_timeout_counts_down(open_page):
@@ -300,7 +298,7 @@ def test_a_lost_server_shows_a_retry(page):
     playwright.expect(page.locator('.key[data-key="2"]')).to_be_enabled()  # not a dead page
     page.unroute("**/dialer/api/**")
     page.get_by_role("button", name="重试 Retry").click()
-    now(page, "身份证号请按1")
+    now(page, "请输入身份证号或社保卡号")
     playwright.expect(offline).to_be_hidden()
 
 
@@ -310,14 +308,14 @@ def test_focus_after_dial_and_hang_up(page):
     now(page, "查余额")
     playwright.expect(page.locator("#screen")).to_be_focused()
     page.keyboard.press("1")
-    now(page, "身份证号请按1")
+    now(page, "请输入身份证号或社保卡号")
     page.locator('.key[data-key="1"]').click()
-    now(page, "请输入身份证号")
+    playwright.expect(page.locator("#typed")).to_have_text("1")
     events = page.locator("#timeline li").count()
     page.keyboard.press("Enter")  # the clicked key did not keep the focus: nothing is pressed
     page.wait_for_timeout(300)
     assert page.locator("#timeline li").count() == events
-    playwright.expect(page.locator("#typed")).to_have_text("")
+    playwright.expect(page.locator("#typed")).to_have_text("1")
     page.locator("#hangup").click()
     playwright.expect(page.locator("#call")).to_be_focused()
 
@@ -327,7 +325,7 @@ def test_the_live_region_announces_only_new_prompts(page):
     now(page, "查余额")
     announce = page.locator("#announce")
     playwright.expect(announce).to_contain_text("查余额请按1")
-    keypad(page, "11")
+    keypad(page, "1")
     now(page, "请输入身份证号")
     playwright.expect(announce).to_contain_text("请输入身份证号")
     assert "查余额" not in announce.inner_text()  # only what is new
@@ -350,7 +348,7 @@ def test_over_the_budget_the_page_says_so(page, app):
     app.extensions["ivr.web.limits"] = Limits(app.config)
     page.get_by_role("button", name="拨打 Call").click()
     now(page, "查余额")
-    keypad(page, "11")
+    keypad(page, "1")
     now(page, "请输入身份证号")
     keypad(page, "11010519491231002*#")
     now(page, "请输入六位密码")
