@@ -12,6 +12,9 @@ worker_class = "gthread"
 threads = 16
 timeout = 20  # Twilio gives up after 15 s; a request still running past this is stuck
 graceful_timeout = 10
+# Longer than a load balancer's idle timeout (often 60 s): a connection it reuses just as
+# gunicorn closes it would fail a webhook (Twilio's 11200).
+keepalive = 75
 accesslog = "-"
 logger_class = "ivr.serving.MaskedLogger"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'

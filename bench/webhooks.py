@@ -43,6 +43,7 @@ def serve(target, env, worker_class="sync", threads=1):
     command = [
         str(ROOT / ".venv/bin/gunicorn"),
         "--config", "/dev/null",  # not gunicorn.conf.py: no access log, the same for both apps
+        "--no-control-socket",
         "--workers", str(WORKERS),
         "--worker-class", worker_class,
         "--threads", str(threads),

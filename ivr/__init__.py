@@ -20,6 +20,8 @@ def create_app(test_config=None, *, clock=utc_now):
     `clock` is () -> an aware datetime; tests pass one they move by hand.
     """
     app = Flask(__name__, instance_relative_config=True)
+    # "/voice//node/main" must reach the line (and hear TwiML), not get werkzeug's 308 redirect.
+    app.url_map.merge_slashes = False
     app.config.from_mapping(DEFAULTS)
     if test_config is None:
         from dotenv import load_dotenv

@@ -4,8 +4,11 @@ Amounts are kept as integer fen (exact on every database) and handed out as Deci
 Times are integer Unix seconds, which every database compares the same way.
 """
 
+import contextlib
 import datetime as dt
 import logging
+import os
+import socket
 import threading
 import uuid
 from dataclasses import dataclass
@@ -195,6 +198,9 @@ class Store:
         elif backend == "sqlite":
             options["connect_args"] = {"timeout": timeout}
         self.engine = sa.create_engine(url, **options)
+        self.watchdog = backend == "postgresql"  # a network can be slow; a file cannot
+        if self.watchdog:
+            _Deadline.guard_pings(self.engine.dialect)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas(timeout))
         _refuse_row_logging()
@@ -211,7 +217,7 @@ class Store:
                     except SQLAlchemyError as error:
                         raise StoreError(f"store unavailable: {type(error).__name__}") from error
                     self._ready = True
-        return _Transaction(self.engine)
+        return _Transaction(self.engine, self.timeout if self.watchdog else None)
 
     # accounts
 
@@ -483,28 +489,92 @@ class Store:
         return dialect.insert(table)
 
 
+class _Deadline:
+    """A watchdog on one transaction's connection: when time is up, cut its socket.
+
+    The server-side timeouts need a server that answers; a network that delivers its bytes
+    late would hold a webhook past Twilio's 15 s. Shutting the socket down makes the driver
+    fail at once, and the caller hears the busy message.
+    """
+
+    watched = threading.local()  # the transaction whose connection the pool hands out now
+
+    def __init__(self, seconds):
+        self.connection = None
+        self.expired = False
+        self.timer = threading.Timer(seconds, self.expire)
+        self.timer.daemon = True
+
+    def expire(self):
+        self.expired = True
+        self.cut()
+
+    def watch(self, dbapi_connection):
+        self.connection = dbapi_connection
+        if self.expired:
+            self.cut()
+
+    def cut(self):
+        try:
+            sock = socket.socket(fileno=os.dup(self.connection.pgconn.socket))
+        except (AttributeError, OSError, ValueError):  # no connection yet, or already gone
+            return
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+    @classmethod
+    def guard_pings(cls, dialect):
+        """Let the deadline of the transaction asking for a connection cover the pool's ping."""
+        ping = dialect.do_ping
+
+        def do_ping(dbapi_connection):
+            deadline = getattr(cls.watched, "deadline", None)
+            if deadline is not None:
+                deadline.watch(dbapi_connection)
+            return ping(dbapi_connection)
+
+        dialect.do_ping = do_ping
+
+
 class _Transaction:
     """`with store.begin() as conn`: commit on success, and turn driver errors into StoreError."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, deadline=None):
         self.engine = engine
         self.context = None
+        self.deadline = _Deadline(deadline) if deadline else None
 
     def __enter__(self):
+        if self.deadline:
+            self.deadline.timer.start()
+            _Deadline.watched.deadline = self.deadline
         try:
             self.context = self.engine.begin()
-            return self.context.__enter__()
+            conn = self.context.__enter__()
+            if self.deadline:
+                self.deadline.watch(conn.connection.dbapi_connection)
+            return conn
         except SQLAlchemyError as error:
+            self.stop()
             raise StoreError(f"store unavailable: {type(error).__name__}") from error
+        finally:
+            _Deadline.watched.deadline = None
 
     def __exit__(self, kind, error, trace):
         try:
             self.context.__exit__(kind, error, trace)
         except SQLAlchemyError as failure:
             raise StoreError(f"store failed: {type(failure).__name__}") from failure
+        finally:
+            self.stop()
         if isinstance(error, SQLAlchemyError):
             raise StoreError(f"store failed: {type(error).__name__}") from error
         return False
+
+    def stop(self):
+        if self.deadline:
+            self.deadline.timer.cancel()
 
 
 def _sqlite_pragmas(timeout):

@@ -41,6 +41,7 @@ def served_app(settings, workers=4, threads=4):
         sys.executable, "-m", "gunicorn", "app:app",
         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
         "--worker-class", "gthread" if threads > 1 else "sync", "--graceful-timeout", "3",
+        "--no-control-socket",  # several servers run at once; they would share one socket
     ]  # fmt: skip
     with tempfile.TemporaryFile() as log:
         server = subprocess.Popen(

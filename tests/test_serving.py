@@ -25,6 +25,7 @@ def test_served_as_make_serve_does_with_numbers_masked_in_the_access_log(tmp_pat
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "IVR_"))}
     env |= {"DATABASE_URL": f"sqlite:///{tmp_path}/serve.sqlite3", "SECRET_KEY": "serve-test"}
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+    command += ["--no-control-socket"]  # other tests serve at the same time
     server = subprocess.Popen(
         [*command, "app:app"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )

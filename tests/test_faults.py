@@ -1,0 +1,307 @@
+"""The line under load and faults (issue #11): many calls at once, killed workers, a store
+that drops away or answers slowly. All over real HTTP through gunicorn, on loopback."""
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from ivr import identity
+from ivr.accounts import parse_account
+from ivr.regions import load_regions
+from ivr.softphone.phone import Phone
+from ivr.spoken import en
+from ivr.spoken import zh
+from ivr.store import Store
+from ivr.store import ended_calls
+from tests.conftest import TEST_SCRYPT_N
+from tests.conftest import TOKEN
+from tests.conftest import account
+from tests.databases import BACKENDS
+from tests.databases import POSTGRES_SERVER
+from tests.databases import database_url
+from tests.databases import postgres_database
+from tests.served import served_app
+from tests.tcp_proxy import TcpProxy
+
+CALLERS = 200
+BUSY = "系统繁忙，请稍后再拨。再见。"
+PIN_PROMPT = "请输入六位密码"
+TWILIO_LIMIT = 15  # seconds Twilio waits for a webhook before its own error
+SECRET = "faults-test-secret"
+
+
+def caller_account(index):
+    """The index-th caller's own account: a distinct ID number, PIN and balance."""
+    body = f"11010519600101{index:03d}"  # Beijing, born 1960-01-01, sequence `index`
+    id_number = body + identity.id_check_character(body)
+    balance = Decimal(1000 + 7 * index) + Decimal(index % 90 + 10) / 100
+    pin = f"{(index * 7919) % 1_000_000:06d}"
+    return account(id_number, pin, "beijing", "employee", str(balance))
+
+
+CALLER_ACCOUNTS = [caller_account(index) for index in range(CALLERS)]
+
+
+@pytest.fixture(scope="module")
+def caller_rows():
+    """The callers' accounts checked and hashed once at the test cost (as `account_rows`)."""
+    regions = load_regions()
+    return [
+        parse_account(row, index, regions, cost=TEST_SCRYPT_N)
+        for index, row in enumerate(CALLER_ACCOUNTS)
+    ]
+
+
+def stocked(url, rows):
+    """Put these accounts into the store at `url`, as an import would."""
+    store = Store(url)
+    store.replace_accounts(rows)
+    store.engine.dispose()
+
+
+# gunicorn closes a connection idle 2 s by default: a caller's next request, sent on it as it
+# closes, then dies unanswered (RemoteDisconnected), a race of the transport, not of the
+# line. Served as behind a load balancer, the server keeps connections longer than its
+# client does. (No control socket: several servers run at once, each test its own.)
+GUNICORN = "--keep-alive 75 --no-control-socket"
+
+
+def settings_for(url, **more):
+    return {
+        "DATABASE_URL": url,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "SECRET_KEY": SECRET,
+        "GUNICORN_CMD_ARGS": GUNICORN,
+        **more,
+    }
+
+
+def new_phone(base_url, caller="+8613800138000"):
+    """A phone over HTTP that, like Twilio, reports the call's end to the status callback."""
+    return Phone.for_url(
+        base_url + "/voice",
+        token=TOKEN,
+        caller=caller,
+        status_callback=base_url + "/voice/status",
+    )
+
+
+def faults(phone):
+    """What Twilio would have logged as errors on this call (a 5xx, a timeout, bad TwiML)."""
+    return [event.data for event in phone.events if event.kind == "error"]
+
+
+def balance_words(row, lang):
+    """The words a caller hears for their own balance."""
+    amount = Decimal(row["balance"])
+    return f"余额为{zh.amount(amount)}。" if lang == "zh" else f"balance is {en.amount(amount)}."
+
+
+# 1. Two hundred calls at once, each through every step to its own balance.
+
+
+def call_steps(phone, row, lang):
+    """The steps of a balance call, each a request; both kinds take seven, for the barrier."""
+    number = row["id_number"].replace("X", "*") + "#"
+    language = ("9", "9") if lang == "zh" else ("9",)  # to English and back, or to English
+    keys = (*language, "1", "1", number, row["pin"] + "#")
+    steps = [phone.dial, *(lambda k=k: phone.press(k) for k in keys)]
+    if lang == "en":
+        steps.append(lambda: phone.press("1"))  # hear it again
+    return steps
+
+
+def first_failure(futures):
+    """Raise what made the first caller fail (the others only saw the barrier break)."""
+    errors = [f.exception(timeout=120) for f in futures]
+    for error in errors:
+        if error is not None and not isinstance(error, threading.BrokenBarrierError):
+            raise error
+    return None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_hundred_calls_at_once_each_hear_their_own_balance(backend, tmp_path, caller_rows):
+    with database_url(backend, tmp_path) as url:
+        stocked(url, caller_rows)
+        with served_app(settings_for(url), workers=4, threads=4) as base_url:
+            step_together = threading.Barrier(CALLERS, timeout=60)
+
+            def call(index):
+                lang = "zh" if index % 2 else "en"
+                # Two hundred people, each from their own phone: one number's PIN attempts
+                # are limited as one caller's, however many calls it makes at once.
+                phone = new_phone(base_url, caller=f"+86139{index:08d}")
+                try:
+                    for step in call_steps(phone, CALLER_ACCOUNTS[index], lang):
+                        step_together.wait()  # every caller makes this step at the same time
+                        step()
+                    heard = phone.heard
+                    phone.hangup()
+                    return phone, lang, heard
+                except BaseException:
+                    step_together.abort()  # the others stop waiting for this caller
+                    raise
+
+            started = time.monotonic()
+            with ThreadPoolExecutor(CALLERS) as pool:
+                futures = [pool.submit(call, index) for index in range(CALLERS)]
+                calls = [first_failure(futures) or future.result() for future in futures]
+            took = time.monotonic() - started
+        for index, (phone, lang, heard) in enumerate(calls):
+            own = balance_words(CALLER_ACCOUNTS[index], lang)
+            assert faults(phone) == [], f"caller {index}"
+            assert own in heard, f"caller {index}"
+            told = [s for s in phone.transcript.splitlines() if "余额为" in s or "balance is" in s]
+            assert all(own in said for said in told), f"caller {index} heard {told}"
+        # No call lost: every call's end reached the store through the status callback.
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            recorded = set(conn.execute(sa.select(ended_calls.c.call_sid)).scalars())
+        engine.dispose()
+        assert recorded == {phone.call.call_sid for phone, _, _ in calls}
+        print(f"{CALLERS} calls on {backend} in {took:.1f} s")
+
+
+# 2. A worker killed between two steps of a call.
+
+
+def child_pids(parent):
+    """The pids of a process's children, read from /proc (Linux)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            found.append(int(entry.name))
+    return found
+
+
+def gunicorn_master(base_url):
+    """The gunicorn master this test process started for `base_url`."""
+    bind = base_url.removeprefix("http://").encode()
+    for pid in child_pids(os.getpid()):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if bind in command:
+            return pid
+    raise AssertionError(f"no gunicorn master of ours binds {bind}")
+
+
+def dead(pid):
+    """Whether a process has exited (gone, or a zombie its parent has not reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def kill_workers(master):
+    """SIGKILL every worker (no clean-up runs) and wait until they are dead; return their pids.
+
+    The kill lands between two steps, while the caller listens to a prompt: by the next key
+    the worker is gone and its kept-alive connection closed (a request caught in flight by
+    the kill is a transport failure, Twilio's to retry, not the line's).
+    """
+    workers = child_pids(master)
+    assert workers, "gunicorn has no workers"
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not all(dead(pid) for pid in workers):
+        assert time.monotonic() < deadline, "killed workers still running"
+        time.sleep(0.01)
+    return set(workers)
+
+
+def test_workers_killed_between_steps_the_call_goes_on(tmp_path, account_rows):
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    stocked(url, account_rows)
+    with served_app(settings_for(url), workers=2, threads=2) as base_url:
+        master = gunicorn_master(base_url)
+        phone = new_phone(base_url)
+        phone.dial().press("1")
+        killed = kill_workers(master)  # between two menu steps
+        phone.press("1").enter("11010519491231002*#")
+        assert PIN_PROMPT in phone.heard
+        assert killed.isdisjoint(child_pids(master))  # new workers answered
+        kill_workers(master)  # between the number and the PIN
+        phone.enter("123456#")
+        assert "余额为一千二百三十四元五角六分。" in phone.heard
+        assert faults(phone) == []
+
+
+# 3 and 4. The store behind a proxy that the tests cut and slow down (PostgreSQL only).
+
+
+@pytest.fixture
+def proxied_store(account_rows):
+    """A fresh PostgreSQL database holding the test accounts, reached through a TcpProxy."""
+    with postgres_database() as url:
+        stocked(url, account_rows)
+        server = sa.make_url(POSTGRES_SERVER)
+        with TcpProxy(server.host or "127.0.0.1", server.port or 5432) as proxy:
+            proxied = sa.make_url(url).set(host="127.0.0.1", port=proxy.port)
+            yield proxy, proxied.render_as_string(hide_password=False)
+
+
+def to_pin(phone):
+    return phone.dial().press("1").press("1").enter("11010519491231002*#")
+
+
+def timed(action):
+    started = time.monotonic()
+    action()
+    return time.monotonic() - started
+
+
+@pytest.mark.postgres
+def test_store_cut_mid_call_answers_busy_and_the_line_recovers(proxied_store):
+    proxy, url = proxied_store
+    with served_app(settings_for(url, IVR_DB_TIMEOUT=2), workers=2, threads=2) as base_url:
+        for _ in range(4):  # every worker's pool holds a connection through the proxy
+            assert "余额为" in to_pin(new_phone(base_url)).enter("123456#").heard
+        phone = new_phone(base_url).dial().press("1").press("1")  # the menus need no store
+        proxy.cut()
+        took = timed(lambda: phone.enter("11010519491231002*#"))  # the number needs it
+        assert BUSY in phone.heard
+        assert phone.ended
+        assert faults(phone) == []  # a 200 with TwiML: Twilio logged no error
+        assert took < 5
+        proxy.restore()
+        for _ in range(4):  # the first call after, whichever worker takes it, gets through
+            again = to_pin(new_phone(base_url)).enter("123456#")
+            assert "余额为一千二百三十四元五角六分。" in again.heard
+            assert faults(again) == []
+
+
+@pytest.mark.postgres
+def test_a_slow_store_answers_busy_well_inside_15_s(proxied_store):
+    proxy, url = proxied_store
+    # One worker, so the connection its pool keeps from the first call is surely the one
+    # that turns slow: the server answers at once, its bytes are late on the way.
+    with served_app(settings_for(url, IVR_DB_TIMEOUT=2), workers=1, threads=2) as base_url:
+        assert "余额为" in to_pin(new_phone(base_url)).enter("123456#").heard
+        phone = new_phone(base_url).dial().press("1").press("1")
+        proxy.slow(30)  # far beyond IVR_DB_TIMEOUT, and beyond Twilio's 15 s
+        took = timed(lambda: phone.enter("11010519491231002*#"))
+        assert faults(phone) == []  # no timeout (11205) and no error
+        assert BUSY in phone.heard
+        assert took < 10
+        proxy.restore()
+        again = to_pin(new_phone(base_url)).enter("123456#")
+        assert "余额为一千二百三十四元五角六分。" in again.heard
