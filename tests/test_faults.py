@@ -108,10 +108,10 @@ def balance_words(row, lang):
 
 
 def call_steps(phone, row, lang):
-    """The steps of a balance call, each a request; both kinds take seven, for the barrier."""
+    """The steps of a balance call, each a request; both kinds take six, for the barrier."""
     number = row["id_number"].replace("X", "*") + "#"
     language = ("9", "9") if lang == "zh" else ("9",)  # to English and back, or to English
-    keys = (*language, "1", "1", number, row["pin"] + "#")
+    keys = (*language, "1", number, row["pin"] + "#")
     steps = [phone.dial, *(lambda k=k: phone.press(k) for k in keys)]
     if lang == "en":
         steps.append(lambda: phone.press("1"))  # hear it again

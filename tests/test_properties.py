@@ -30,8 +30,7 @@ NODES = sorted(load_flow().nodes)
 # A real call's steps, to the balance: (node, digits) as its Gathers post them.
 CALL = (
     ("main", "1"),
-    ("identify", "1"),
-    ("id_number", "11010519491231002*"),
+    ("identify", "11010519491231002*"),
     ("pin", "123456"),
     ("balance", "1"),
 )
