@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import re
+import shlex
 import subprocess
 import sys
 
@@ -336,13 +337,15 @@ def test_record_asks_the_apps_voice_first(env, tmp_path):
 
 def test_the_readmes_sample_transcript_is_what_it_prints(env):
     readme = (ROOT / "README.md").read_text()
-    command = '`.venv/bin/python -m ivr.softphone --to 010-12333 --keys "9 1 2 110000001# 123456#"` prints:'
-    sample = readme.split(command + "\n\n```\n", 1)[1].split("```", 1)[0]
+    found = re.search(
+        r"`\.venv/bin/python -m ivr\.softphone ([^`]+)` prints:\n\n```\n(.*?)```", readme, re.S
+    )
+    arguments, sample = shlex.split(found.group(1)), found.group(2)
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "accounts", "seed"],
         env=env, cwd=ROOT, check=True, capture_output=True, timeout=60,
     )  # fmt: skip
-    printed = softphone(env, "--to", "010-12333", "--keys", "9 1 2 110000001# 123456#")
+    printed = softphone(env, *arguments)
     assert printed.stdout == sample
 
 

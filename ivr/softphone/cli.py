@@ -118,7 +118,10 @@ def describe(event, words=None):
         case "hangup":
             text = f"by {data['by']}" + (f" ({data['reason']})" if data.get("reason") else "")
         case _:
-            text = " ".join(f"{k}={v}" for k, v in data.items())
+            text = " ".join(
+                f"{k}={short_url(v) if k.endswith('url') and isinstance(v, str) else v}"
+                for k, v in data.items()
+            )
     return f"[{event.t:7.1f}s] {event.kind:<9} {text}"
 
 
