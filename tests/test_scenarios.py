@@ -78,7 +78,7 @@ def test_the_hotline_scenarios_pass_lint_clean_and_cover_every_node_and_key(demo
     assert failed == []
     # In office hours `0` reaches an agent; on a Saturday the line says the hours instead.
     clock.advance(days=3)
-    agents = [f for f in files if "identify-menu" in f]
+    agents = [f for f in files if "identify-entry" in f]
     closed = runner.run_all(agents, InProcess(demo_app), strict=True)
     assert all(r.passed for r in closed)
     assert any("现在不是人工服务时间" in runner.heard(r.events) for r in closed)
@@ -206,7 +206,8 @@ def test_in_process_and_http_give_the_same_result(demo_app):
     for here, there in zip(local, remote, strict=True):
         assert here.passed
         assert there.passed
-        assert here.seconds == there.seconds
+        # The clock adds each webhook's real time in tenths: a slow machine may add one or two.
+        assert here.seconds == pytest.approx(there.seconds, abs=1.0)
         assert runner.heard(here.events) == runner.heard(there.events)
         assert here.trace == there.trace
 
