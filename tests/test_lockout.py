@@ -17,7 +17,6 @@ from ivr.softphone.phone import Phone
 from ivr.store import Store
 from ivr.types import Env
 from tests.conftest import TOKEN
-from tests.databases import BACKENDS
 from tests.databases import database_url
 from tests.served import served_app
 
@@ -29,11 +28,6 @@ TRIES_LEFT = ("您还可以尝试两次", "您还可以尝试一次")
 LOCKED = "密码错误次数过多，该账户的电话查询已暂停三十分钟。"
 ENDED = "本次通话将结束"
 GUESSERS = 60
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    return request.param
 
 
 @pytest.fixture
