@@ -83,14 +83,12 @@ staged_accounts = sa.Table(
     "import_accounts",
     metadata,
     sa.Column("batch", sa.String(32), nullable=False, index=True),
-    sa.Column("id_number", sa.String(18), nullable=False),
-    sa.Column("card_number", sa.String(19)),
-    sa.Column("name", sa.String(100), nullable=False),
-    sa.Column("pin_hash", sa.String(200), nullable=False),
-    sa.Column("region", sa.String(40), nullable=False),
-    sa.Column("birth_date", sa.Date, nullable=False),
-    sa.Column("category", sa.String(20), nullable=False),
-    sa.Column("balance_fen", sa.BigInteger, nullable=False),
+    # The accounts' own columns, without their key and uniqueness: a batch is checked already.
+    *(
+        sa.Column(column.name, column.type, nullable=column.nullable)
+        for column in accounts.columns
+        if column.name != "id"
+    ),
 )
 
 staged_entries = sa.Table(
