@@ -124,7 +124,7 @@ class Hotline:
             else:
                 turn = dialog.step(self.flow, node, digits, call, effects)
             sealed = self.sealer.seal(call) if turn.gather and call_sid else None
-            return Spoken(turn, self._speeches(turn), sealed, shareable=not call.knows_the_caller)
+            return Spoken(turn, self._speeches(turn), sealed)
         except Exception:
             log.exception("call %s failed; the caller hears the busy message", mask(call_sid))
             return self._busy(call or self._new_call(call_sid, to, env.now), effects)
@@ -134,7 +134,7 @@ class Hotline:
             turn = dialog.fail(self.flow, call, effects)
             busy = f"exit:{call.node or self.flow.entry}:busy"
             turn = dataclasses.replace(turn, trace=(busy, *turn.trace))
-            return Spoken(turn, self._speeches(turn, store=False), shareable=True)
+            return Spoken(turn, self._speeches(turn, store=False))
         except Exception:
             log.exception("the busy message failed too; hanging up")
             return Spoken(Turn(hangup=True), ())

@@ -1,10 +1,13 @@
 """Turn a dialog Turn into TwiML. The only module that imports twilio.twiml."""
 
+import re
 from urllib.parse import urlencode
+from xml.sax.saxutils import escape
 
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.softphone.gather import SECRET_FLAG
+from ivr.types import Speech
 
 # Twilio TTS voices: Polly's Mandarin voice takes the cmn-CN code, not zh-CN.
 VOICES = {
@@ -14,6 +17,9 @@ VOICES = {
 # The softphone's flag for a Gather whose keys are secret (a PIN), on its action URL. Twilio
 # passes the action URL through untouched, so no attribute Twilio would reject is needed.
 SECRET_QUERY = urlencode([SECRET_FLAG])
+# Marks a numbered slot in a template: private-use characters, which XML escaping keeps as
+# they are and no prompt holds.
+SLOT = re.compile("\ue000([0-9]+)\ue001")
 
 
 def render(turn, speeches, node_url, origin=""):
@@ -57,6 +63,29 @@ def render(turn, speeches, node_url, origin=""):
         response.enqueue(turn.queue)
     response.hangup()
     return str(response)
+
+
+def template(turn, slots, node_url):
+    """Build a turn's TwiML once, with a numbered slot where each phrase goes.
+
+    `slots` holds, per phrase, its language (None: the turn's) and whether it is played
+    (its slot is the audio's URL) or said (its slot is the text). The document is built by
+    twilio's TwiML classes as `render` builds it; `fill` puts a call's words into it, so one
+    template serves every caller who hears a turn of that shape.
+    """
+    speeches = []
+    for index, (lang, played) in enumerate(slots):
+        mark = f"\ue000{index}\ue001"
+        speeches.append(Speech(mark, mark if played else None, lang))
+    parts = SLOT.split(render(turn, speeches, node_url))  # text, slot, text, slot, ..., text
+    return tuple(int(part) if index % 2 else part for index, part in enumerate(parts))
+
+
+def fill(template_parts, values):
+    """Put each slot's value (a text, or an audio URL) into a template, escaped for XML."""
+    return "".join(
+        escape(values[part]) if isinstance(part, int) else part for part in template_parts
+    )
 
 
 def empty():

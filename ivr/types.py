@@ -63,7 +63,6 @@ class Spoken:
     turn: Turn
     speeches: tuple
     state: str | None = None
-    shareable: bool = False  # holds nothing of the caller's: its TwiML may be reused
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,17 @@
 """The Twilio webhooks, HTTP only: check the signature, parse, ask the hotline, render TwiML."""
 
 import functools
+import io
+from urllib.parse import parse_qsl
 
 from flask import Blueprint
+from flask import Request
 from flask import Response
 from flask import current_app
 from flask import request
 from flask import url_for
+from flask.sessions import SessionInterface
+from werkzeug.datastructures import ImmutableMultiDict
 
 from ivr import identity
 from ivr import signature
@@ -21,6 +26,56 @@ TRACE_HEADER = "X-IVR-Trace"  # the nodes, keys and exits of a turn, for path co
 SEALED = "SEALED-STATE"  # stands for the sealed state in a cached document (URL-safe)
 
 
+class Fields(ImmutableMultiDict):
+    """A request's fields, shaped for twilio's RequestValidator, which asks for `getall` first
+    (and pays for a failed lookup per field without it)."""
+
+    def getall(self, key):
+        return self.getlist(key)
+
+
+class WebhookRequest(Request):
+    """Flask's request, reading a form as Twilio posts it (urlencoded, with a length) in one
+    pass; anything else goes through werkzeug's general parser."""
+
+    parameter_storage_class = Fields
+
+    def _load_form_data(self):
+        if "form" in self.__dict__:
+            return
+        environ = self.environ
+        kind = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+        length = environ.get("CONTENT_LENGTH", "")
+        limit = self.max_content_length
+        if (
+            kind != "application/x-www-form-urlencoded"
+            or environ["REQUEST_METHOD"] != "POST"
+            or not length.isdigit()
+            or (limit is not None and int(length) > limit)
+        ):
+            super()._load_form_data()  # werkzeug's way, and its 413 for a body too big
+            return
+        body = environ["wsgi.input"].read(int(length)).decode("utf-8", "replace")
+        form = Fields(parse_qsl(body, keep_blank_values=True, errors="replace"))
+        self.__dict__.update(form=form, files=Fields(), stream=io.BytesIO())
+
+
+class NoSessions(SessionInterface):
+    """No cookie session: a call's state travels sealed in its URLs and the web dialer names
+    its calls by id, so no request needs one, and a webhook skips the signed-cookie check."""
+
+    def open_session(self, app, request):
+        return None  # Flask hands out its null session
+
+    def save_session(self, app, session, response):
+        return None
+
+
+def fields():
+    """The fields Twilio sent: a POST's form, a GET's query string."""
+    return request.form if request.method == "POST" else request.args
+
+
 def keys_from(values):
     """Return the keys a request carries, or None for no input. Junk is kept, to be refused."""
     digits = values.get("Digits")
@@ -31,14 +86,11 @@ def keys_from(values):
 
 
 @functools.lru_cache(maxsize=4096)
-def document(lang, speeches, gather, queue, hangup, origin, script_root, stateful):
-    """The TwiML of a turn, with a placeholder where the sealed state goes.
-
-    The same turn (a menu, in one language, on one line) is rendered once per worker and
-    reused; a turn that holds anything of a caller's is never cached (see `reply`).
-    """
+def document(lang, slots, gather, queue, hangup, script_root, stateful):
+    """The TwiML of a turn's shape, built once per worker: a slot for each phrase, and a
+    placeholder for the sealed state. It holds nothing of any caller's."""
     turn = Turn(lang=lang, gather=gather, queue=queue, hangup=hangup)
-    return twiml.render(turn, speeches, lambda node: node_url(node, stateful, script_root), origin)
+    return twiml.template(turn, slots, lambda node: node_url(node, stateful, script_root))
 
 
 @functools.lru_cache(maxsize=256)
@@ -49,18 +101,21 @@ def node_url(node, stateful, script_root):
 
 def reply(spoken):
     """Render what the line says as a 200 TwiML response; its URLs carry the sealed state."""
-    origin = signature.public_origin(request, current_app.config["IVR_PUBLIC_URL"])
-    turn = spoken.turn  # keyed by what the document holds: not the phrases, not the trace
-    render = document if spoken.shareable else document.__wrapped__
-    body = render(
-        turn.lang, spoken.speeches, turn.gather, turn.queue, turn.hangup,
-        origin, request.script_root, bool(spoken.state),
+    turn, speeches = spoken.turn, spoken.speeches
+    slots = tuple((speech.lang, speech.path is not None) for speech in speeches)
+    parts = document(
+        turn.lang, slots, turn.gather, turn.queue, turn.hangup,
+        request.script_root, bool(spoken.state),
     )  # fmt: skip
+    origin = ""
+    if any(played for _, played in slots):
+        origin = signature.public_origin(request, current_app.config["IVR_PUBLIC_URL"])
+    body = twiml.fill(parts, [origin + s.path if s.path else s.text for s in speeches])
     if spoken.state:
         body = body.replace(SEALED, spoken.state)
     response = Response(body, status=200, mimetype="text/xml")
-    if spoken.turn.trace:
-        response.headers[TRACE_HEADER] = " ".join(spoken.turn.trace)
+    if turn.trace:
+        response.headers[TRACE_HEADER] = " ".join(turn.trace)
     return response
 
 
@@ -83,14 +138,14 @@ def check_signature():
 @bp.route("", methods=["GET", "POST"])
 def incoming():
     """The Voice URL: a call rings in."""
-    values = request.values
+    values = fields()
     return reply(hotline().start(values.get("CallSid", ""), values.get("To"), values.get("From")))
 
 
 @bp.route("/node/<node>", methods=["GET", "POST"])
 def node(node):
     """A Gather's action (keys) or the redirect after it (no keys) at a node."""
-    values = request.values
+    values = fields()
     sid, to, state = values.get("CallSid", ""), values.get("To"), request.args.get(STATE_PARAM)
     step = hotline().step(sid, node, keys_from(values), state, to=to, caller=values.get("From"))
     return reply(step)
@@ -99,7 +154,7 @@ def node(node):
 @bp.route("/status", methods=["GET", "POST"])
 def status():
     """Twilio's status callback: close the call record and forget who the caller was."""
-    hotline().end(request.values.get("CallSid", ""))
+    hotline().end(fields().get("CallSid", ""))
     return Response(twiml.empty(), status=200, mimetype="text/xml")
 
 
@@ -111,6 +166,8 @@ def not_a_webhook(error):
 
 
 def init_app(app):
+    app.request_class = WebhookRequest
+    app.session_interface = NoSessions()
     app.register_blueprint(bp)
     app.register_error_handler(404, not_a_webhook)
     app.register_error_handler(405, not_a_webhook)
