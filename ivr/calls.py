@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import operator
 import os
 from dataclasses import dataclass
 
@@ -59,6 +60,7 @@ class CallState:
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(CallState) if f.name != "call_sid")
+sealed_values = operator.attrgetter(*FIELDS)  # a call's state as a tuple, in FIELDS order
 
 
 def new_call(call_sid, lang, line, now):
@@ -75,7 +77,7 @@ class Sealer:
 
     def seal(self, call):
         """Return the call's state as a token readable by no one but this line."""
-        plain = json.dumps([getattr(call, name) for name in FIELDS], separators=(",", ":"))
+        plain = json.dumps(sealed_values(call), separators=(",", ":"))
         nonce = os.urandom(NONCE_BYTES)
         sealed = self.aead.encrypt(nonce, plain.encode(), call.call_sid.encode())
         return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
@@ -87,7 +89,9 @@ class Sealer:
             nonce, sealed = raw[:NONCE_BYTES], raw[NONCE_BYTES:]
             plain = self.aead.decrypt(nonce, sealed, call_sid.encode())
             values = json.loads(plain)
-            call = CallState(call_sid, **dict(zip(FIELDS, values, strict=True)))
+            if not isinstance(values, list) or len(values) != len(FIELDS):
+                return None
+            call = CallState(call_sid, *values)
         except (ValueError, TypeError, InvalidTag):
             return None
         if now.timestamp() - call.started_at > MAX_CALL.total_seconds():

@@ -48,11 +48,21 @@ def placeholders(text):
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
+def _wanted(text):
+    """A text's placeholders, or None when it has no braces (most prompts) and needs no filling."""
+    return placeholders(text) if "{" in text or "}" in text else None
+
+
 class Prompts:
     """The prompt texts of every language."""
 
     def __init__(self, texts, clips=None):
         self.texts = texts
+        # Per language, prompt key -> its placeholders (None: spoken as written).
+        self.wanted = {
+            lang: {key: _wanted(text) for key, text in by_key.items()}
+            for lang, by_key in texts.items()
+        }
         # Per language, clip key -> the character or word it says (for assembled audio).
         self.clips = clips or {lang: {} for lang in texts}
 
@@ -62,7 +72,9 @@ class Prompts:
     def text(self, lang, phrase):
         """Return what a phrase says in `lang`, placeholders filled."""
         text = self.texts[lang][phrase.key]
-        wanted = placeholders(text)
+        wanted = self.wanted[lang][phrase.key]
+        if wanted is None:
+            return text
         values = {}
         for name, value in phrase.params:
             if name not in wanted:

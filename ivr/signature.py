@@ -39,7 +39,7 @@ def is_valid(request, token, public_base=None):
     The URL as we rebuilt it is tried first (one HMAC); only when that fails does twilio's
     `validate` try the URL with and without a port, as Twilio's signers differ on it.
     """
-    signature = request.headers.get("X-Twilio-Signature", "")
+    signature = request.environ.get("HTTP_X_TWILIO_SIGNATURE")
     if not signature:
         return False
     params = request.form if request.method == "POST" else {}
