@@ -233,31 +233,59 @@ class Store:
         _refuse_row_logging()
         self._ready = False
         self._lock = threading.Lock()
+        self._reads = {}  # statement -> its _Read for this database
+
+    def _fetch(self, statement, params, many=False):
+        """Run one of the call's reads (a constant above) and return its row(s) as dicts.
+
+        On a pooled DBAPI connection: the SQL, its parameters' order and the columns'
+        conversions are SQLAlchemy's, compiled once, but a request skips its Connection and
+        Result objects, which cost more than the query at this size. Bounded like any call.
+        """
+        read = self._reads.get(statement)
+        if read is None:
+            read = self._reads.setdefault(statement, _Read(statement, self.engine.dialect))
+        self.begin_schema()
+        deadline = _Deadline(self.timeout) if self.watchdog else None
+        try:
+            with _Checkout(self.engine, deadline) as connection:
+                cursor = connection.cursor()
+                try:
+                    cursor.execute(read.sql, read.arguments(params))
+                    rows = cursor.fetchall() if many else cursor.fetchmany(1)
+                finally:
+                    cursor.close()
+        except (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as error:
+            raise StoreError(f"store failed: {type(error).__name__}") from error
+        found = [read.mapping(row) for row in rows]
+        return found if many else (found[0] if found else None)
 
     def begin(self):
         """Open a transaction, creating the schema the first time."""
-        if not self._ready:
-            with self._lock:
-                if not self._ready:
-                    try:
-                        metadata.create_all(self.engine)
-                    except SQLAlchemyError as error:
-                        raise StoreError(f"store unavailable: {type(error).__name__}") from error
-                    self._ready = True
+        self.begin_schema()
         return _Transaction(self.engine, self.timeout if self.watchdog else None)
+
+    def begin_schema(self):
+        """Create the schema the first time the store is used."""
+        if self._ready:
+            return
+        with self._lock:
+            if not self._ready:
+                try:
+                    metadata.create_all(self.engine)
+                except SQLAlchemyError as error:
+                    raise StoreError(f"store unavailable: {type(error).__name__}") from error
+                self._ready = True
 
     # accounts
 
     def find_account(self, kind, number):
         """Return the account with this ID or card number, or None."""
-        with self.begin() as conn:
-            row = conn.execute(ACCOUNT_BY["id" if kind == "id" else "card"], {"key": number})
-            return _account(row.first())
+        return _account(self._fetch(ACCOUNT_BY["id" if kind == "id" else "card"], {"key": number}))
 
     def get_account(self, account_id):
         """Return an account by its id, or None."""
-        with self.begin() as conn:
-            return _account(conn.execute(ACCOUNT_BY["row"], {"key": account_id}).first())
+        return _account(self._fetch(ACCOUNT_BY["row"], {"key": account_id}))
 
     def ping(self):
         """Ask the database one trivial question; raise StoreError when it cannot answer."""
@@ -272,15 +300,13 @@ class Store:
     def payments(self, account_id, offset, limit):
         """Return payments newest first, a page at a time."""
         page = {"account_id": account_id, "offset": offset, "limit": limit}
-        with self.begin() as conn:
-            rows = conn.execute(PAYMENTS_PAGE, page).all()
-        return [Entry(row.period, from_fen(row.amount_fen), row.status) for row in rows]
+        rows = self._fetch(PAYMENTS_PAGE, page, many=True)
+        return [Entry(row["period"], from_fen(row["amount_fen"]), row["status"]) for row in rows]
 
     def latest_credit(self, account_id):
         """Return the newest credit to an account, or None."""
-        with self.begin() as conn:
-            row = conn.execute(LATEST_CREDIT, {"account_id": account_id}).first()
-        return None if row is None else Entry(row.period, from_fen(row.amount_fen))
+        row = self._fetch(LATEST_CREDIT, {"account_id": account_id})
+        return None if row is None else Entry(row["period"], from_fen(row["amount_fen"]))
 
     def card_holders(self, cards):
         """Return {card number: ID number} for those of these cards that accounts hold."""
@@ -353,8 +379,7 @@ class Store:
 
     def card_lost(self, card_number):
         """Return whether a card is reported lost."""
-        with self.begin() as conn:
-            return conn.execute(CARD_LOST, {"card_number": card_number}).first() is not None
+        return self._fetch(CARD_LOST, {"card_number": card_number}) is not None
 
     def report_card_found(self, card_number):
         """A service window saw the card: it identifies its holder again."""
@@ -372,8 +397,7 @@ class Store:
 
     def call_ended(self, call_sid):
         """Return whether Twilio reported this call ended."""
-        with self.begin() as conn:
-            return conn.execute(CALL_ENDED, {"call_sid": call_sid}).first() is not None
+        return self._fetch(CALL_ENDED, {"call_sid": call_sid}) is not None
 
     def purge_calls(self, before):
         """Forget calls that ended before a moment (their sealed states have expired)."""
@@ -542,6 +566,76 @@ class _Deadline:
         dialect.do_ping = do_ping
 
 
+class _Read:
+    """A SELECT compiled once for a database: its SQL, parameter order and column conversions."""
+
+    def __init__(self, statement, dialect):
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.order = compiled.positiontup if dialect.positional else None
+        self.defaults = compiled.params  # values the statement holds itself (a LIMIT 1)
+        columns = list(statement.selected_columns)
+        self.names = tuple(column.name for column in columns)
+        # e.g. SQLite keeps a date as text: the Date type turns it back into a date.
+        self.converters = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        )
+
+    def arguments(self, params):
+        """The parameters as the driver takes them: in order, or by name."""
+        params = {**self.defaults, **params}
+        return params if self.order is None else tuple(params[name] for name in self.order)
+
+    def mapping(self, row):
+        """A fetched row as {column: value}, each value converted as SQLAlchemy would."""
+        return {
+            name: value if convert is None or value is None else convert(value)
+            for name, convert, value in zip(self.names, self.converters, row, strict=True)
+        }
+
+
+class _Checkout:
+    """`with _Checkout(engine, deadline) as dbapi_connection`: a pooled connection, given back
+    (rolled back) afterwards; one the driver found broken is dropped from the pool."""
+
+    def __init__(self, engine, deadline=None):
+        self.engine, self.deadline, self.connection = engine, deadline, None
+
+    def __enter__(self):
+        if self.deadline:
+            self.deadline.timer.start()
+            _Deadline.watched.deadline = self.deadline
+        try:
+            self.connection = self.engine.raw_connection()
+            if self.deadline:
+                self.deadline.watch(self.connection.dbapi_connection)
+            return self.connection
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            _Deadline.watched.deadline = None
+
+    def __exit__(self, kind, error, trace):
+        try:
+            if error is not None and self._is_disconnect(error):
+                self.connection.invalidate()
+            self.connection.close()
+        finally:
+            self.stop()
+        return False
+
+    def _is_disconnect(self, error):
+        dbapi = self.engine.dialect.loaded_dbapi
+        return isinstance(error, dbapi.Error) and self.engine.dialect.is_disconnect(
+            error, self.connection.dbapi_connection, None
+        )
+
+    def stop(self):
+        if self.deadline:
+            self.deadline.timer.cancel()
+
+
 class _Transaction:
     """`with store.begin() as conn`: commit on success, and turn driver errors into StoreError."""
 
@@ -615,7 +709,7 @@ def _refuse_row_logging():
 def _account(row):
     if row is None:
         return None
-    values = dict(row._mapping)
+    values = dict(row)
     values["balance"] = from_fen(values.pop("balance_fen"))
     return Account(**values)
 
