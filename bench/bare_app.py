@@ -1,7 +1,13 @@
-"""The baseline: a bare Flask app that answers every POST with one fixed TwiML document."""
+"""The baselines: a bare Flask app that answers every POST with one fixed TwiML document, and
+the floor: the same app validating each request as Twilio's Flask guide does (the least any
+signed webhook does: read the form, check X-Twilio-Signature)."""
+
+import os
 
 from flask import Flask
 from flask import Response
+from flask import request
+from twilio.request_validator import RequestValidator
 
 DOCUMENT = (
     '<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="/voice/node/main" '
@@ -11,9 +17,20 @@ DOCUMENT = (
 )
 
 app = Flask(__name__)
+signed = Flask(__name__)
+validator = RequestValidator(os.environ.get("TWILIO_AUTH_TOKEN", ""))
 
 
 @app.post("/voice", defaults={"node": None})
 @app.post("/voice/node/<node>")
 def voice(node):
+    return Response(DOCUMENT, mimetype="text/xml")
+
+
+@signed.post("/voice", defaults={"node": None})
+@signed.post("/voice/node/<node>")
+def signed_voice(node):
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not validator.validate(request.url, request.form, signature):
+        return Response("invalid signature", status=403)
     return Response(DOCUMENT, mimetype="text/xml")

@@ -2,7 +2,7 @@
 
 import functools
 import io
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from flask import Blueprint
 from flask import Request
@@ -27,11 +27,11 @@ SEALED = "SEALED-STATE"  # stands for the sealed state in a cached document (URL
 
 
 class Fields(ImmutableMultiDict):
-    """A request's fields, shaped for twilio's RequestValidator, which asks for `getall` first
-    (and pays for a failed lookup per field without it)."""
+    """A request's fields, shaped for twilio's RequestValidator, which asks for `getall(name)`
+    first (and pays for a failed lookup per field without it). A MultiDict keeps each name's
+    values as a list: the validator reads that list as it is, in one C call."""
 
-    def getall(self, key):
-        return self.getlist(key)
+    getall = dict.__getitem__
 
 
 class WebhookRequest(Request):
@@ -56,8 +56,21 @@ class WebhookRequest(Request):
             super()._load_form_data()  # werkzeug's way, and its 413 for a body too big
             return
         body = environ["wsgi.input"].read(int(length)).decode("utf-8", "replace")
-        form = Fields(parse_qsl(body, keep_blank_values=True, errors="replace"))
-        self.__dict__.update(form=form, files=Fields(), stream=io.BytesIO())
+        self.__dict__.update(form=Fields(form_fields(body)), files=Fields(), stream=io.BytesIO())
+
+
+def form_fields(body):
+    """Split an urlencoded body into (name, value) pairs, as parse_qsl(keep_blank_values=True)
+    does, decoding only the parts that need it: most of Twilio's twenty fields need none."""
+    pairs = []
+    for part in body.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name, value = (unquote_plus(text, errors="replace") for text in (name, value))
+        pairs.append((name, value))
+    return pairs
 
 
 class NoSessions(SessionInterface):
