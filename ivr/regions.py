@@ -3,6 +3,7 @@
 import datetime as dt
 import functools
 import logging
+import re
 import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
@@ -11,6 +12,7 @@ from pathlib import Path
 REGIONS_FILE = Path(__file__).with_name("regions.toml")
 CREDIT_KINDS = ("fixed_monthly", "fixed_yearly", "pension_share")
 SOURCES = ("seed", "seed_shape", "national")  # where an example figure comes from
+NOT_A_DIGIT = re.compile(r"\D")
 HOTLINE = "12333"
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ class Regions:
         Plain 12333 is the configured default; any other number (an unknown area code, a
         Twilio number) is the default too, with a log line so a deployment can add its code.
         """
-        digits = "".join(c for c in str(number or "") if c.isdigit())
+        digits = NOT_A_DIGIT.sub("", str(number or ""))
         if digits.startswith("86") and len(digits) > 7:
             digits = "0" + digits[2:]  # +86 991 12333 -> 0991 12333
         if digits == HOTLINE:
