@@ -20,6 +20,7 @@ SECRET_QUERY = urlencode([SECRET_FLAG])
 # Marks a numbered slot in a template: private-use characters, which XML escaping keeps as
 # they are and no prompt holds.
 SLOT = re.compile("\ue000([0-9]+)\ue001")
+STATE = object()  # the slot of a template where the call's sealed state goes
 
 
 def render(turn, speeches, node_url, origin=""):
@@ -65,26 +66,37 @@ def render(turn, speeches, node_url, origin=""):
     return str(response)
 
 
-def template(turn, slots, node_url):
-    """Build a turn's TwiML once, with a numbered slot where each phrase goes.
+def template(turn, slots, node_url, state_mark=None):
+    """Build a turn's TwiML once, with a slot where each phrase and the sealed state go.
 
     `slots` holds, per phrase, its language (None: the turn's) and whether it is played
-    (its slot is the audio's URL) or said (its slot is the text). The document is built by
-    twilio's TwiML classes as `render` builds it; `fill` puts a call's words into it, so one
+    (its slot is the audio's URL) or said (its slot is the text). `state_mark` is what the
+    node URLs hold where the call's state goes. The document is built by twilio's TwiML
+    classes as `render` builds it; `fill` puts a call's words and state into it, so one
     template serves every caller who hears a turn of that shape.
     """
     speeches = []
     for index, (lang, played) in enumerate(slots):
         mark = f"\ue000{index}\ue001"
         speeches.append(Speech(mark, mark if played else None, lang))
-    parts = SLOT.split(render(turn, speeches, node_url))  # text, slot, text, slot, ..., text
-    return tuple(int(part) if index % 2 else part for index, part in enumerate(parts))
+    parts = []
+    for index, part in enumerate(SLOT.split(render(turn, speeches, node_url))):
+        if index % 2:  # re.split puts each captured slot number between two texts
+            parts.append(int(part))
+            continue
+        texts = part.split(state_mark) if state_mark else [part]
+        parts += [texts[0], *(piece for text in texts[1:] for piece in (STATE, text))]
+    return tuple(parts)
 
 
-def fill(template_parts, values):
-    """Put each slot's value (a text, or an audio URL) into a template, escaped for XML."""
+def fill(template_parts, words, state=""):
+    """Put a call's words (texts, or audio URLs) and its state into a template.
+
+    Words are escaped for XML; the state is URL-safe as it is.
+    """
     return "".join(
-        escape(values[part]) if isinstance(part, int) else part for part in template_parts
+        part if part.__class__ is str else state if part is STATE else escape(words[part])
+        for part in template_parts
     )
 
 

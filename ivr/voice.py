@@ -23,7 +23,7 @@ log = identity.logger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 MAX_DIGITS = 64  # more than any entry needs; the rest of a flood is dropped at the edge
 TRACE_HEADER = "X-IVR-Trace"  # the nodes, keys and exits of a turn, for path coverage
-SEALED = "SEALED-STATE"  # stands for the sealed state in a cached document (URL-safe)
+SEALED = "SEALED-STATE"  # stands for the sealed state in a node URL of a template (URL-safe)
 
 
 class Fields(ImmutableMultiDict):
@@ -103,7 +103,8 @@ def document(lang, slots, gather, queue, hangup, script_root, stateful):
     """The TwiML of a turn's shape, built once per worker: a slot for each phrase, and a
     placeholder for the sealed state. It holds nothing of any caller's."""
     turn = Turn(lang=lang, gather=gather, queue=queue, hangup=hangup)
-    return twiml.template(turn, slots, lambda node: node_url(node, stateful, script_root))
+    urls = functools.partial(node_url, stateful=stateful, script_root=script_root)
+    return twiml.template(turn, slots, urls, state_mark=SEALED)
 
 
 @functools.lru_cache(maxsize=256)
@@ -123,9 +124,8 @@ def reply(spoken):
     origin = ""
     if any(played for _, played in slots):
         origin = signature.public_origin(request, current_app.config["IVR_PUBLIC_URL"])
-    body = twiml.fill(parts, [origin + s.path if s.path else s.text for s in speeches])
-    if spoken.state:
-        body = body.replace(SEALED, spoken.state)
+    words = [origin + speech.path if speech.path else speech.text for speech in speeches]
+    body = twiml.fill(parts, words, spoken.state or "")
     response = Response(body, status=200, mimetype="text/xml")
     if turn.trace:
         response.headers[TRACE_HEADER] = " ".join(turn.trace)

@@ -54,12 +54,20 @@ def node_url(node):
     return f"/voice/node/{node}?s=SEALED-STATE"
 
 
-@given(turn=TURNS, speeches=SPEECHES, origin=st.sampled_from(("", "https://ivr.example")))
-def test_a_template_filled_is_the_document_twilios_builder_makes(turn, speeches, origin):
+@given(
+    turn=TURNS,
+    speeches=SPEECHES,
+    origin=st.sampled_from(("", "https://ivr.example")),
+    state=st.text(alphabet="AZaz09-_", min_size=1),
+)
+def test_a_template_filled_is_the_document_twilios_builder_makes(turn, speeches, origin, state):
     slots = tuple((speech.lang, speech.path is not None) for speech in speeches)
-    template = twiml.template(turn, slots, node_url)
+    template = twiml.template(turn, slots, node_url, state_mark="SEALED-STATE")
     words = [origin + speech.path if speech.path else speech.text for speech in speeches]
-    assert twiml.fill(template, words) == twiml.render(turn, speeches, node_url, origin)
+    built = twiml.render(
+        turn, speeches, lambda node: node_url(node).replace("SEALED-STATE", state), origin
+    )
+    assert twiml.fill(template, words, state) == built
 
 
 FORM_TEXT = st.text(alphabet=st.sampled_from("ab=&+%2BE4%FFzZ% 你"), max_size=40)
