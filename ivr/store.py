@@ -566,6 +566,24 @@ class _Deadline:
         dialect.do_ping = do_ping
 
 
+def _connect(connect, deadline, dbapi_of):
+    """Return `connect()`; under a deadline, its clock runs from before the pool's checkout
+    (which may ping the server) and it watches the connection, or stops on a failure."""
+    if deadline is None:
+        return connect()
+    deadline.timer.start()
+    _Deadline.watched.deadline = deadline
+    try:
+        connection = connect()
+        deadline.watch(dbapi_of(connection))
+        return connection
+    except BaseException:
+        deadline.timer.cancel()
+        raise
+    finally:
+        _Deadline.watched.deadline = None
+
+
 class _Read:
     """A SELECT compiled once for a database: its SQL, parameter order and column conversions."""
 
@@ -602,19 +620,10 @@ class _Checkout:
         self.engine, self.deadline, self.connection = engine, deadline, None
 
     def __enter__(self):
-        if self.deadline:
-            self.deadline.timer.start()
-            _Deadline.watched.deadline = self.deadline
-        try:
-            self.connection = self.engine.raw_connection()
-            if self.deadline:
-                self.deadline.watch(self.connection.dbapi_connection)
-            return self.connection
-        except BaseException:
-            self.stop()
-            raise
-        finally:
-            _Deadline.watched.deadline = None
+        self.connection = _connect(
+            self.engine.raw_connection, self.deadline, lambda pooled: pooled.dbapi_connection
+        )
+        return self.connection
 
     def __exit__(self, kind, error, trace):
         try:
@@ -645,20 +654,13 @@ class _Transaction:
         self.deadline = _Deadline(deadline) if deadline else None
 
     def __enter__(self):
-        if self.deadline:
-            self.deadline.timer.start()
-            _Deadline.watched.deadline = self.deadline
+        self.context = self.engine.begin()
         try:
-            self.context = self.engine.begin()
-            conn = self.context.__enter__()
-            if self.deadline:
-                self.deadline.watch(conn.connection.dbapi_connection)
-            return conn
+            return _connect(
+                self.context.__enter__, self.deadline, lambda conn: conn.connection.dbapi_connection
+            )
         except SQLAlchemyError as error:
-            self.stop()
             raise StoreError(f"store unavailable: {type(error).__name__}") from error
-        finally:
-            _Deadline.watched.deadline = None
 
     def __exit__(self, kind, error, trace):
         try:
