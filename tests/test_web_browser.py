@@ -275,6 +275,10 @@ def test_the_timeout_counts_down(open_page):
     now(page, "查余额请按1")
     countdown = page.locator("#countdown")
     playwright.expect(countdown).to_contain_text("timeout in")
+    # From here the page's clock moves only when told: on a busy machine, real seconds
+    # passing between two readings would change the count. (A second on, so the pause is
+    # surely ahead of the page's time; pausing shows the count at that moment.)
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 1)  # in seconds
     first = int(countdown.inner_text().split("timeout in ")[1].split()[0])
     assert first > 5  # the prompt's length, then the Gather's 5 s
     page.clock.run_for(3000)
