@@ -127,6 +127,10 @@ def first_failure(futures):
     return None
 
 
+# The heaviest tests of the suite (about 10 s of CPU each), and the one whose workers must
+# boot again in time: one after the other on one pytest-xdist worker, so none of them runs
+# beside another.
+@pytest.mark.xdist_group("load")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_two_hundred_calls_at_once_each_hear_their_own_balance(backend, tmp_path, caller_rows):
     with database_url(backend, tmp_path) as url:
@@ -228,6 +232,7 @@ def kill_workers(master):
     return set(workers)
 
 
+@pytest.mark.xdist_group("load")
 def test_workers_killed_between_steps_the_call_goes_on(tmp_path, account_rows):
     url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
     stocked(url, account_rows)
