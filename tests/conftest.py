@@ -8,6 +8,7 @@ from ivr.accounts import parse_account
 from ivr.regions import load_regions
 from ivr.softphone.phone import Phone
 from tests.databases import BACKENDS
+from tests.databases import DATABASES
 from tests.databases import database_url
 
 TOKEN = "test-auth-token"
@@ -104,6 +105,9 @@ def make_app(tmp_path, clock, account_rows):
                 "TWILIO_AUTH_TOKEN": TOKEN,
                 "SECRET_KEY": "test-secret",
                 "IVR_AUDIO_CACHE": str(tmp_path / "phrases"),
+                # What the tests import is hashed at the test cost too (test_security checks
+                # that the configured cost is the one used).
+                "IVR_PIN_HASH_COST": TEST_SCRYPT_N,
                 **settings,
             },
             clock=clock,
@@ -149,3 +153,8 @@ def runner(app):
 def phone(app):
     """The softphone bound to the app in-process, signing with the real validator."""
     return Phone.for_app(app, token=TOKEN)
+
+
+def pytest_sessionfinish(session):
+    """Drop the PostgreSQL databases this process lent to tests, once they have all run."""
+    DATABASES.close()

@@ -10,6 +10,7 @@ from flask import current_app
 from ivr import identity
 from ivr.softphone.phone import Phone
 from ivr.spoken import zh
+from tests.conftest import TEST_SCRYPT_N
 from tests.conftest import TOKEN
 from tests.conftest import account
 
@@ -181,7 +182,11 @@ def test_seed_if_empty_leaves_a_store_alone(runner):
 def test_seed_fills_an_empty_store(tmp_path):
     from ivr import create_app
 
-    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path}/new.sqlite3"})
+    settings = {
+        "DATABASE_URL": f"sqlite:///{tmp_path}/new.sqlite3",
+        "IVR_PIN_HASH_COST": TEST_SCRYPT_N,
+    }
+    app = create_app({"TESTING": True, **settings})
     result = app.test_cli_runner().invoke(args=["accounts", "seed", "--if-empty"])
     assert "Demo accounts" in result.output
     with app.app_context():

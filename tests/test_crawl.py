@@ -7,7 +7,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.softphone import crawl
 from ivr.softphone import target as targets
-from tests.test_scenarios import serving
+from tests.served import serving_in_thread
 
 
 def xml(response):
@@ -86,7 +86,7 @@ def test_the_crawl_is_bounded():
 
 
 def test_map_over_http_prints_the_map_and_flags(capsys):
-    with serving(maze_app()) as base:
+    with serving_in_thread(maze_app()) as base:
         code = crawl.main([base + "/voice", "--format", "mermaid"])
     out = capsys.readouterr().out
     assert code == 1

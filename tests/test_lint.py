@@ -6,7 +6,7 @@ from flask import Flask
 from ivr.softphone import lint
 from ivr.softphone import target as targets
 from ivr.softphone.__main__ import main
-from tests.test_scenarios import serving
+from tests.served import serving_in_thread
 
 
 def codes(document, **options):
@@ -96,6 +96,6 @@ def test_the_lint_command_on_a_file_and_a_url(tmp_path, capsys):
     app.post("/voice")(
         lambda: ("<Response><Say>Goodbye.</Say></Response>", 200, {"Content-Type": "text/xml"})
     )
-    with serving(app) as base:
+    with serving_in_thread(app) as base:
         assert main(["lint", base + "/voice"]) == 0
     assert "no findings" in capsys.readouterr().out

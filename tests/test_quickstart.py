@@ -9,6 +9,7 @@ import time
 import pytest
 
 from ivr.softphone.phone import Phone
+from tests.conftest import TEST_SCRYPT_N
 
 
 @pytest.fixture
@@ -19,7 +20,8 @@ def environment(tmp_path):
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "accounts", "seed", "--if-empty"],
-        env=env, check=True, capture_output=True, timeout=60,
+        env={**env, "IVR_PIN_HASH_COST": str(TEST_SCRYPT_N)},  # the PINs hashed cheaply
+        check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     return env
 

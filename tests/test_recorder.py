@@ -16,6 +16,7 @@ from ivr.softphone.interpreter import estimate_say
 from ivr.softphone.recorder import DTMF
 from ivr.softphone.recorder import RATE
 from ivr.softphone.recorder import Recorder
+from tests.conftest import TEST_SCRYPT_N
 
 
 def power(samples, frequency, rate=8000):
@@ -105,7 +106,7 @@ def test_record_from_the_command_line(tmp_path, monkeypatch):
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "PATH": "/usr/bin:/bin"}
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "accounts", "seed"],
-        env=env,
+        env={**env, "IVR_PIN_HASH_COST": str(TEST_SCRYPT_N)},  # the PINs hashed cheaply
         check=True,
         capture_output=True,
     )

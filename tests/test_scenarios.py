@@ -1,13 +1,10 @@
 """Scenario files: the hotline's own under tests/calls/, the runner's verdicts, JUnit, replay."""
 
-import contextlib
 import re
-import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from ivr import identity
 from ivr.accounts import demo_document
@@ -24,6 +21,7 @@ from tests import twiml_app
 from tests.conftest import OFFICE_HOURS
 from tests.conftest import TEST_SCRYPT_N
 from tests.conftest import TOKEN
+from tests.served import serving_in_thread
 
 CALLS = Path(__file__).parent / "calls"
 
@@ -50,18 +48,6 @@ def demo_app(make_app, demo_rows):
 def InProcess(app):  # noqa: N802 - reads as the target it picks
     """Send every scenario to one app in-process, as the runner does with no URL."""
     return runner.Targets(app=app, token=TOKEN)
-
-
-@contextlib.contextmanager
-def serving(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
 
 
 def write(tmp_path, text, name="call.yaml"):
@@ -201,7 +187,7 @@ def test_speak_sends_speech_to_the_gather(demo_app, tmp_path, monkeypatch):
 def test_in_process_and_http_give_the_same_result(demo_app):
     files = [str(CALLS / "zh-account-services-agent.yaml"), str(CALLS / "en-account-pin.yaml")]
     local = runner.run_all(files, InProcess(demo_app))
-    with serving(demo_app) as base:
+    with serving_in_thread(demo_app) as base:
         remote = runner.run_all(files, runner.Targets(base + "/voice", token=TOKEN))
     for here, there in zip(local, remote, strict=True):
         assert here.passed
@@ -215,7 +201,7 @@ def test_in_process_and_http_give_the_same_result(demo_app):
 def test_the_command_line_runs_http_scenarios_writes_junit_and_fails_with_1(
     tmp_path, capsys, monkeypatch
 ):
-    with serving(twiml_app.create_app()) as base:
+    with serving_in_thread(twiml_app.create_app()) as base:
         good = write(
             tmp_path,
             f"""
@@ -264,7 +250,7 @@ steps:
 
 
 def test_unexpected_twilio_errors_fail_and_expected_ones_pass(tmp_path):
-    with serving(twiml_app.create_app()) as base:
+    with serving_in_thread(twiml_app.create_app()) as base:
         head = f'dial: {{url: "{base}/"}}\nenv: {{token: "{twiml_app.TOKEN}"}}\nsteps:\n'
         quiet = write(tmp_path, head + '  - press: "3"\n', "quiet.yaml")
         expected = write(tmp_path, head + '  - press: "3"\n  - expect_error: 12100\n', "e.yaml")
@@ -313,7 +299,7 @@ def test_save_a_scripted_call_from_the_command_line_and_replay_it(tmp_path, caps
     from ivr.softphone.__main__ import main
 
     path = tmp_path / "fact.yaml"
-    with serving(twiml_app.create_app()) as base:
+    with serving_in_thread(twiml_app.create_app()) as base:
         argv = [base + "/", "--keys", "1", "--save", str(path), "--token", twiml_app.TOKEN]
         assert main(argv) == 0
         assert f"saved 4 steps to {path}" in capsys.readouterr().err

@@ -3,10 +3,8 @@
 import json
 import subprocess
 import sys
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 from ivr.softphone import dialer
 from ivr.softphone.interpreter import APPLICATION_ERROR
@@ -14,16 +12,13 @@ from ivr.softphone.interpreter import Call
 from ivr.softphone.interpreter import Keys
 from ivr.softphone.phone import Phone
 from tests import twiml_app
+from tests.served import serving_in_thread
 
 
 @pytest.fixture
 def server_url():
-    server = make_server("127.0.0.1", 0, twiml_app.create_app(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/"
-    server.shutdown()
-    thread.join()
+    with serving_in_thread(twiml_app.create_app()) as base_url:
+        yield base_url + "/"
 
 
 def test_dial_over_http_and_hear_a_fact(server_url):

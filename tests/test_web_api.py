@@ -1,7 +1,7 @@
 """The web dialer's JSON API: one engine on the server, one call per browser call."""
 
+import contextlib
 import datetime as dt
-import threading
 
 import pytest
 from flask import Flask
@@ -10,9 +10,9 @@ from flask import redirect
 from flask import request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
-from werkzeug.serving import make_server
 
 from ivr import web_fetch
+from tests.served import serving_in_thread
 
 
 @pytest.fixture
@@ -372,17 +372,8 @@ def foreign_app(hits, token):
 @pytest.fixture
 def serve():
     """Serve a WSGI app on a loopback address; return its base URL."""
-    servers = []
-
-    def run(wsgi, host="127.0.0.1"):
-        server = make_server(host, 0, wsgi, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://{host}:{server.server_port}"
-
-    yield run
-    for server in servers:
-        server.shutdown()
+    with contextlib.ExitStack() as servers:
+        yield lambda wsgi, host="127.0.0.1": servers.enter_context(serving_in_thread(wsgi, host))
 
 
 @pytest.fixture

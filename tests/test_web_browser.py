@@ -2,11 +2,11 @@
 
 import os
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
+
+from tests.served import serving_in_thread
 
 CHROMIUM = "/usr/bin/chromium"
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -35,12 +35,8 @@ def app(make_app):
 
 @pytest.fixture
 def server(app):
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join()
+    with serving_in_thread(app) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="module")
@@ -279,6 +275,10 @@ def test_the_timeout_counts_down(open_page):
     now(page, "查余额请按1")
     countdown = page.locator("#countdown")
     playwright.expect(countdown).to_contain_text("timeout in")
+    # From here the page's clock moves only when told: on a busy machine, real seconds
+    # passing between two readings would change the count. (A second on, so the pause is
+    # surely ahead of the page's time; pausing shows the count at that moment.)
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 1)  # in seconds
     first = int(countdown.inner_text().split("timeout in ")[1].split()[0])
     assert first > 5  # the prompt's length, then the Gather's 5 s
     page.clock.run_for(3000)
