@@ -76,6 +76,14 @@ def test_pin_hash_is_salted_and_slow_and_verifies():
     assert not identity.verify_pin("123456", "garbage")
 
 
+def test_the_decoy_costs_what_a_real_pin_costs():
+    """Unknown numbers are checked against the decoy: it must be a production-cost hash."""
+    cost = identity.hash_pin("000000").split("$")[:4]
+    assert identity.DECOY_HASH.split("$")[:4] == cost
+    assert identity.verify_pin("000000", identity.DECOY_HASH)
+    assert not identity.verify_pin("123456", identity.DECOY_HASH)
+
+
 def test_pin_format():
     identity.check_pin_format("000000")
     for pin in ("12345", "1234567", "12345a", ""):
