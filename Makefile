@@ -95,8 +95,9 @@ bench: $(STAMP)
 	$(PY) bench/audio_bench.py
 	$(PY) bench/time_to_balance.py
 
-# Serve the line for real: gunicorn (gunicorn.conf.py: a worker per core, 4 threads each,
-# access log with numbers masked). Set SECRET_KEY, TWILIO_AUTH_TOKEN and IVR_PUBLIC_URL first.
+# Serve the line for real: gunicorn (gunicorn.conf.py: the app imported once, a worker per
+# core forked from it with 16 threads each, an access log with numbers masked).
+# Set SECRET_KEY, TWILIO_AUTH_TOKEN and IVR_PUBLIC_URL first.
 serve: $(STAMP)
 	$(VENV)/bin/flask --app app accounts seed --if-empty
 	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) app:app
