@@ -28,6 +28,9 @@ from ivr.types import Turn
 log = identity.logger(__name__)
 # Wrong-PIN counts untouched this long are forgotten (a running lock is kept until it ends).
 LOCKOUT_RETENTION = dt.timedelta(days=1)
+# Old ended calls and counts are swept away at most this often per process, as a call ends:
+# a sweep scans its tables, and a busy line ends many calls a minute.
+SWEEP_EVERY = dt.timedelta(minutes=10)
 
 
 def load_definitions(actions, flow_file=None):
@@ -70,6 +73,7 @@ class Hotline:
         self.audio = audio  # the recorded prompts and assembled phrases
         self.play = play  # speak with <Play> of recorded audio, not <Say>
         self.sealer = Sealer(settings.secret_key)
+        self.swept_at = None  # when this process last swept old calls and counts away
 
     def start(self, call_sid, to, caller=None):
         """A call rings in: the welcome and the main menu."""
@@ -88,8 +92,10 @@ class Hotline:
         try:
             if call_sid:
                 self.store.end_call(call_sid, now)
-            self.store.purge_calls(now - MAX_CALL)
-            self.store.purge_lockouts(before=now - LOCKOUT_RETENTION, now=now)
+            if self.swept_at is None or now - self.swept_at >= SWEEP_EVERY:
+                self.swept_at = now
+                self.store.purge_calls(now - MAX_CALL)
+                self.store.purge_lockouts(before=now - LOCKOUT_RETENTION, now=now)
         except Exception:
             log.exception("could not close call %s", mask(call_sid))
 

@@ -260,6 +260,26 @@ def test_a_replay_after_the_call_ended_reads_no_balance(client):
     assert "欢迎致电" in spoken(root)
 
 
+def test_ended_calls_are_swept_away_at_most_every_ten_minutes(app, client, clock):
+    store = app.extensions["ivr"].store
+
+    def end(letter):
+        sid = "CA" + letter * 32
+        post(client, "/voice/status", {"CallSid": sid, "CallStatus": "completed"})
+        return sid
+
+    first = end("a")  # the process's first end sweeps
+    clock.advance(hours=3, minutes=59, seconds=55)
+    second = end("b")  # a sweep: the first call ended just under 4 h ago and is kept
+    clock.advance(seconds=10)
+    end("c")  # no sweep 10 s after the last one, though the first call is now past 4 h
+    assert store.call_ended(first)
+    clock.advance(minutes=10)
+    end("d")
+    assert not store.call_ended(first)
+    assert store.call_ended(second)
+
+
 def test_a_state_sealed_for_one_call_opens_for_no_other(client):
     caller = start_call(client)
     caller.walk((*TO_PIN_ENTRY, ("pin", "123456")))
