@@ -531,12 +531,24 @@ class _Deadline:
     def __init__(self, seconds):
         self.connection = None
         self.expired = False
+        self.done = False  # the connection is being given back: never cut it from now on
+        self.lock = threading.Lock()
         self.timer = threading.Timer(seconds, self.expire)
         self.timer.daemon = True
 
     def expire(self):
-        self.expired = True
-        self.cut()
+        with self.lock:
+            if self.done:
+                return
+            self.expired = True
+            self.cut()
+
+    def stop(self):
+        """Call it off before the connection goes back to the pool: once this returns, no
+        cut can land on a connection another request may already be using."""
+        with self.lock:
+            self.done = True
+        self.timer.cancel()
 
     def watch(self, dbapi_connection):
         self.connection = dbapi_connection
@@ -578,7 +590,7 @@ def _connect(connect, deadline, dbapi_of):
         deadline.watch(dbapi_of(connection))
         return connection
     except BaseException:
-        deadline.timer.cancel()
+        deadline.stop()
         raise
     finally:
         _Deadline.watched.deadline = None
@@ -614,7 +626,7 @@ class _Read:
 
 class _Checkout:
     """`with _Checkout(engine, deadline) as dbapi_connection`: a pooled connection, given back
-    (rolled back) afterwards; one the driver found broken is dropped from the pool."""
+    (rolled back) afterwards; one the driver found broken, or the deadline cut, is dropped."""
 
     def __init__(self, engine, deadline=None):
         self.engine, self.deadline, self.connection = engine, deadline, None
@@ -627,11 +639,18 @@ class _Checkout:
 
     def __exit__(self, kind, error, trace):
         try:
-            if error is not None and self._is_disconnect(error):
+            if error is None:
+                self.connection.rollback()  # end the read's transaction while still watched
+        except self.engine.dialect.loaded_dbapi.Error as failure:
+            error = failure
+            raise
+        finally:
+            if self.deadline:
+                self.deadline.stop()  # before the connection goes back to the pool
+            cut = self.deadline is not None and self.deadline.expired
+            if cut or (error is not None and self._is_disconnect(error)):
                 self.connection.invalidate()
             self.connection.close()
-        finally:
-            self.stop()
         return False
 
     def _is_disconnect(self, error):
@@ -640,42 +659,52 @@ class _Checkout:
             error, self.connection.dbapi_connection, None
         )
 
-    def stop(self):
-        if self.deadline:
-            self.deadline.timer.cancel()
-
 
 class _Transaction:
-    """`with store.begin() as conn`: commit on success, and turn driver errors into StoreError."""
+    """`with store.begin() as conn`: commit on success, and turn driver errors into StoreError.
+
+    Under a deadline the commit is watched too; the watch ends before the connection goes
+    back to the pool, and a connection it cut is dropped instead.
+    """
 
     def __init__(self, engine, deadline=None):
         self.engine = engine
-        self.context = None
+        self.conn = self.transaction = None
         self.deadline = _Deadline(deadline) if deadline else None
 
     def __enter__(self):
-        self.context = self.engine.begin()
         try:
-            return _connect(
-                self.context.__enter__, self.deadline, lambda conn: conn.connection.dbapi_connection
+            self.conn = _connect(
+                self.engine.connect, self.deadline, lambda conn: conn.connection.dbapi_connection
             )
+            self.transaction = self.conn.begin()
+            return self.conn
         except SQLAlchemyError as error:
+            if self.conn is not None:
+                self._give_back()
             raise StoreError(f"store unavailable: {type(error).__name__}") from error
 
     def __exit__(self, kind, error, trace):
         try:
-            self.context.__exit__(kind, error, trace)
+            try:
+                if error is None:
+                    self.transaction.commit()
+                else:
+                    self.transaction.rollback()
+            finally:
+                self._give_back()
         except SQLAlchemyError as failure:
             raise StoreError(f"store failed: {type(failure).__name__}") from failure
-        finally:
-            self.stop()
         if isinstance(error, SQLAlchemyError):
             raise StoreError(f"store failed: {type(error).__name__}") from error
         return False
 
-    def stop(self):
+    def _give_back(self):
         if self.deadline:
-            self.deadline.timer.cancel()
+            self.deadline.stop()
+            if self.deadline.expired:
+                self.conn.invalidate()
+        self.conn.close()
 
 
 def _sqlite_pragmas(timeout):

@@ -45,17 +45,17 @@ class WebhookRequest(Request):
             return
         environ = self.environ
         kind = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-        length = environ.get("CONTENT_LENGTH", "")
+        length = self.content_length  # werkzeug's reading: None when chunked, 0 for junk
         limit = self.max_content_length
         if (
             kind != "application/x-www-form-urlencoded"
             or environ["REQUEST_METHOD"] != "POST"
-            or not length.isdigit()
-            or (limit is not None and int(length) > limit)
+            or length is None
+            or (limit is not None and length > limit)
         ):
             super()._load_form_data()  # werkzeug's way, and its 413 for a body too big
             return
-        body = environ["wsgi.input"].read(int(length)).decode("utf-8", "replace")
+        body = environ["wsgi.input"].read(length).decode("utf-8", "replace")
         self.__dict__.update(form=Fields(form_fields(body)), files=Fields(), stream=io.BytesIO())
 
 

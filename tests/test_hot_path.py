@@ -135,3 +135,23 @@ def test_a_read_on_a_store_that_is_gone_is_a_store_error(tmp_path):
     store = sql.Store(f"sqlite:///{tmp_path / 'missing' / 'store.sqlite3'}")
     with pytest.raises(sql.StoreError):
         store.call_ended("CA" + "5" * 32)
+
+
+@pytest.mark.parametrize(
+    ("length", "encoding"),
+    (("\xb2", None), ("abc", None), ("9", "chunked")),
+)
+def test_a_junk_or_chunked_length_still_gets_twiml(make_app, length, encoding):
+    client = make_app(TWILIO_AUTH_TOKEN=None).test_client()
+    environ = {"CONTENT_LENGTH": length} | (
+        {"HTTP_TRANSFER_ENCODING": encoding} if encoding else {}
+    )
+    response = client.post(
+        "/voice",
+        data="CallSid=CA1&To=12333",
+        content_type="application/x-www-form-urlencoded",
+        environ_overrides=environ,
+    )
+    assert response.status_code == 200
+    assert response.mimetype == "text/xml"
+    assert "<Response>" in response.get_data(as_text=True)
