@@ -26,4 +26,6 @@ preload_app = True
 
 def post_fork(server, worker):
     """Drop any pooled connection a worker inherited, as SQLAlchemy asks of forked processes."""
-    server.app.wsgi().extensions["ivr"].store.engine.dispose(close=False)
+    hotline = getattr(server.app.wsgi(), "extensions", {}).get("ivr")
+    if hotline is not None:  # another app served from this folder has no store of ours
+        hotline.store.engine.dispose(close=False)

@@ -245,7 +245,7 @@ class Store:
         read = self._reads.get(statement)
         if read is None:
             read = self._reads.setdefault(statement, _Read(statement, self.engine.dialect))
-        self.begin_schema()
+        self._make_schema_once()
         deadline = _Deadline(self.timeout) if self.watchdog else None
         try:
             with _Checkout(self.engine, deadline) as connection:
@@ -262,10 +262,10 @@ class Store:
 
     def begin(self):
         """Open a transaction, creating the schema the first time."""
-        self.begin_schema()
+        self._make_schema_once()
         return _Transaction(self.engine, self.timeout if self.watchdog else None)
 
-    def begin_schema(self):
+    def _make_schema_once(self):
         """Create the schema the first time the store is used."""
         if self._ready:
             return
