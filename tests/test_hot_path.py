@@ -70,7 +70,12 @@ def test_a_template_filled_is_the_document_twilios_builder_makes(turn, speeches,
     assert twiml.fill(template, words, state) == built
 
 
-FORM_TEXT = st.text(alphabet=st.sampled_from("ab=&+%2BE4%FFzZ% 你"), max_size=40)
+FORM_TEXT = st.lists(
+    st.sampled_from(
+        ("a", "=", "&", "+", "%", "%2B", "%E4", "%FF", "%26", "%3D", "%3d", "%25", "2", "你")
+    ),
+    max_size=20,
+).map("".join)
 
 
 @given(body=st.one_of(FORM_TEXT, st.lists(st.tuples(st.text(), st.text())).map(
