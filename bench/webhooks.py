@@ -6,7 +6,7 @@ All apps are served the same way (gunicorn, 2 sync workers) and driven the same 
 2 threads, 16 connections, signed POSTs carrying the fields Twilio sends), alternating in one
 run, so the ratios hold on a shared, noisy machine. Prints req/s and p99 per case and the
 ratios to the bare app: of the floor (Flask that only validates the request, as Twilio's guide
-does) and of the hotline.
+does), of the line's own check (Flask that only validates it as the line does) and of the line.
 Then the PIN check (scrypt, slow on purpose) alone and beside menu traffic, and scripted calls
 through the softphone in-process. Figures only: nothing here passes or fails.
 """
@@ -155,14 +155,17 @@ def webhooks(seconds, rounds):
     servers = {
         "bare": serve("bench.bare_app:app", env),
         "floor": serve("bench.bare_app:signed", env),
+        "check": serve("bench.bare_app:checked", env),
         "line": serve("app:app", env),
     }
     try:
         cases = prepare(servers["line"][1])
         print(f"gunicorn {WORKERS} sync workers each; wrk 2 threads, 16 connections, {seconds} s")
         print("floor: Flask validating the request as Twilio's guide does, nothing else")
+        print("check: Flask validating the request as the line does, nothing else")
         print(
-            f"{'case':<40}{'bare req/s':>11}{'floor':>7}{'line req/s':>11}{'line':>6}{'p99 ms':>8}"
+            f"{'case':<40}{'bare req/s':>11}{'floor':>7}{'check':>7}{'line req/s':>11}{'line':>6}"
+            f"{'p99 ms':>8}"
         )
         for name, (path, params) in cases.items():
             if name.startswith("PIN"):
@@ -178,17 +181,18 @@ def webhooks(seconds, rounds):
                     if app == "line":
                         p99s.append(p99)
                         errors += failed
-            bare, floor, line = (statistics.median(rates[app]) for app in servers)
+            bare, floor, check, line = (statistics.median(rates[app]) for app in servers)
             note = f"  ({errors} non-2xx)" if errors else ""
             print(
-                f"{name:<40}{bare:>11.0f}{floor / bare:>7.2f}{line:>11.0f}{line / bare:>6.2f}"
+                f"{name:<40}{bare:>11.0f}{floor / bare:>7.2f}{check / bare:>7.2f}{line:>11.0f}"
+                f"{line / bare:>6.2f}"
                 f"{max(p99s):>8.1f}{note}"
             )
         line_url = servers["line"][1]
         pin_path, pin_params = cases["PIN check (scrypt)"]
         pin_script = wrk_script(folder, line_url, pin_path, pin_params)
         rate, p99, _ = wrk(line_url, pin_path, pin_script, seconds)
-        print(f"{'PIN check alone (scrypt n=2**14)':<40}{'':>18}{rate:>11.0f}{'':>6}{p99:>8.1f}")
+        print(f"{'PIN check alone (scrypt n=2**14)':<40}{'':>25}{rate:>11.0f}{'':>6}{p99:>8.1f}")
     finally:
         for process, _ in servers.values():
             process.terminate()
