@@ -33,6 +33,9 @@ from ivr.softphone import numbers  # noqa: E402  (the project's root is on the p
 
 TOKEN = "bench-auth-token"
 WORKERS = 2
+# Issue #11's targets for the line's ratio to bare Flask (and p99 <= 10 ms at 16 connections):
+# a step that must read the store may cost more than a menu step.
+TARGET, STORE_TARGET = 0.8, 0.5
 
 
 def free_port():
@@ -165,7 +168,7 @@ def webhooks(seconds, rounds):
         print("check: Flask validating the request as the line does, nothing else")
         print(
             f"{'case':<40}{'bare req/s':>11}{'floor':>7}{'check':>7}{'line req/s':>11}{'line':>6}"
-            f"{'p99 ms':>8}"
+            f"{'p99 ms':>8}{'target':>8}"
         )
         for name, (path, params) in cases.items():
             if name.startswith("PIN"):
@@ -185,8 +188,8 @@ def webhooks(seconds, rounds):
             note = f"  ({errors} non-2xx)" if errors else ""
             print(
                 f"{name:<40}{bare:>11.0f}{floor / bare:>7.2f}{check / bare:>7.2f}{line:>11.0f}"
-                f"{line / bare:>6.2f}"
-                f"{max(p99s):>8.1f}{note}"
+                f"{line / bare:>6.2f}{max(p99s):>8.1f}"
+                f"{'>=' + str(STORE_TARGET if 'identified' in name else TARGET):>8}{note}"
             )
         line_url = servers["line"][1]
         pin_path, pin_params = cases["PIN check (scrypt)"]
