@@ -12,7 +12,6 @@ from flask import current_app
 from flask import request
 from flask import url_for
 from flask.sessions import SessionInterface
-from werkzeug.datastructures import ImmutableMultiDict
 
 from ivr import identity
 from ivr import signature
@@ -23,24 +22,16 @@ from ivr.types import Turn
 log = identity.logger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 MAX_DIGITS = 64  # more than any entry needs; the rest of a flood is dropped at the edge
+# A %-escape that is not UTF-8 stays as it came ("%FF"), as werkzeug keeps it.
+KEEP_BAD_ESCAPES = "werkzeug.url_quote"
 ENCODED_SEPARATOR = re.compile("%(26|3[dD])")  # an "&" or "=" inside a name or value
 TRACE_HEADER = "X-IVR-Trace"  # the nodes, keys and exits of a turn, for path coverage
 SEALED = "SEALED-STATE"  # stands for the sealed state in a node URL of a template (URL-safe)
 
 
-class Fields(ImmutableMultiDict):
-    """A request's fields, shaped for twilio's RequestValidator, which asks for `getall(name)`
-    first (and pays for a failed lookup per field without it). A MultiDict keeps each name's
-    values as a list: the validator reads that list as it is, in one C call."""
-
-    getall = dict.__getitem__
-
-
 class WebhookRequest(Request):
     """Flask's request, reading a form as Twilio posts it (urlencoded, with a length) in one
     pass; anything else goes through werkzeug's general parser."""
-
-    parameter_storage_class = Fields
 
     def _load_form_data(self):
         if "form" in self.__dict__:
@@ -57,21 +48,24 @@ class WebhookRequest(Request):
         ):
             super()._load_form_data()  # werkzeug's way, and its 413 for a body too big
             return
-        body = environ["wsgi.input"].read(length).decode("utf-8", "replace")
-        self.__dict__.update(form=Fields(form_fields(body)), files=Fields(), stream=io.BytesIO())
+        body = self._get_stream_for_parsing().read(length).decode("utf-8", "replace")
+        fields = self.parameter_storage_class
+        self.__dict__.update(form=fields(form_fields(body)), files=fields(), stream=io.BytesIO())
 
 
 def form_fields(body):
-    """Split an urlencoded body into (name, value) pairs, as parse_qsl(keep_blank_values=True)
-    does, decoding the whole body in one call unless an "&" or "=" is encoded in it."""
+    """Split an urlencoded body into (name, value) pairs as werkzeug's form parser does,
+    decoding the whole body in one call unless an "&" or "=" is encoded in it."""
     if "%" in body or "+" in body:
         if ENCODED_SEPARATOR.search(body):
             return [
-                tuple(unquote_plus(text, errors="replace") for text in part.partition("=")[::2])
+                tuple(
+                    unquote_plus(text, errors=KEEP_BAD_ESCAPES) for text in part.partition("=")[::2]
+                )
                 for part in body.split("&")
                 if part
             ]
-        body = unquote_plus(body, errors="replace")
+        body = unquote_plus(body, errors=KEEP_BAD_ESCAPES)
     return [part.partition("=")[::2] for part in body.split("&") if part]
 
 
