@@ -6,10 +6,13 @@ Times are integer Unix seconds, which every database compares the same way.
 
 import contextlib
 import datetime as dt
+import heapq
+import itertools
 import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -226,6 +229,9 @@ class Store:
             options["connect_args"] = {"timeout": timeout}
         self.engine = sa.create_engine(url, **options)
         self.watchdog = backend == "postgresql"  # a network can be slow; a file cannot
+        # A read is one statement: on PostgreSQL it runs in autocommit, saving the BEGIN and
+        # ROLLBACK round trips (SQLite's driver begins no transaction for a SELECT anyway).
+        self.reads_autocommit = backend == "postgresql"
         if self.watchdog:
             _Deadline.guard_pings(self.engine.dialect)
         if self.engine.dialect.name == "sqlite":
@@ -248,7 +254,7 @@ class Store:
         self._make_schema_once()
         deadline = _Deadline(self.timeout) if self.watchdog else None
         try:
-            with _Checkout(self.engine, deadline) as connection:
+            with _Checkout(self.engine, deadline, self.reads_autocommit) as connection:
                 cursor = connection.cursor()
                 try:
                     cursor.execute(read.sql, read.arguments(params))
@@ -518,23 +524,64 @@ class Store:
         return dialect.insert(table)
 
 
+class _Watchdog:
+    """One thread per process that fires the deadlines whose time is up. A store call arms
+    a deadline here rather than starting a timer thread of its own, which cost more than a
+    read. A deadline called off stays queued and is skipped when its time comes."""
+
+    GRAIN = 0.05  # seconds a deadline may fire late, so that a busy line's fire together
+
+    def __init__(self):
+        self._forget()
+        os.register_at_fork(after_in_child=self._forget)  # a forked worker has no thread yet
+
+    def _forget(self):
+        self.wake = threading.Condition()
+        self.queue = []  # (when, sequence, deadline), earliest first
+        self.sequence = itertools.count()
+        self.thread = None
+
+    def arm(self, deadline):
+        with self.wake:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="store-deadlines")
+                self.thread.daemon = True
+                self.thread.start()
+            when = time.monotonic() + deadline.seconds
+            heapq.heappush(self.queue, (when, next(self.sequence), deadline))
+            if self.queue[0][2] is deadline:
+                self.wake.notify()
+
+    def _run(self):
+        while True:
+            with self.wake:
+                now = time.monotonic()
+                due = []
+                while self.queue and self.queue[0][0] <= now:
+                    due.append(heapq.heappop(self.queue)[2])
+                if not due:
+                    self.wake.wait(self.queue[0][0] - now + self.GRAIN if self.queue else None)
+            for deadline in due:
+                deadline.expire()
+
+
 class _Deadline:
-    """A watchdog on one transaction's connection: when time is up, cut its socket.
+    """A watchdog on one store call's connection: when time is up, cut its socket.
 
     The server-side timeouts need a server that answers; a network that delivers its bytes
     late would hold a webhook past Twilio's 15 s. Shutting the socket down makes the driver
     fail at once, and the caller hears the busy message.
     """
 
-    watched = threading.local()  # the transaction whose connection the pool hands out now
+    watched = threading.local()  # the store call whose connection the pool hands out now
+    watchdog = _Watchdog()
 
     def __init__(self, seconds):
+        self.seconds = seconds
         self.connection = None
         self.expired = False
         self.done = False  # the connection is being given back: never cut it from now on
         self.lock = threading.Lock()
-        self.timer = threading.Timer(seconds, self.expire)
-        self.timer.daemon = True
 
     def expire(self):
         with self.lock:
@@ -548,7 +595,6 @@ class _Deadline:
         cut can land on a connection another request may already be using."""
         with self.lock:
             self.done = True
-        self.timer.cancel()
 
     def watch(self, dbapi_connection):
         self.connection = dbapi_connection
@@ -583,7 +629,7 @@ def _connect(connect, deadline, dbapi_of):
     (which may ping the server) and it watches the connection, or stops on a failure."""
     if deadline is None:
         return connect()
-    deadline.timer.start()
+    _Deadline.watchdog.arm(deadline)
     _Deadline.watched.deadline = deadline
     try:
         connection = connect()
@@ -601,6 +647,9 @@ class _Read:
 
     def __init__(self, statement, dialect):
         compiled = statement.compile(dialect=dialect)
+        for bind in compiled.binds.values():  # the driver gets the parameters as they are
+            if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
+                raise TypeError(f"a read's parameter needs SQLAlchemy's conversion: {bind.key}")
         self.sql = str(compiled)
         self.order = compiled.positiontup if dialect.positional else None
         self.defaults = compiled.params  # values the statement holds itself (a LIMIT 1)
@@ -626,32 +675,45 @@ class _Read:
 
 class _Checkout:
     """`with _Checkout(engine, deadline) as dbapi_connection`: a pooled connection, given back
-    (rolled back) afterwards; one the driver found broken, or the deadline cut, is dropped."""
+    (rolled back) afterwards; one the driver found broken, or the deadline cut, is dropped.
+    In autocommit (psycopg's switch, no round trip) a read's statement is all it sends."""
 
-    def __init__(self, engine, deadline=None):
-        self.engine, self.deadline, self.connection = engine, deadline, None
+    def __init__(self, engine, deadline=None, autocommit=False):
+        self.engine, self.deadline, self.autocommit = engine, deadline, autocommit
+        self.connection = None
 
     def __enter__(self):
         self.connection = _connect(
             self.engine.raw_connection, self.deadline, lambda pooled: pooled.dbapi_connection
         )
+        if self.autocommit:
+            try:
+                self.connection.dbapi_connection.autocommit = True
+            except self.engine.dialect.loaded_dbapi.Error:
+                _give_back(self.connection, self.deadline, broken=True)
+                raise
         return self.connection
 
     def __exit__(self, kind, error, trace):
+        broken = error is not None and self._is_disconnect(error)
         try:
+            if not broken:
+                self._end_read()
+        except self.engine.dialect.loaded_dbapi.Error:
+            broken = True
             if error is None:
-                self.connection.rollback()  # end the read's transaction while still watched
-        except self.engine.dialect.loaded_dbapi.Error as failure:
-            error = failure
-            raise
+                raise
         finally:
-            if self.deadline:
-                self.deadline.stop()  # before the connection goes back to the pool
-            cut = self.deadline is not None and self.deadline.expired
-            if cut or (error is not None and self._is_disconnect(error)):
-                self.connection.invalidate()
-            self.connection.close()
+            _give_back(self.connection, self.deadline, broken)
         return False
+
+    def _end_read(self):
+        """End the read while still watched: roll its transaction back, or leave autocommit
+        as the pool lends connections."""
+        if self.autocommit:
+            self.connection.dbapi_connection.autocommit = False
+        else:
+            self.connection.rollback()
 
     def _is_disconnect(self, error):
         dbapi = self.engine.dialect.loaded_dbapi
@@ -700,11 +762,17 @@ class _Transaction:
         return False
 
     def _give_back(self):
-        if self.deadline:
-            self.deadline.stop()
-            if self.deadline.expired:
-                self.conn.invalidate()
-        self.conn.close()
+        _give_back(self.conn, self.deadline)
+
+
+def _give_back(connection, deadline, broken=False):
+    """Give a connection back to the pool once its deadline is called off; drop it instead
+    when the deadline cut it or the driver found it broken."""
+    if deadline:
+        deadline.stop()
+    if broken or (deadline is not None and deadline.expired):
+        connection.invalidate()
+    connection.close()
 
 
 def _sqlite_pragmas(timeout):

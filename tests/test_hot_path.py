@@ -7,6 +7,8 @@ SQLAlchemy Core reads from the same database, typed the same way.
 """
 
 import datetime as dt
+import threading
+import time
 from decimal import Decimal
 from urllib.parse import parse_qsl
 
@@ -14,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy.dialects import sqlite
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import EnvironBuilder
 
@@ -155,12 +158,33 @@ def test_the_calls_reads_return_what_the_store_holds(app_on_each_store, clock):
     assert not store.call_ended(sid)
     store.end_call(sid, clock())
     assert store.call_ended(sid)
+    with store.engine.connect() as conn:  # a read (autocommit on PostgreSQL) gave it back as lent
+        assert getattr(conn.connection.dbapi_connection, "autocommit", False) is False
 
 
 def test_a_read_on_a_store_that_is_gone_is_a_store_error(tmp_path):
     store = sql.Store(f"sqlite:///{tmp_path / 'missing' / 'store.sqlite3'}")
     with pytest.raises(sql.StoreError):
         store.call_ended("CA" + "5" * 32)
+
+
+def test_a_read_refuses_a_parameter_it_would_pass_unconverted():
+    born = sa.select(sql.accounts).where(sql.accounts.c.birth_date == sa.bindparam("born"))
+    with pytest.raises(TypeError, match="born"):
+        sql._Read(born, sqlite.dialect())  # SQLite keeps a date as text: it needs converting
+
+
+def test_deadlines_fire_from_one_thread_and_one_called_off_never_does():
+    due, called_off = sql._Deadline(0.05), sql._Deadline(0.05)
+    for deadline in (due, called_off):
+        sql._Deadline.watchdog.arm(deadline)
+    called_off.stop()  # its connection goes back to the pool: it must never be cut now
+    waited = time.monotonic()
+    while not due.expired and time.monotonic() - waited < 5:
+        time.sleep(0.01)
+    assert due.expired
+    assert not called_off.expired
+    assert [t.name for t in threading.enumerate()].count("store-deadlines") == 1
 
 
 @pytest.mark.parametrize(
