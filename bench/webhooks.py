@@ -29,7 +29,7 @@ from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from ivr.softphone import numbers  # noqa: E402  (the project's root is on the path only now)
+from ivr.softphone.interpreter import Call  # noqa: E402  (the project's root is on the path only now)
 
 TOKEN = "bench-auth-token"
 WORKERS = 2
@@ -49,7 +49,7 @@ def serve(target, env, worker_class="sync", threads=1):
     port = free_port()
     command = [
         str(ROOT / ".venv/bin/gunicorn"),
-        "--config", "/dev/null",  # not gunicorn.conf.py: no access log, the same for both apps
+        "--config", "/dev/null",  # not gunicorn.conf.py: no access log, the same for all apps
         "--no-control-socket",
         "--workers", str(WORKERS),
         "--worker-class", worker_class,
@@ -115,13 +115,8 @@ def wrk(base, path, script, seconds, connections=16):
 
 
 def twilio_fields(to, caller):
-    """The fields Twilio posts with every voice request (the softphone sends the same)."""
-    fields = {"CallSid": "CA" + "1" * 32, "AccountSid": "AC" + "2" * 32, "From": caller,
-              "To": to, "Caller": caller, "Called": to, "CallStatus": "in-progress",
-              "Direction": "inbound", "ApiVersion": "2010-04-01"}  # fmt: skip
-    for prefix, number in (("To", to), ("From", caller), ("Called", to), ("Caller", caller)):
-        fields |= numbers.geography(prefix, number)
-    return fields
+    """The fields Twilio posts with every voice request, as the softphone sends them."""
+    return Call("http://bench.invalid/voice", fetch=None, to=to, caller=caller).params()
 
 
 def prepare(base):
