@@ -1,6 +1,6 @@
 """Webhook throughput: the hotline against a bare Flask app, both under gunicorn, driven by wrk.
 
-    .venv/bin/python bench/webhooks.py [--seconds 5] [--rounds 2]
+    .venv/bin/python bench/webhooks.py [--seconds 5] [--rounds 2] [--database URL]
 
 All apps are served the same way (gunicorn, 2 sync workers) and driven the same way (wrk,
 2 threads, 16 connections, signed POSTs carrying the fields Twilio sends), alternating in one
@@ -136,8 +136,10 @@ def prepare(base):
     return cases
 
 
-def environment(folder):
-    database = f"sqlite:///{folder}/bench.sqlite3"
+def environment(folder, database=None):
+    """The line's settings, its store seeded with the demo accounts (a fresh SQLite file, or
+    the database given: its accounts are replaced)."""
+    database = database or f"sqlite:///{folder}/bench.sqlite3"
     env = {**os.environ, "DATABASE_URL": database, "TWILIO_AUTH_TOKEN": TOKEN}
     env |= {"SECRET_KEY": "bench-secret-key", "IVR_AUDIO_CACHE": f"{folder}/phrases"}
     subprocess.run(
@@ -147,9 +149,9 @@ def environment(folder):
     return env
 
 
-def webhooks(seconds, rounds):
+def webhooks(seconds, rounds, database):
     folder = tempfile.mkdtemp(prefix="ivr-bench-")
-    env = environment(folder)
+    env = environment(folder, database)
     servers = {
         "bare": serve("bench.bare_app:app", env),
         "floor": serve("bench.bare_app:signed", env),
@@ -159,6 +161,7 @@ def webhooks(seconds, rounds):
     try:
         cases = prepare(servers["line"][1])
         print(f"gunicorn {WORKERS} sync workers each; wrk 2 threads, 16 connections, {seconds} s")
+        print(f"the line's store: {env['DATABASE_URL'].partition(':')[0]}")
         print("floor: Flask validating the request as Twilio's guide does, nothing else")
         print("check: Flask validating the request as the line does, nothing else")
         print(
@@ -264,11 +267,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--database",
+        help="the line's store, e.g. postgresql+psycopg://postgres@127.0.0.1/scratch "
+        "(its accounts are replaced by the demo ones); default: a fresh SQLite file",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk (make bench installs it)")
     print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}")
-    webhooks(args.seconds, args.rounds)
+    webhooks(args.seconds, args.rounds, args.database)
     scripted_calls()
 
 
