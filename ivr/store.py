@@ -22,9 +22,12 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from ivr import identity
 from ivr.identity import MaskNumbers
 from ivr.money import from_fen
 from ivr.money import to_fen
+
+log = identity.logger(__name__)
 
 metadata = sa.MetaData()
 
@@ -155,6 +158,8 @@ CALL_ENDED = sa.select(ended_calls.c.call_sid).where(
 )
 PHRASE = sa.select(phrases).where(phrases.c.phrase_id == sa.bindparam("phrase_id"))
 LOCKOUT = sa.select(lockouts).where(lockouts.c.subject == sa.bindparam("subject"))
+# The reads `Store._fetch` runs, compiled for the database as the store is made.
+READS = (*ACCOUNT_BY.values(), PAYMENTS_PAGE, LATEST_CREDIT, CARD_LOST, CALL_ENDED)
 
 # Accounts per staging transaction of an import: each holds the write lock for a moment only.
 IMPORT_BATCH = 1000
@@ -239,7 +244,7 @@ class Store:
         _refuse_row_logging()
         self._ready = False
         self._lock = threading.Lock()
-        self._reads = {}  # statement -> its _Read for this database
+        self._reads = {statement: _Read(statement, self.engine.dialect) for statement in READS}
 
     def _fetch(self, statement, params, many=False):
         """Run one of the call's reads (a constant above) and return its row(s) as dicts.
@@ -248,9 +253,7 @@ class Store:
         conversions are SQLAlchemy's, compiled once, but a request skips its Connection and
         Result objects, which cost more than the query at this size. Bounded like any call.
         """
-        read = self._reads.get(statement)
-        if read is None:
-            read = self._reads.setdefault(statement, _Read(statement, self.engine.dialect))
+        read = self._reads[statement]
         self._make_schema_once()
         deadline = _Deadline(self.timeout) if self.watchdog else None
         try:
@@ -529,7 +532,7 @@ class _Watchdog:
     a deadline here rather than starting a timer thread of its own, which cost more than a
     read. A deadline called off stays queued and is skipped when its time comes."""
 
-    GRAIN = 0.05  # seconds a deadline may fire late, so that a busy line's fire together
+    GRAIN = 0.05  # seconds a deadline may fire late, so that a busy line's deadlines fire together
 
     def __init__(self):
         self._forget()
@@ -543,7 +546,7 @@ class _Watchdog:
 
     def arm(self, deadline):
         with self.wake:
-            if self.thread is None:
+            if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._run, name="store-deadlines")
                 self.thread.daemon = True
                 self.thread.start()
@@ -562,7 +565,10 @@ class _Watchdog:
                 if not due:
                     self.wake.wait(self.queue[0][0] - now + self.GRAIN if self.queue else None)
             for deadline in due:
-                deadline.expire()
+                try:
+                    deadline.expire()
+                except Exception:  # one deadline's failure must not end every other's watch
+                    log.exception("a store deadline could not cut its connection")
 
 
 class _Deadline:
@@ -604,7 +610,7 @@ class _Deadline:
     def cut(self):
         try:
             sock = socket.socket(fileno=os.dup(self.connection.pgconn.socket))
-        except (AttributeError, OSError, ValueError):  # no connection yet, or already gone
+        except Exception:  # no connection yet, or one already closed or lost: nothing to cut
             return
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
@@ -612,7 +618,7 @@ class _Deadline:
 
     @classmethod
     def guard_pings(cls, dialect):
-        """Let the deadline of the transaction asking for a connection cover the pool's ping."""
+        """Let the deadline of the store call asking for a connection cover the pool's ping."""
         ping = dialect.do_ping
 
         def do_ping(dbapi_connection):
@@ -674,9 +680,10 @@ class _Read:
 
 
 class _Checkout:
-    """`with _Checkout(engine, deadline) as dbapi_connection`: a pooled connection, given back
-    (rolled back) afterwards; one the driver found broken, or the deadline cut, is dropped.
-    In autocommit (psycopg's switch, no round trip) a read's statement is all it sends."""
+    """`with _Checkout(engine, deadline) as connection`: a pooled DBAPI connection, given back
+    afterwards with its read ended (rolled back, or out of autocommit); one the driver found
+    broken, or the deadline cut, is dropped. In autocommit (psycopg's switch, which sends
+    nothing) a read sends no BEGIN or ROLLBACK."""
 
     def __init__(self, engine, deadline=None, autocommit=False):
         self.engine, self.deadline, self.autocommit = engine, deadline, autocommit
@@ -700,9 +707,7 @@ class _Checkout:
             if not broken:
                 self._end_read()
         except self.engine.dialect.loaded_dbapi.Error:
-            broken = True
-            if error is None:
-                raise
+            broken = True  # the read is over either way: drop the connection, never lend it
         finally:
             _give_back(self.connection, self.deadline, broken)
         return False

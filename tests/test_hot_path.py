@@ -12,6 +12,7 @@ import time
 from decimal import Decimal
 from urllib.parse import parse_qsl
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from hypothesis import given
@@ -185,6 +186,23 @@ def test_deadlines_fire_from_one_thread_and_one_called_off_never_does():
     assert due.expired
     assert not called_off.expired
     assert [t.name for t in threading.enumerate()].count("store-deadlines") == 1
+
+
+def test_a_deadline_on_a_lost_connection_leaves_the_watch_running():
+    class Lost:
+        @property
+        def pgconn(self):
+            raise psycopg.OperationalError("the connection is lost")  # as psycopg says it
+
+    lost, later = sql._Deadline(0.02), sql._Deadline(0.1)
+    lost.watch(Lost())  # the pool's ping failed on it: there is no socket left to cut
+    for deadline in (lost, later):
+        sql._Deadline.watchdog.arm(deadline)
+    waited = time.monotonic()
+    while not later.expired and time.monotonic() - waited < 5:
+        time.sleep(0.01)
+    assert lost.expired
+    assert later.expired  # the watch went on after the lost one
 
 
 @pytest.mark.parametrize(
