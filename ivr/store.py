@@ -748,7 +748,7 @@ class _Transaction:
             return self.conn
         except SQLAlchemyError as error:
             if self.conn is not None:
-                self._give_back()
+                _give_back(self.conn, self.deadline)
             raise StoreError(f"store unavailable: {type(error).__name__}") from error
 
     def __exit__(self, kind, error, trace):
@@ -759,15 +759,12 @@ class _Transaction:
                 else:
                     self.transaction.rollback()
             finally:
-                self._give_back()
+                _give_back(self.conn, self.deadline)
         except SQLAlchemyError as failure:
             raise StoreError(f"store failed: {type(failure).__name__}") from failure
         if isinstance(error, SQLAlchemyError):
             raise StoreError(f"store failed: {type(error).__name__}") from error
         return False
-
-    def _give_back(self):
-        _give_back(self.conn, self.deadline)
 
 
 def _give_back(connection, deadline, broken=False):
