@@ -117,7 +117,8 @@ def verify_pin(env, call, keyed):
         _give_back(store, counted, caller_limit)
         return Outcome(ok=False, goto="locked")
     account = store.get_account(call.pending_account_id) if call.pending_account_id else None
-    matches = identity.verify_pin(keyed, account.pin_hash if account else identity.DECOY_HASH)
+    decoy = identity.decoy_hash(settings.pin_hash_cost)
+    matches = identity.verify_pin(keyed, account.pin_hash if account else decoy)
     if matches and account:
         store.clear_lockout(call.subject)
         _give_back(store, counted, caller_limit)

@@ -73,6 +73,8 @@ class Hotline:
         self.audio = audio  # the recorded prompts and assembled phrases
         self.play = play  # speak with <Play> of recorded audio, not <Say>
         self.sealer = Sealer(settings.secret_key)
+        # Hashed now, not by the first unknown number (whose answer would then be slower).
+        identity.decoy_hash(settings.pin_hash_cost)
         self.swept_at = None  # when this process last swept old calls and counts away
 
     def start(self, call_sid, to, caller=None):

@@ -2,6 +2,7 @@
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import logging
@@ -132,6 +133,16 @@ def verify_pin(pin, stored):
 DECOY_HASH = (
     "scrypt$16384$8$1$rWwJXiXDVnnRsURiTaL2uw==$nVzNocb0xPGuyTGpv7KLf8Swfavj7pXZrh+myFFd1Vo="
 )
+
+
+@functools.lru_cache(maxsize=8)
+def decoy_hash(n=SCRYPT_N):
+    """Return the decoy at scrypt cost `n`, so an unknown number costs what a known one does.
+
+    At another cost than the default (IVR_PIN_HASH_COST) a fixed decoy would answer in
+    another time than the accounts hashed at that cost: a timing oracle for which exist.
+    """
+    return DECOY_HASH if n == SCRYPT_N else hash_pin("000000", n=n)
 
 
 def subject(kind, number, key):

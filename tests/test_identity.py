@@ -1,8 +1,12 @@
 import datetime as dt
+import statistics
+import time
 
 import pytest
+from softphone.phone import Phone
 
 from ivr import identity
+from tests.conftest import TOKEN
 
 
 @pytest.mark.parametrize(
@@ -82,6 +86,42 @@ def test_the_decoy_costs_what_a_real_pin_costs():
     assert identity.DECOY_HASH.split("$")[:4] == cost
     assert identity.verify_pin("000000", identity.DECOY_HASH)
     assert not identity.verify_pin("123456", identity.DECOY_HASH)
+
+
+def test_the_decoy_follows_the_configured_cost():
+    for n in (2**4, 2**12, identity.SCRYPT_N):
+        decoy = identity.decoy_hash(n)
+        assert decoy.split("$")[:4] == ["scrypt", str(n), "8", "1"]
+        assert identity.verify_pin("000000", decoy)
+
+
+KNOWN_ID, UNKNOWN_ID = "11010519491231002X", "110105194806150149"  # the second has no account
+
+
+def pin_seconds(app, id_number, tries=7):
+    """The median time the line takes to refuse a wrong PIN after this number."""
+    taken = []
+    for _ in range(tries):
+        phone = Phone.for_app(app, token=TOKEN)
+        phone.dial().press("1").press("1").enter(id_number.replace("X", "*") + "#")
+        started = time.perf_counter()
+        phone.enter("975310#")
+        taken.append(time.perf_counter() - started)
+        assert "证件号码或密码不正确" in phone.heard
+    return statistics.median(taken)
+
+
+def test_known_and_unknown_numbers_take_the_same_time_at_another_cost(make_app):
+    """At IVR_PIN_HASH_COST=4096 the decoy once cost 2**14 (36 ms against 11 ms)."""
+    cost = 2**12
+    app = make_app(IVR_PIN_HASH_COST=cost, IVR_MAX_PIN_TRIES=100, IVR_MAX_CALLER_PIN_FAILURES=100)
+    store = app.extensions["ivr"].store
+    known = store.find_account("id", KNOWN_ID)
+    store.set_pin_hash(known.id, identity.hash_pin("123456", n=cost))  # imported at this cost
+    assert store.find_account("id", UNKNOWN_ID) is None
+    pin_seconds(app, UNKNOWN_ID, tries=1)  # warm up both paths once
+    ratio = pin_seconds(app, UNKNOWN_ID) / pin_seconds(app, KNOWN_ID)
+    assert 0.5 < ratio < 2, f"an unknown number takes {ratio:.1f}x a known one's time"
 
 
 def test_pin_format():
