@@ -9,7 +9,7 @@ PORT ?= 5000
 
 .PHONY: run serve test lint format audio font bench system-packages postgres clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt softphone/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
@@ -63,7 +63,7 @@ postgres:
 run: $(STAMP)
 	$(VENV)/bin/flask --app app accounts seed --if-empty
 	@echo "Dial from a browser:  http://$(HOST):$(PORT)/"
-	@echo "Or from a terminal:   $(PY) -m ivr.softphone http://$(HOST):$(PORT)/voice"
+	@echo "Or from a terminal:   $(VENV)/bin/softphone http://$(HOST):$(PORT)/voice"
 	@echo "Twilio's Voice URL:   http://$(HOST):$(PORT)/voice (POST)"
 	$(VENV)/bin/flask --app app run --host $(HOST) --port $(PORT)
 

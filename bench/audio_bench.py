@@ -12,11 +12,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from softphone.phone import Phone  # noqa: E402
+
 from ivr import create_app  # noqa: E402
 from ivr.accounts import demo_document  # noqa: E402
 from ivr.accounts import import_accounts  # noqa: E402
 from ivr.prompts import Phrase  # noqa: E402
-from ivr.softphone.phone import Phone  # noqa: E402
 from ivr.spoken import Value  # noqa: E402
 
 ROUNDS = 20

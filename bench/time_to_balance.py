@@ -17,11 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from softphone.interpreter import estimate_say  # noqa: E402
+from softphone.phone import Phone  # noqa: E402
+
 from ivr import create_app  # noqa: E402
 from ivr.accounts import demo_document  # noqa: E402
 from ivr.accounts import import_accounts  # noqa: E402
-from ivr.softphone.interpreter import estimate_say  # noqa: E402
-from ivr.softphone.phone import Phone  # noqa: E402
 
 # (caller, language, key groups up to the balance). The demo retiree 张秀英 of Beijing; one
 # entry takes the ID or the card number (no ID/card menu).

@@ -29,7 +29,7 @@ from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from ivr.softphone.interpreter import Call  # noqa: E402  (the project's root is on the path only now)
+from softphone.interpreter import Call  # noqa: E402  (the project's root is on the path only now)
 
 TOKEN = "bench-auth-token"
 WORKERS = 2
@@ -233,10 +233,11 @@ def scripted_calls(count=200):
     """Calls per second through the softphone in-process, with the test suite's hash cost."""
     import datetime as dt
 
+    from softphone.phone import Phone
+
     from ivr import create_app
     from ivr import identity
     from ivr.accounts import parse_account
-    from ivr.softphone.phone import Phone
 
     folder = tempfile.mkdtemp(prefix="ivr-bench-calls-")
     app = create_app(

@@ -22,11 +22,11 @@ from flask import abort
 from flask import current_app
 from flask import send_file
 from flask.cli import AppGroup
+from softphone.recorder import RATE  # one sample rate: a phone line's 8 kHz
 
 from ivr import identity
 from ivr import tts
 from ivr.prompts import Ref
-from ivr.softphone.recorder import RATE  # one sample rate: a phone line's 8 kHz
 from ivr.spoken import Value
 from ivr.spoken import en
 from ivr.store import StoreError

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
-from ivr.softphone.common import DTMF_KEYS
+from softphone.common import DTMF_KEYS
 
 FLOW_FILE = Path(__file__).with_name("flow.toml")
 KINDS = ("say", "menu", "collect", "answer", "transfer", "hangup")

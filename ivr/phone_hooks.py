@@ -2,9 +2,10 @@
 
 from urllib.parse import urlsplit
 
+from softphone.target import Hooks
+
 from ivr import flowmap
 from ivr import tts
-from ivr.softphone.target import Hooks
 
 
 def for_hotline(hotline):

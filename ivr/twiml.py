@@ -4,9 +4,9 @@ import re
 from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
+from softphone.gather import SECRET_FLAG
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.softphone.gather import SECRET_FLAG
 from ivr.types import Speech
 
 # Twilio TTS voices: Polly's Mandarin voice takes the cmn-CN code, not zh-CN.

@@ -25,14 +25,14 @@ from flask import jsonify
 from flask import make_response
 from flask import render_template
 from flask import request
+from softphone.common import DTMF_KEYS
+from softphone.interpreter import Call
+from softphone.interpreter import Keys
 
 from ivr import identity
 from ivr import web_fetch
-from ivr.softphone import dialer
-from ivr.softphone.common import DTMF_KEYS
-from ivr.softphone.interpreter import Call
-from ivr.softphone.interpreter import Keys
 from ivr.web_limits import Budget
+from softphone import dialer
 
 log = identity.logger(__name__)
 bp = Blueprint("web", __name__)

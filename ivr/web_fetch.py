@@ -15,10 +15,10 @@ from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 import requests
+from softphone.interpreter import FetchError
+from softphone.interpreter import Reply
 
-from ivr.softphone import dialer
-from ivr.softphone.interpreter import FetchError
-from ivr.softphone.interpreter import Reply
+from softphone import dialer
 
 MAX_REDIRECTS = 10
 REDIRECTS = (301, 302, 303, 307)  # the ones Twilio follows (error 11216 lists them)

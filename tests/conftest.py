@@ -1,12 +1,12 @@
 import datetime as dt
 
 import pytest
+from softphone.phone import Phone
 
 from ivr import create_app
 from ivr import identity
 from ivr.accounts import parse_account
 from ivr.regions import load_regions
-from ivr.softphone.phone import Phone
 from tests.databases import BACKENDS
 from tests.databases import DATABASES
 from tests.databases import database_url

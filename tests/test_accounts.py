@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 from flask import current_app
+from softphone.phone import Phone
 
 from ivr import identity
-from ivr.softphone.phone import Phone
 from ivr.spoken import zh
 from tests.conftest import TEST_SCRYPT_N
 from tests.conftest import TOKEN

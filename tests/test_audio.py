@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from flask import current_app
+from softphone.phone import Phone
 
 from ivr import audio
 from ivr import create_app
 from ivr.prompts import Phrase
 from ivr.prompts import load_prompts
-from ivr.softphone.phone import Phone
 from ivr.spoken import Value
 from ivr.spoken import en
 from tests.conftest import TOKEN

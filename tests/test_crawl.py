@@ -1,12 +1,12 @@
-"""`python -m ivr.softphone map`: a crawl of a small app with a deliberate dead end and loop."""
+"""`softphone map`: a crawl of a small app with a deliberate dead end and loop."""
 
 from flask import Flask
 from flask import Response
 from flask import request
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.softphone import crawl
-from ivr.softphone import target as targets
+from softphone import crawl
+from softphone import target as targets
 from tests.served import serving_in_thread
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from softphone.phone import Phone
 
 from ivr import identity
 from ivr.accounts import parse_account
 from ivr.regions import load_regions
-from ivr.softphone.phone import Phone
 from ivr.spoken import en
 from ivr.spoken import zh
 from ivr.store import Store

@@ -2,10 +2,10 @@
 
 import pytest
 from flask import Flask
+from softphone.__main__ import main
 
-from ivr.softphone import lint
-from ivr.softphone import target as targets
-from ivr.softphone.__main__ import main
+from softphone import lint
+from softphone import target as targets
 from tests.served import serving_in_thread
 
 

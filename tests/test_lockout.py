@@ -9,11 +9,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from softphone.phone import Phone
 
 from ivr import actions
 from ivr import identity
 from ivr.calls import new_call
-from ivr.softphone.phone import Phone
 from ivr.store import Store
 from ivr.types import Env
 from tests.conftest import TOKEN

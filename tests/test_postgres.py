@@ -1,9 +1,9 @@
 """The same store on a real PostgreSQL server: DATABASE_URL is all that changes."""
 
 import pytest
+from softphone.phone import Phone
 
 from ivr.accounts import import_accounts
-from ivr.softphone.phone import Phone
 from tests.conftest import ACCOUNTS
 from tests.conftest import TOKEN
 from tests.databases import postgres_database

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
+from softphone.dialer import signed
 from werkzeug.exceptions import HTTPException
 
 from ivr.calls import STATE_PARAM
 from ivr.flow import load_flow
-from ivr.softphone.dialer import signed
 from tests.conftest import TOKEN
 from tests.test_webhooks import Caller
 from tests.test_webhooks import post

@@ -7,8 +7,8 @@ import sys
 import time
 
 import pytest
+from softphone.phone import Phone
 
-from ivr.softphone.phone import Phone
 from tests.conftest import TEST_SCRYPT_N
 
 
@@ -28,7 +28,7 @@ def environment(tmp_path):
 
 def test_dial_in_process_from_the_terminal(environment):
     result = subprocess.run(
-        [sys.executable, "-m", "ivr.softphone", "--keys", "1 1 11010519491231002*# 123456# *"],
+        [sys.executable, "-m", "softphone", "--keys", "1 1 11010519491231002*# 123456# *"],
         env=environment, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert "余额为一千二百三十四元五角六分" in result.stdout

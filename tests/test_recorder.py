@@ -8,14 +8,14 @@ import sys
 import wave
 
 import pytest
+from softphone.common import DTMF_KEYS
+from softphone.interpreter import estimate_say
+from softphone.recorder import DTMF
+from softphone.recorder import RATE
+from softphone.recorder import Recorder
 
 from ivr import audio
 from ivr import flow
-from ivr.softphone.common import DTMF_KEYS
-from ivr.softphone.interpreter import estimate_say
-from ivr.softphone.recorder import DTMF
-from ivr.softphone.recorder import RATE
-from ivr.softphone.recorder import Recorder
 from tests.conftest import TEST_SCRYPT_N
 
 
@@ -111,7 +111,7 @@ def test_record_from_the_command_line(tmp_path, monkeypatch):
         capture_output=True,
     )
     result = subprocess.run(
-        [sys.executable, "-m", "ivr.softphone", "--keys", "4 .", "--record", str(path)],
+        [sys.executable, "-m", "softphone", "--keys", "4 .", "--record", str(path)],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert f"to {path}" in result.stderr

@@ -5,18 +5,18 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from softphone.coverage import Coverage
+from softphone.interpreter import Call
+from softphone.interpreter import Keys
 
 from ivr import identity
 from ivr.accounts import demo_document
 from ivr.accounts import parse_account
 from ivr.regions import load_regions
-from ivr.softphone import runner
-from ivr.softphone import save
-from ivr.softphone import scenario as scenarios
-from ivr.softphone import target as targets
-from ivr.softphone.coverage import Coverage
-from ivr.softphone.interpreter import Call
-from ivr.softphone.interpreter import Keys
+from softphone import runner
+from softphone import save
+from softphone import scenario as scenarios
+from softphone import target as targets
 from tests import twiml_app
 from tests.conftest import OFFICE_HOURS
 from tests.conftest import TEST_SCRYPT_N
@@ -296,7 +296,7 @@ def test_a_saved_call_replays_and_keeps_no_pin(demo_app, tmp_path):
 
 
 def test_save_a_scripted_call_from_the_command_line_and_replay_it(tmp_path, capsys):
-    from ivr.softphone.__main__ import main
+    from softphone.__main__ import main
 
     path = tmp_path / "fact.yaml"
     with serving_in_thread(twiml_app.create_app()) as base:

@@ -11,14 +11,14 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from softphone.dialer import signed
+from softphone.phone import Phone
 
 from ivr import create_app
 from ivr import store as store_module
 from ivr.accounts import ImportError_
 from ivr.accounts import import_accounts
 from ivr.config import DEFAULTS
-from ivr.softphone.dialer import signed
-from ivr.softphone.phone import Phone
 from ivr.store import Store
 from ivr.store import StoreError
 from tests.conftest import ACCOUNTS

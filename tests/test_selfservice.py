@@ -5,10 +5,10 @@ PIN (change the query PIN, report the card lost), in both languages."""
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from softphone.phone import Phone
 
 from ivr import identity
 from ivr.identity import IdentityError
-from ivr.softphone.phone import Phone
 from tests.conftest import TOKEN
 from tests.databases import BACKENDS
 from tests.databases import database_url

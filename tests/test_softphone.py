@@ -5,14 +5,14 @@ import re
 import wave
 
 import pytest
+from softphone.interpreter import APPLICATION_ERROR
+from softphone.interpreter import Call
+from softphone.interpreter import FetchError
+from softphone.interpreter import Keys
+from softphone.interpreter import Reply
+from softphone.interpreter import estimate_say
 
-from ivr.softphone import dialer
-from ivr.softphone.interpreter import APPLICATION_ERROR
-from ivr.softphone.interpreter import Call
-from ivr.softphone.interpreter import FetchError
-from ivr.softphone.interpreter import Keys
-from ivr.softphone.interpreter import Reply
-from ivr.softphone.interpreter import estimate_say
+from softphone import dialer
 
 BASE = "https://app.example/voice"
 

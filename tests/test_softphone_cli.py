@@ -1,4 +1,4 @@
-"""The terminal face: `python -m ivr.softphone`, scripted and at a real terminal (pexpect)."""
+"""The terminal face: `softphone`, scripted and at a real terminal (pexpect)."""
 
 import ast
 import json
@@ -11,9 +11,9 @@ import sys
 
 import pexpect
 import pytest
+from softphone.interpreter import Keys
 
-from ivr.softphone import cli
-from ivr.softphone.interpreter import Keys
+from softphone import cli
 from tests.conftest import TEST_SCRYPT_N
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -72,7 +72,7 @@ def cheap_pins(env):
 
 def softphone(env, *args, cwd=ROOT, stdin=None):
     return subprocess.run(
-        [sys.executable, "-m", "ivr.softphone", *args],
+        [sys.executable, "-m", "softphone", *args],
         env=env, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
@@ -100,14 +100,14 @@ def test_no_softphone_module_imports_the_hotline():
             offenders += [
                 f"{path.name}: {name}"
                 for name in names
-                if name.startswith("ivr.") and not name.startswith("ivr.softphone")
+                if name.startswith("ivr.") and not name.startswith("softphone")
             ]
     assert offenders == []
 
 
 def test_the_app_hands_its_hooks_over(make_app):
     app = make_app(IVR_VOICE_MODE="play")
-    from ivr.softphone.target import in_process
+    from softphone.target import in_process
 
     phone_target = in_process(app)
     words = phone_target.hooks.words
@@ -192,7 +192,7 @@ def test_new_call_options_are_passed_only_when_given():
 def one_clear_line(result):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
-    said = [line for line in result.stderr.splitlines() if line.startswith("python -m ivr")]
+    said = [line for line in result.stderr.splitlines() if line.startswith("softphone: ")]
     assert len(said) == 1, result.stderr
     return said[0]
 
@@ -244,7 +244,7 @@ def test_no_app_here(env, tmp_path):
 def spawn(env, *args, cwd):
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "ivr.softphone", "--audio", "off", *args],
+        ["-m", "softphone", "--audio", "off", *args],
         env={**env, "TERM": "xterm"},
         cwd=str(cwd),
         encoding="utf-8",
@@ -347,9 +347,7 @@ def test_record_asks_the_apps_voice_first(env, tmp_path):
 
 def test_the_readmes_sample_transcript_is_what_it_prints(env):
     readme = (ROOT / "README.md").read_text()
-    found = re.search(
-        r"`\.venv/bin/python -m ivr\.softphone ([^`]+)` prints:\n\n```\n(.*?)```", readme, re.S
-    )
+    found = re.search(r"`\.venv/bin/softphone ([^`]+)` prints:\n\n```\n(.*?)```", readme, re.S)
     arguments, sample = shlex.split(found.group(1)), found.group(2)
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "accounts", "seed"],

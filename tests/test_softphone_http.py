@@ -5,12 +5,12 @@ import subprocess
 import sys
 
 import pytest
+from softphone.interpreter import APPLICATION_ERROR
+from softphone.interpreter import Call
+from softphone.interpreter import Keys
+from softphone.phone import Phone
 
-from ivr.softphone import dialer
-from ivr.softphone.interpreter import APPLICATION_ERROR
-from ivr.softphone.interpreter import Call
-from ivr.softphone.interpreter import Keys
-from ivr.softphone.phone import Phone
+from softphone import dialer
 from tests import twiml_app
 from tests.served import serving_in_thread
 
@@ -73,7 +73,7 @@ def test_command_line_scripted_call_as_json(server_url):
         [
             sys.executable,
             "-m",
-            "ivr.softphone",
+            "softphone",
             server_url,
             "--keys",
             "1",

@@ -5,17 +5,17 @@ import re
 import wave
 
 import pytest
+from softphone.common import REACTION
+from softphone.hold import HOLD_PATIENCE
+from softphone.interpreter import APPLICATION_ERROR
+from softphone.interpreter import DTMF_KEYS
+from softphone.interpreter import KEYS_GRAMMAR
+from softphone.interpreter import Call
+from softphone.interpreter import Keys
+from softphone.interpreter import Reply
+from softphone.interpreter import estimate_say
 
-from ivr.softphone import interpreter
-from ivr.softphone.common import REACTION
-from ivr.softphone.hold import HOLD_PATIENCE
-from ivr.softphone.interpreter import APPLICATION_ERROR
-from ivr.softphone.interpreter import DTMF_KEYS
-from ivr.softphone.interpreter import KEYS_GRAMMAR
-from ivr.softphone.interpreter import Call
-from ivr.softphone.interpreter import Keys
-from ivr.softphone.interpreter import Reply
-from ivr.softphone.interpreter import estimate_say
+from softphone import interpreter
 
 BASE = "https://app.example/voice"
 APP = "https://app.example"

@@ -5,7 +5,7 @@ import re
 import sys
 import traceback
 
-from ivr.softphone.interpreter import FetchError
+from softphone.interpreter import FetchError
 
 
 class AppLog(logging.Handler):

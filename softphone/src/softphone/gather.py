@@ -10,15 +10,15 @@ import math
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
-from ivr.softphone.common import DTMF_KEYS
-from ivr.softphone.common import LOOP_CAP
-from ivr.softphone.common import MAX_SECONDS
-from ivr.softphone.common import REACTION
-from ivr.softphone.common import WAIT
-from ivr.softphone.common import Event
-from ivr.softphone.common import estimate_say
-from ivr.softphone.common import int_attr
-from ivr.softphone.common import text_of
+from softphone.common import DTMF_KEYS
+from softphone.common import LOOP_CAP
+from softphone.common import MAX_SECONDS
+from softphone.common import REACTION
+from softphone.common import WAIT
+from softphone.common import Event
+from softphone.common import estimate_say
+from softphone.common import int_attr
+from softphone.common import text_of
 
 GATHER_CHILDREN = ("Say", "Play", "Pause")
 KEY_GAP = 0.4  # seconds between two keys of one entry

@@ -8,8 +8,8 @@ import re
 
 import yaml
 
-from ivr.softphone import target as targets
-from ivr.softphone.interpreter import Keys
+from softphone import target as targets
+from softphone.interpreter import Keys
 
 FIRST_WORDS = 24  # characters of the first thing heard, kept as a step's expect
 SENTENCE_END = re.compile(r"[。；;！!？?：:]|[.,](\s|$)|，")

@@ -11,11 +11,11 @@ import tempfile
 import wave
 from pathlib import Path
 
-from ivr.softphone.common import REACTION
-from ivr.softphone.common import Event
-from ivr.softphone.common import estimate_say
-from ivr.softphone.common import int_attr
-from ivr.softphone.common import language_of
+from softphone.common import REACTION
+from softphone.common import Event
+from softphone.common import estimate_say
+from softphone.common import int_attr
+from softphone.common import language_of
 
 RATE = 8000
 RECORDINGS_HOST = "https://softphone.invalid"  # where a RecordingUrl points

@@ -1,4 +1,4 @@
-"""`python -m ivr.softphone [URL]`: dial a TwiML app from the terminal, by hand or by script."""
+"""`softphone [URL]`: dial a TwiML app from the terminal, by hand or by script."""
 
 import argparse
 import dataclasses
@@ -12,17 +12,17 @@ import subprocess
 import sys
 import tempfile
 
-from ivr.softphone import diagnose
-from ivr.softphone import dialer
-from ivr.softphone import save
-from ivr.softphone import target
-from ivr.softphone import terminal
-from ivr.softphone.interpreter import Call
-from ivr.softphone.interpreter import Keys
-from ivr.softphone.recorder import Recorder
-from ivr.softphone.recorder import espeak_voice
+from softphone import diagnose
+from softphone import dialer
+from softphone import save
+from softphone import target
+from softphone import terminal
+from softphone.interpreter import Call
+from softphone.interpreter import Keys
+from softphone.recorder import Recorder
+from softphone.recorder import espeak_voice
 
-PROG = "python -m ivr.softphone"
+PROG = "softphone"
 KEYS_HELP = """\
 --keys: one group per prompt that waits for the caller, separated by spaces:
   1   110105194912310021#   keys (0-9, * and #), pressed once the prompt has played

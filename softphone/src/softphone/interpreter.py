@@ -18,22 +18,22 @@ from dataclasses import dataclass
 from dataclasses import field
 from urllib.parse import urljoin
 
-from ivr.softphone import numbers
-from ivr.softphone import ssml
-from ivr.softphone.common import DTMF_KEYS
-from ivr.softphone.common import LOOP_CAP
-from ivr.softphone.common import MAX_SECONDS
-from ivr.softphone.common import WAIT
-from ivr.softphone.common import Event
-from ivr.softphone.common import estimate_say
-from ivr.softphone.common import int_attr
-from ivr.softphone.common import text_of
-from ivr.softphone.gather import Gathering
-from ivr.softphone.gather import inputs_of
-from ivr.softphone.gather import is_secret
-from ivr.softphone.hold import DIAL_ANSWERS
-from ivr.softphone.hold import Queues
-from ivr.softphone.recording import Recording
+from softphone import numbers
+from softphone import ssml
+from softphone.common import DTMF_KEYS
+from softphone.common import LOOP_CAP
+from softphone.common import MAX_SECONDS
+from softphone.common import WAIT
+from softphone.common import Event
+from softphone.common import estimate_say
+from softphone.common import int_attr
+from softphone.common import text_of
+from softphone.gather import Gathering
+from softphone.gather import inputs_of
+from softphone.gather import is_secret
+from softphone.hold import DIAL_ANSWERS
+from softphone.hold import Queues
+from softphone.recording import Recording
 
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 XML_TYPES = ("text/xml", "application/xml", "text/html")

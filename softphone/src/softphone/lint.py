@@ -322,16 +322,14 @@ def describe(warnings):
 
 
 def main(argv=None):
-    """`python -m ivr.softphone lint FILE_OR_URL`: lint one document; exit 1 on any finding."""
+    """`softphone lint FILE_OR_URL`: lint one document; exit 1 on any finding."""
     import argparse
     import sys
 
-    from ivr.softphone import dialer
-    from ivr.softphone.interpreter import Call
+    from softphone import dialer
+    from softphone.interpreter import Call
 
-    parser = argparse.ArgumentParser(
-        prog="python -m ivr.softphone lint", description="Check one TwiML document."
-    )
+    parser = argparse.ArgumentParser(prog="softphone lint", description="Check one TwiML document.")
     parser.add_argument("source", help="a TwiML file, or a Voice URL (POSTed to as Twilio rings)")
     parser.add_argument("--token", help="auth token to sign with (default: $TWILIO_AUTH_TOKEN)")
     parser.add_argument("--to", default="12333", help="the dialled number sent with the request")

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import warnings
 
-from ivr.softphone.interpreter import estimate_say
+from softphone.interpreter import estimate_say
 
 RATE = 8000  # the softphone's one sample rate: a phone line, 8 kHz mono 16-bit
 # DTMF, the softphone's one table of keys: each key is the sum of a low and a high tone.

@@ -1,4 +1,4 @@
-"""`python -m ivr.softphone`: `test`, `lint` and `map` subcommands; anything else dials."""
+"""`softphone`: `test`, `lint` and `map` subcommands; anything else dials."""
 
 import sys
 
@@ -7,18 +7,18 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     command = argv[0] if argv else ""
     if command == "test":
-        from ivr.softphone.runner import main as run
+        from softphone.runner import main as run
 
         return run(argv[1:])
     if command == "lint":
-        from ivr.softphone.lint import main as run
+        from softphone.lint import main as run
 
         return run(argv[1:])
     if command == "map":
-        from ivr.softphone.crawl import main as run
+        from softphone.crawl import main as run
 
         return run(argv[1:])
-    from ivr.softphone.cli import main as run
+    from softphone.cli import main as run
 
     return run(argv)
 

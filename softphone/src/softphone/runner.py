@@ -1,4 +1,4 @@
-"""`python -m ivr.softphone test PATH...`: run scenario files as calls and say pass or fail.
+"""`softphone test PATH...`: run scenario files as calls and say pass or fail.
 
 A scenario with no `dial.url` (or a relative one) runs in-process against the app
 `--app` names (default `app:app`, as `flask --app`); one with an http(s) URL runs over HTTP,
@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from dataclasses import field
 from urllib.parse import urljoin
 
-from ivr.softphone import dialer
-from ivr.softphone import lint
-from ivr.softphone import scenario as scenarios
-from ivr.softphone import target as targets
-from ivr.softphone.coverage import Coverage
-from ivr.softphone.coverage import advertised_keys
-from ivr.softphone.coverage import gather_id
-from ivr.softphone.coverage import trace_of
-from ivr.softphone.interpreter import Call
-from ivr.softphone.interpreter import Keys
+from softphone import dialer
+from softphone import lint
+from softphone import scenario as scenarios
+from softphone import target as targets
+from softphone.coverage import Coverage
+from softphone.coverage import advertised_keys
+from softphone.coverage import gather_id
+from softphone.coverage import trace_of
+from softphone.interpreter import Call
+from softphone.interpreter import Keys
 
 DEFAULT_CALLER = "+8613800138000"
 HEARD_CHARS = 240  # of the last thing heard, in a failure message
@@ -284,7 +284,7 @@ def junit(results, path):
     failures = sum(not r.passed for r in results)
     suite = ET.Element(
         "testsuite",
-        name="ivr.softphone",
+        name="softphone",
         tests=str(len(results)),
         failures=str(failures),
         errors="0",
@@ -322,7 +322,7 @@ def transcript(events):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
-        prog="python -m ivr.softphone test", description="Run scenario files as calls."
+        prog="softphone test", description="Run scenario files as calls."
     )
     parser.add_argument("paths", nargs="+", help="scenario files or folders of *.yaml")
     parser.add_argument(

@@ -1,8 +1,8 @@
 """A phone for scripts and tests: dial, press keys, and read what the caller heard."""
 
-from ivr.softphone import dialer
-from ivr.softphone.interpreter import Call
-from ivr.softphone.interpreter import Keys
+from softphone import dialer
+from softphone.interpreter import Call
+from softphone.interpreter import Keys
 
 
 class Phone:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 
-from ivr.softphone import dialer
+from softphone import dialer
 
 LOCAL_URL = "http://localhost/voice"  # the Voice URL of an app dialled in-process
 

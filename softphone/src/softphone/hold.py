@@ -8,8 +8,8 @@ an agent answers (`agent_after`) or the caller gives up; `<Leave>` goes on after
 import secrets
 from dataclasses import dataclass
 
-from ivr.softphone.common import int_attr
-from ivr.softphone.common import text_of
+from softphone.common import int_attr
+from softphone.common import text_of
 
 # A caller on hold with no agent coming (no agent_after) hangs up after this long.
 HOLD_PATIENCE = 60.0

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-TOP_FIELDS = ("name", "dial", "env", "steps")
+TOP_FIELDS = ("name", "tags", "dial", "env", "steps")
 DIAL_FIELDS = ("to", "url", "from")
 # Each step is a mapping of one of these to its value.
 ACTIONS = ("press", "wait", "speak", "hangup")
@@ -57,6 +57,7 @@ class Scenario:
     steps: list
     dial: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
+    tags: tuple = ()
 
     @property
     def token(self):
@@ -117,7 +118,10 @@ def parse(text, path="<scenario>", environ=None):
         raise ScenarioError(f"{path}: steps: a list of at least one step is required")
     parsed = [_step(number, raw, path, expand) for number, raw in enumerate(steps, 1)]
     name = data.get("name") or Path(path).stem
-    return Scenario(str(path), str(name), parsed, dial, env)
+    tags = data.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t.isidentifier() for t in tags):
+        raise ScenarioError(f"{path}: tags: a list of names, e.g. [smoke, lockout]")
+    return Scenario(str(path), str(name), parsed, dial, env, tuple(tags))
 
 
 def _mapping(value, path, name):

@@ -3,15 +3,17 @@
 import io
 import os
 import re
+import sys
 import wave
+from urllib.parse import unquote
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 import requests
 from twilio.request_validator import RequestValidator
 
-from ivr.softphone.interpreter import FetchError
-from ivr.softphone.interpreter import Reply
+from softphone.interpreter import FetchError
+from softphone.interpreter import Reply
 
 TIMEOUT = 15  # Twilio waits 15 s in all for a webhook's answer (error 11205)
 CONNECT_TIMEOUT = 10
@@ -28,7 +30,7 @@ def signed(method, url, params, token):
             url = url + joiner + urlencode(params)
         params = {}
     signature = RequestValidator(token or PLACEHOLDER_TOKEN).compute_signature(url, params)
-    return url, {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1 (ivr softphone)"}
+    return url, {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1 (softphone)"}
 
 
 def http_fetch(token=None, timeout=TIMEOUT):
@@ -64,26 +66,60 @@ def reason(error):
 
 
 def app_fetch(app, token=None):
-    """Return a fetch function that calls a Flask app in-process, through its test client."""
-    client = app.test_client()
-    token = token if token is not None else app.config.get("TWILIO_AUTH_TOKEN")
+    """Return a fetch function that calls any WSGI app in-process, with no server and no Flask."""
+    config = getattr(app, "config", None) or {}
+    token = token if token is not None else config.get("TWILIO_AUTH_TOKEN")
 
     def fetch(method, url, params):
         url, headers = signed(method, url, params, token)
-        parts = urlsplit(url)
-        path = parts.path + ("?" + parts.query if parts.query else "")
-        origin = f"{parts.scheme}://{parts.netloc}"
-        data = params if method == "POST" else None
-        response = client.open(path, base_url=origin, method=method, data=data, headers=headers)
+        body = urlencode(params).encode() if method == "POST" else b""
+        status, response_headers, content = call_wsgi(app, method, url, headers, body)
         return Reply(
-            response.status_code,
-            response.headers.get("Content-Type", ""),
-            response.get_data(),
-            url,
-            dict(response.headers),
+            status, response_headers.get("Content-Type", ""), content, url, response_headers
         )
 
     return fetch
+
+
+def call_wsgi(app, method, url, headers, body):
+    """Send one request to a WSGI app as a server would; return status, headers and body."""
+    parts = urlsplit(url)
+    secure = parts.scheme == "https"
+    environ = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote(parts.path, "latin-1") or "/",
+        "QUERY_STRING": parts.query,
+        "SERVER_NAME": parts.hostname or "localhost",
+        "SERVER_PORT": str(parts.port or (443 if secure else 80)),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": parts.netloc,
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": parts.scheme or "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    if method == "POST":
+        environ["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
+        environ["CONTENT_LENGTH"] = str(len(body))
+    for name, value in headers.items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    started = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        started["status"], started["headers"] = status, response_headers
+        return lambda data: None  # the legacy write() callable; no app of ours uses it
+
+    chunks = app(environ, start_response)
+    try:
+        content = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return int(started["status"].split()[0]), dict(started["headers"]), content
 
 
 def duration_of(body, content_type=""):

@@ -1,4 +1,4 @@
-"""`python -m ivr.softphone map URL`: explore any TwiML app by pressing what its prompts offer.
+"""`softphone map URL`: explore any TwiML app by pressing what its prompts offer.
 
 At every Gather the crawler presses each key the prompt advertises ("press 1", "请按1") and
 also stays silent, each time replaying the call from the start (apps keep call state), up
@@ -13,12 +13,12 @@ from collections import deque
 from dataclasses import dataclass
 from dataclasses import field
 
-from ivr.softphone import dialer
-from ivr.softphone import target as targets
-from ivr.softphone.coverage import advertised_keys
-from ivr.softphone.coverage import gather_id
-from ivr.softphone.interpreter import Call
-from ivr.softphone.interpreter import Keys
+from softphone import dialer
+from softphone import target as targets
+from softphone.coverage import advertised_keys
+from softphone.coverage import gather_id
+from softphone.interpreter import Call
+from softphone.interpreter import Keys
 
 GOODBYE = re.compile(r"good\s*bye|\bbye\b|thank you for calling|再见|感谢", re.IGNORECASE)
 SILENCE = "."
@@ -182,9 +182,7 @@ class Crawler:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m ivr.softphone map", description="Crawl a TwiML app's menus."
-    )
+    parser = argparse.ArgumentParser(prog="softphone map", description="Crawl a TwiML app's menus.")
     parser.add_argument("url", nargs="?", help="the Voice URL (default: the app, in-process)")
     parser.add_argument("--to", default="12333", help="the dialled number")
     parser.add_argument("--token", help="auth token to sign with (default: $TWILIO_AUTH_TOKEN)")

@@ -1,0 +1,80 @@
+"""The pytest plugin: every `*.call.yaml` file is a test item, run as `softphone test` runs it.
+
+Point the calls at an app with `--softphone-url URL` or `--softphone-app MODULE:NAME` (or the
+ini options of the same names), or from `conftest.py` by overriding the `softphone_target`
+fixture. A scenario's `tags` become markers, so `-m`, `-k`, `-n` and `--junitxml` work as they
+do for any test.
+"""
+
+import pytest
+
+from softphone import dialer
+from softphone import runner
+from softphone import scenario as scenarios
+
+SUFFIXES = (".call.yaml", ".call.yml")
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("softphone", "softphone scenarios (*.call.yaml)")
+    options = (
+        ("url", "dial this URL for every scenario (relative dial URLs join it)"),
+        ("app", "the WSGI app to dial in-process, as MODULE:NAME (default app:app)"),
+        ("token", "auth token to sign with (default: $TWILIO_AUTH_TOKEN)"),
+    )
+    for name, help_text in options:
+        group.addoption(f"--softphone-{name}", dest=f"softphone_{name}", help=help_text)
+        parser.addini(f"softphone_{name}", help_text)
+    group.addoption(
+        "--softphone-strict",
+        action="store_true",
+        dest="softphone_strict",
+        help="lint findings in the app's TwiML fail a scenario",
+    )
+
+
+def setting(config, name):
+    """A setting from the command line, else the ini file, else None."""
+    return config.getoption(f"softphone_{name}") or config.getini(f"softphone_{name}") or None
+
+
+def pytest_collect_file(file_path, parent):
+    if file_path.name.endswith(SUFFIXES):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.fixture(scope="session")
+def softphone_target(pytestconfig):
+    """Pick each scenario's target (a `runner.Targets`); override it in conftest.py."""
+    return runner.Targets(
+        setting(pytestconfig, "url"),
+        setting(pytestconfig, "app"),
+        setting(pytestconfig, "token") or dialer.default_token(),
+    )
+
+
+class ScenarioFile(pytest.File):
+    """A scenario file: one test item, marked with its tags."""
+
+    def collect(self):
+        try:
+            scenario = scenarios.load(self.path)
+        except scenarios.ScenarioError as error:
+            raise self.CollectError(str(error)) from None  # an error, not a failure
+        item = pytest.Function.from_parent(self, name=scenario.name, callobj=_runner_for(scenario))
+        for tag in scenario.tags:
+            self.config.addinivalue_line("markers", f"{tag}: a softphone scenario tag")
+            item.add_marker(tag)
+        yield item
+
+
+def _runner_for(scenario):
+    def run_scenario(softphone_target, pytestconfig):
+        strict = pytestconfig.getoption("softphone_strict")
+        result = runner.run(scenario, softphone_target(scenario), strict)
+        if not result.passed:
+            pytest.fail(result.failure, pytrace=False)
+
+    run_scenario.__doc__ = scenario.name
+    return run_scenario
