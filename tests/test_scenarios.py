@@ -5,6 +5,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import twiml_app
+from local_server import serving_in_thread
 from softphone.coverage import Coverage
 from softphone.interpreter import Call
 from softphone.interpreter import Keys
@@ -17,11 +19,9 @@ from softphone import runner
 from softphone import save
 from softphone import scenario as scenarios
 from softphone import target as targets
-from tests import twiml_app
 from tests.conftest import OFFICE_HOURS
 from tests.conftest import TEST_SCRYPT_N
 from tests.conftest import TOKEN
-from tests.served import serving_in_thread
 
 CALLS = Path(__file__).parent / "calls"
 

@@ -8,11 +8,11 @@ from flask import Flask
 from flask import Response
 from flask import redirect
 from flask import request
+from local_server import serving_in_thread
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import web_fetch
-from tests.served import serving_in_thread
 
 
 @pytest.fixture

@@ -2,11 +2,11 @@
 
 import pytest
 from flask import Flask
+from local_server import serving_in_thread
 from softphone.__main__ import main
 
 from softphone import lint
 from softphone import target as targets
-from tests.served import serving_in_thread
 
 
 def codes(document, **options):

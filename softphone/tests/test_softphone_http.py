@@ -5,14 +5,14 @@ import subprocess
 import sys
 
 import pytest
+import twiml_app
+from local_server import serving_in_thread
 from softphone.interpreter import APPLICATION_ERROR
 from softphone.interpreter import Call
 from softphone.interpreter import Keys
 from softphone.phone import Phone
 
 from softphone import dialer
-from tests import twiml_app
-from tests.served import serving_in_thread
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@
 from flask import Flask
 from flask import Response
 from flask import request
+from local_server import serving_in_thread
 from twilio.twiml.voice_response import VoiceResponse
 
 from softphone import crawl
 from softphone import target as targets
-from tests.served import serving_in_thread
 
 
 def xml(response):
