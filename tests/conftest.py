@@ -2,9 +2,11 @@ import datetime as dt
 
 import pytest
 from softphone.phone import Phone
+from softphone.runner import Targets
 
 from ivr import create_app
 from ivr import identity
+from ivr.accounts import demo_document
 from ivr.accounts import parse_account
 from ivr.regions import load_regions
 from tests.databases import BACKENDS
@@ -119,6 +121,32 @@ def make_app(tmp_path, clock, account_rows):
     yield make
     for app in built:
         app.extensions["ivr"].store.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_rows():
+    """The demo accounts as `flask accounts seed` loads them, their PINs hashed cheaply once."""
+    regions = load_regions()
+    document = demo_document(regions, OFFICE_HOURS.date())
+    rows = [parse_account(row, index, regions) for index, row in enumerate(document["accounts"])]
+    for row, raw in zip(rows, document["accounts"], strict=True):
+        row["pin_hash"] = identity.hash_pin(raw["pin"], n=TEST_SCRYPT_N)
+    return rows
+
+
+@pytest.fixture
+def demo_app(make_app, demo_rows):
+    """The app holding the demo accounts."""
+    app = make_app()
+    app.extensions["ivr"].store.replace_accounts(demo_rows)
+    return app
+
+
+@pytest.fixture
+def softphone_target(demo_app):
+    """The line's own scenarios (tests/calls/*.call.yaml, collected by the softphone's pytest
+    plugin) dial the demo accounts in-process, each on a fresh store."""
+    return Targets(app=demo_app, token=TOKEN)
 
 
 @pytest.fixture(params=BACKENDS)

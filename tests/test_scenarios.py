@@ -11,38 +11,13 @@ from softphone.coverage import Coverage
 from softphone.interpreter import Call
 from softphone.interpreter import Keys
 
-from ivr import identity
-from ivr.accounts import demo_document
-from ivr.accounts import parse_account
-from ivr.regions import load_regions
 from softphone import runner
 from softphone import save
 from softphone import scenario as scenarios
 from softphone import target as targets
-from tests.conftest import OFFICE_HOURS
-from tests.conftest import TEST_SCRYPT_N
 from tests.conftest import TOKEN
 
 CALLS = Path(__file__).parent / "calls"
-
-
-@pytest.fixture(scope="session")
-def demo_rows():
-    """The demo accounts as `flask accounts seed` loads them, their PINs hashed cheaply once."""
-    regions = load_regions()
-    document = demo_document(regions, OFFICE_HOURS.date())
-    rows = [parse_account(row, index, regions) for index, row in enumerate(document["accounts"])]
-    for row, raw in zip(rows, document["accounts"], strict=True):
-        row["pin_hash"] = identity.hash_pin(raw["pin"], n=TEST_SCRYPT_N)
-    return rows
-
-
-@pytest.fixture
-def demo_app(make_app, demo_rows):
-    """The app holding the demo accounts."""
-    app = make_app()
-    app.extensions["ivr"].store.replace_accounts(demo_rows)
-    return app
 
 
 def InProcess(app):  # noqa: N802 - reads as the target it picks
@@ -185,7 +160,10 @@ def test_speak_sends_speech_to_the_gather(demo_app, tmp_path, monkeypatch):
 
 
 def test_in_process_and_http_give_the_same_result(demo_app):
-    files = [str(CALLS / "zh-account-services-agent.yaml"), str(CALLS / "en-account-pin.yaml")]
+    files = [
+        str(CALLS / "zh-account-services-agent.call.yaml"),
+        str(CALLS / "en-account-pin.call.yaml"),
+    ]
     local = runner.run_all(files, InProcess(demo_app))
     with serving_in_thread(demo_app) as base:
         remote = runner.run_all(files, runner.Targets(base + "/voice", token=TOKEN))
