@@ -20,7 +20,8 @@ logger_class = "ivr.serving.MaskedLogger"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 # Import the app once, in the master, and fork the workers from it: each starts in
 # milliseconds instead of importing everything again (a killed worker is back at once), and
-# they share its memory. Nothing connects while the app is built, so no connection is shared.
+# they share its memory. The app checks the schema as it is built and closes that connection,
+# so no connection is shared.
 preload_app = True
 
 

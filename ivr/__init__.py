@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ivr import identity
 from ivr.config import DEFAULTS
 from ivr.config import DEV_SECRET_KEY
+from ivr.config import MIN_SECRET_LENGTH
 from ivr.config import from_environment
 from ivr.config import utc_now
 
@@ -62,7 +63,11 @@ def create_app(test_config=None, *, clock=utc_now):
         flow=flow,
         prompts=prompts,
         regions=regions,
-        store=Store(app.config["DATABASE_URL"], timeout=app.config["IVR_DB_TIMEOUT"]),
+        store=Store(
+            app.config["DATABASE_URL"],
+            timeout=app.config["IVR_DB_TIMEOUT"],
+            concurrency=app.config["IVR_STORE_CONCURRENCY"],
+        ),
         actions=registry,
         settings=Settings.from_config(app.config),
         clock=clock,
@@ -89,6 +94,12 @@ def check_security(config):
                 "set SECRET_KEY to a long random value"
             )
         log.warning("SECRET_KEY is the public development value: set it for a real line")
+    elif token and not config.get("TESTING") and len(config["SECRET_KEY"]) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"SECRET_KEY has {len(config['SECRET_KEY'])} characters while TWILIO_AUTH_TOKEN is "
+            f"set: it needs {MIN_SECRET_LENGTH} at least (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))' makes one)"
+        )
     if not token:
         log.warning("TWILIO_AUTH_TOKEN is not set: webhook signatures are NOT checked")
     elif not config["IVR_PUBLIC_URL"]:

@@ -10,6 +10,9 @@ def utc_now():
 
 
 DEV_SECRET_KEY = "dev-only-not-secret"
+# The shortest SECRET_KEY a line with TWILIO_AUTH_TOKEN starts with (it keys the sealed
+# states and the lockout hashes): secrets.token_urlsafe(32) gives 43 characters.
+MIN_SECRET_LENGTH = 16
 DEFAULTS = {
     "DATABASE_URL": None,  # None: SQLite in the instance folder
     "TWILIO_AUTH_TOKEN": None,  # set: every webhook must carry a valid X-Twilio-Signature
@@ -26,6 +29,9 @@ DEFAULTS = {
     "IVR_MAX_CALLER_PIN_FAILURES": 5,
     # Seconds any store call may wait (connect, statement, lock): well under Twilio's 15 s.
     "IVR_DB_TIMEOUT": 5,
+    # Store calls one process runs at once; more are answered busy at once, so that a hung
+    # store never holds the threads menu steps need (keep it under gunicorn's 16 threads).
+    "IVR_STORE_CONCURRENCY": 12,
     # scrypt cost (N, a power of 2) for PINs the import hashes: 2**14 takes ~30 ms a PIN.
     "IVR_PIN_HASH_COST": 2**14,
     # How many reverse proxies in front of the app set X-Forwarded-*; 0: those headers are
@@ -50,7 +56,7 @@ DEFAULTS = {
 INTEGERS = (
     "IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES", "IVR_RESIDENT_PREMIUM_YEAR",
     "IVR_MAX_CALLER_PIN_FAILURES", "IVR_PIN_HASH_COST", "IVR_PROXIES",
-    "IVR_WEB_CALLS_PER_MINUTE", "IVR_WEB_PINS_PER_MINUTE",
+    "IVR_WEB_CALLS_PER_MINUTE", "IVR_WEB_PINS_PER_MINUTE", "IVR_STORE_CONCURRENCY",
 )  # fmt: skip
 NUMBERS = ("IVR_DB_TIMEOUT",)
 FLAGS = ("IVR_DIAL_ANY_URL", "IVR_WEB_DIALER")
@@ -62,6 +68,7 @@ FROM_ENVIRONMENT = (
     "IVR_RESIDENT_PREMIUM_YEAR", "SECRET_KEY", "IVR_DIAL_ANY_URL",
     "IVR_WEB_DIALER", "IVR_WEB_CALLS_PER_MINUTE", "IVR_WEB_PINS_PER_MINUTE",
     "IVR_MAX_CALLER_PIN_FAILURES", "IVR_DB_TIMEOUT", "IVR_PIN_HASH_COST", "IVR_PROXIES",
+    "IVR_STORE_CONCURRENCY",
 )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ render the turn. Nothing here knows HTTP, and nothing below it looks anything up
 import dataclasses
 import datetime as dt
 
+from ivr import deadline
 from ivr import dialog
 from ivr import identity
 from ivr.audio import AudioError
@@ -20,6 +21,7 @@ from ivr.prompts import Ref
 from ivr.prompts import load_prompts
 from ivr.regions import load_regions
 from ivr.spoken import Value
+from ivr.store import StoreError
 from ivr.types import Env
 from ivr.types import Speech
 from ivr.types import Spoken
@@ -31,6 +33,9 @@ LOCKOUT_RETENTION = dt.timedelta(days=1)
 # Old ended calls and counts are swept away at most this often per process, as a call ends:
 # a sweep scans its tables, and a busy line ends many calls a minute.
 SWEEP_EVERY = dt.timedelta(minutes=10)
+# Seconds one webhook may spend, all its waits together (store calls, the PIN-hash queue):
+# Twilio waits 15 s, and the busy message must reach it before, over the network.
+WEBHOOK_DEADLINE = 10
 
 
 def load_definitions(actions, flow_file=None):
@@ -76,20 +81,31 @@ class Hotline:
         # Hashed now, not by the first unknown number (whose answer would then be slower).
         identity.decoy_hash(settings.pin_hash_cost)
         self.swept_at = None  # when this process last swept old calls and counts away
+        self.deadline = WEBHOOK_DEADLINE
+        try:  # the schema made or checked now, bounded, not under a lock on first use
+            store.prepare()
+        except StoreError as error:
+            log.warning("start-up: the store does not answer (%s); calls will try again", error)
 
     def start(self, call_sid, to, caller=None):
         """A call rings in: the welcome and the main menu."""
-        return self._turn(call_sid, to, caller, None, None, None)
+        with deadline.within(self.deadline):
+            return self._turn(call_sid, to, caller, None, None, None)
 
     def step(self, call_sid, node, digits, state, to=None, caller=None):
         """The caller's keys (None: nothing in time) at a node, with the state the line sealed.
 
         A missing, forged or expired state, or that of an ended call, starts the call afresh.
         """
-        return self._turn(call_sid, to, caller, node, digits, state)
+        with deadline.within(self.deadline):
+            return self._turn(call_sid, to, caller, node, digits, state)
 
     def end(self, call_sid):
         """Twilio says the call is over: remember it, so its requests are never answered again."""
+        with deadline.within(self.deadline):
+            self._end(call_sid)
+
+    def _end(self, call_sid):
         now = self.clock()
         try:
             if call_sid:

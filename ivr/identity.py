@@ -11,6 +11,8 @@ import secrets
 import threading
 import traceback
 
+from ivr import deadline
+
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
 # [0-9], not \d: \d also matches full-width and other scripts' digits, which no phone can key.
@@ -117,10 +119,15 @@ def verify_pin(pin, stored):
     try:
         _, n, r, p, salt, digest = stored.split("$")
         salt, digest = base64.b64decode(salt), base64.b64decode(digest)
-        with HASHING:
+        # The queue is waited for no longer than the webhook has left (ivr.deadline).
+        if not HASHING.acquire(timeout=deadline.left()):
+            raise deadline.Expired("no time left to check a PIN")
+        try:
             candidate = hashlib.scrypt(
                 pin.encode(), salt=salt, n=int(n), r=int(r), p=int(p), dklen=len(digest)
             )
+        finally:
+            HASHING.release()
     except (ValueError, AttributeError):
         return False
     return hmac.compare_digest(candidate, digest)

@@ -9,6 +9,7 @@ import datetime as dt
 import heapq
 import itertools
 import logging
+import math
 import os
 import socket
 import threading
@@ -22,6 +23,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from ivr import deadline as webhook
 from ivr import identity
 from ivr.identity import MaskNumbers
 from ivr.money import from_fen
@@ -165,6 +167,10 @@ READS = (*ACCOUNT_BY.values(), PAYMENTS_PAGE, LATEST_CREDIT, CARD_LOST, CALL_END
 IMPORT_BATCH = 1000
 # Seconds any store call may wait (connect, statement, lock) before the caller hears "busy".
 DEFAULT_TIMEOUT = 5
+# Store calls one process runs at once; one more is refused at once (the caller hears the busy
+# message) rather than queued, so a hung store holds at most this many of a worker's threads
+# and the others stay free for menu steps, which need no store. Keep it under gunicorn's threads.
+DEFAULT_CONCURRENCY = 12
 
 
 class StoreError(RuntimeError):
@@ -204,16 +210,19 @@ def from_epoch(seconds):
 
 
 class Store:
-    """One database, reached through a SQLAlchemy engine; the schema is made on first use."""
+    """One database, reached through a SQLAlchemy engine; `prepare` makes the schema at start."""
 
-    def __init__(self, url, timeout=DEFAULT_TIMEOUT):
+    def __init__(self, url, timeout=DEFAULT_TIMEOUT, concurrency=DEFAULT_CONCURRENCY):
         """`timeout` (seconds) bounds every wait: connecting, a statement, a lock, the pool.
 
         Twilio gives a webhook 15 s; a store that hangs must fail well before, so the caller
-        hears our busy message instead of Twilio's application error.
+        hears our busy message instead of Twilio's application error. Inside a webhook the
+        wait is also cut to what is left of the webhook's own deadline (ivr.deadline).
         """
         self.url = url
         self.timeout = timeout
+        self.concurrency = concurrency
+        self.gate = threading.BoundedSemaphore(concurrency)
         # hide_parameters: a failed query must not put an ID number into an error message.
         options = {"hide_parameters": True}
         backend = sa.make_url(url).get_backend_name()
@@ -232,18 +241,20 @@ class Store:
             }
         elif backend == "sqlite":
             options["connect_args"] = {"timeout": timeout}
+            options["pool_timeout"] = timeout
         self.engine = sa.create_engine(url, **options)
         self.watchdog = backend == "postgresql"  # a network can be slow; a file cannot
+        self.sqlite = backend == "sqlite"  # a lock's wait is set per call (busy_timeout)
         # A read is one statement: on PostgreSQL it runs in autocommit, saving the BEGIN and
         # ROLLBACK round trips (SQLite's driver begins no transaction for a SELECT anyway).
         self.reads_autocommit = backend == "postgresql"
         if self.watchdog:
             _Deadline.guard_pings(self.engine.dialect)
-        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "do_connect", _Deadline.bound_reconnect)
+        if self.sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas(timeout))
         _refuse_row_logging()
         self._ready = False
-        self._lock = threading.Lock()
         self._reads = {statement: _Read(statement, self.engine.dialect) for statement in READS}
 
     def _fetch(self, statement, params, many=False):
@@ -254,10 +265,13 @@ class Store:
         Result objects, which cost more than the query at this size. Bounded like any call.
         """
         read = self._reads[statement]
-        self._make_schema_once()
-        deadline = _Deadline(self.timeout) if self.watchdog else None
+        self._admit()
         try:
-            with _Checkout(self.engine, deadline, self.reads_autocommit) as connection:
+            self._make_schema_once()
+            seconds = self._seconds()
+            deadline = _Deadline(seconds) if self.watchdog else None
+            wait = seconds if self.sqlite else None
+            with _Checkout(self.engine, deadline, self.reads_autocommit, wait) as connection:
                 cursor = connection.cursor()
                 try:
                     cursor.execute(read.sql, read.arguments(params))
@@ -266,25 +280,71 @@ class Store:
                     cursor.close()
         except (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as error:
             raise StoreError(f"store failed: {type(error).__name__}") from error
+        finally:
+            self.gate.release()
         found = [read.mapping(row) for row in rows]
         return found if many else (found[0] if found else None)
 
     def begin(self):
-        """Open a transaction, creating the schema the first time."""
-        self._make_schema_once()
-        return _Transaction(self.engine, self.timeout if self.watchdog else None)
+        """Open a transaction (making the schema first if start-up could not)."""
+        self._admit()
+        try:
+            self._make_schema_once()
+            return self._transaction(release=self.gate.release)
+        except BaseException:
+            self.gate.release()
+            raise
+
+    def prepare(self):
+        """At start-up: make or check the schema and delete what a killed import staged.
+
+        Done here, bounded like any call, never under a lock on a request's first use: a
+        store that stalled then held every thread of a worker, menus included. Staged rows
+        are personal data; an import still running elsewhere finds its batch gone and
+        fails whole (replace_accounts), so nothing is half imported.
+        """
+        self._admit()
+        try:
+            self._make_schema_once()
+            with self._transaction() as conn:
+                conn.execute(sa.delete(staged_entries))
+                conn.execute(sa.delete(staged_accounts))
+        finally:
+            self.gate.release()
+            # No connection is kept from start-up: gunicorn forks its workers from here.
+            self.engine.dispose()
+
+    def _admit(self):
+        """Take a place among the store calls this process runs, or raise StoreError at once."""
+        if not self.gate.acquire(blocking=False):
+            raise StoreError(f"store busy: {self.concurrency} calls already wait on it")
+
+    def _seconds(self):
+        """How long this call may wait: the timeout, cut to what the webhook has left."""
+        try:
+            return webhook.left(self.timeout)
+        except webhook.Expired as error:
+            raise StoreError("store call skipped: the webhook's deadline has passed") from error
+
+    def _transaction(self, release=None):
+        seconds = self._seconds()
+        return _Transaction(
+            self.engine,
+            seconds if self.watchdog else None,
+            wait=seconds if self.sqlite else None,
+            release=release,
+        )
 
     def _make_schema_once(self):
-        """Create the schema the first time the store is used."""
+        """Create the schema if it is not known to exist, under this call's own deadline.
+
+        No lock: threads that find it missing each try, each bounded, none waiting on another.
+        """
         if self._ready:
             return
-        with self._lock:
-            if not self._ready:
-                try:
-                    metadata.create_all(self.engine)
-                except SQLAlchemyError as error:
-                    raise StoreError(f"store unavailable: {type(error).__name__}") from error
-                self._ready = True
+        with self._transaction() as conn:
+            metadata.create_all(conn)
+        self._ready = True
 
     # accounts
 
@@ -359,7 +419,7 @@ class Store:
                 if progress:
                     progress(len(chunk))
             with self.begin() as conn:
-                _move_staged(conn, batch)
+                _move_staged(conn, batch, len(rows), seq)
         finally:
             with self.begin() as conn:
                 conn.execute(sa.delete(staged_accounts).where(staged_accounts.c.batch == batch))
@@ -584,6 +644,7 @@ class _Deadline:
 
     def __init__(self, seconds):
         self.seconds = seconds
+        self.at = time.monotonic() + seconds
         self.connection = None
         self.expired = False
         self.done = False  # the connection is being given back: never cut it from now on
@@ -615,6 +676,19 @@ class _Deadline:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
         sock.close()
+
+    @classmethod
+    def bound_reconnect(cls, dialect, _record, _cargs, cparams):
+        """Connect within what the store call has left: after the deadline cut a stalled
+        pool ping, the pool's reconnect must not wait a whole timeout of its own again."""
+        deadline = getattr(cls.watched, "deadline", None)
+        if deadline is None:
+            return None
+        left = deadline.at - time.monotonic()
+        if deadline.expired or left <= 0:
+            raise dialect.loaded_dbapi.OperationalError("no time left to reconnect")
+        cparams["connect_timeout"] = max(2, math.ceil(left))  # libpq's least useful value
+        return None
 
     @classmethod
     def guard_pings(cls, dialect):
@@ -685,20 +759,23 @@ class _Checkout:
     broken, or the deadline cut, is dropped. In autocommit (psycopg's switch, which sends
     nothing) a read sends no BEGIN or ROLLBACK."""
 
-    def __init__(self, engine, deadline=None, autocommit=False):
+    def __init__(self, engine, deadline=None, autocommit=False, wait=None):
         self.engine, self.deadline, self.autocommit = engine, deadline, autocommit
+        self.wait = wait  # SQLite: seconds a lock may be waited for
         self.connection = None
 
     def __enter__(self):
         self.connection = _connect(
             self.engine.raw_connection, self.deadline, lambda pooled: pooled.dbapi_connection
         )
-        if self.autocommit:
-            try:
+        try:
+            if self.wait is not None:
+                _sqlite_wait(self.connection.dbapi_connection, self.connection.info, self.wait)
+            if self.autocommit:
                 self.connection.dbapi_connection.autocommit = True
-            except self.engine.dialect.loaded_dbapi.Error:
-                _give_back(self.connection, self.deadline, broken=True)
-                raise
+        except self.engine.dialect.loaded_dbapi.Error:
+            _give_back(self.connection, self.deadline, broken=True)
+            raise
         return self.connection
 
     def __exit__(self, kind, error, trace):
@@ -734,22 +811,36 @@ class _Transaction:
     back to the pool, and a connection it cut is dropped instead.
     """
 
-    def __init__(self, engine, deadline=None):
+    def __init__(self, engine, deadline=None, wait=None, release=None):
         self.engine = engine
         self.conn = self.transaction = None
         self.deadline = _Deadline(deadline) if deadline else None
+        self.wait = wait  # SQLite: seconds a lock may be waited for
+        self.release = release  # gives back the store call's place, once the call is over
 
     def __enter__(self):
         try:
             self.conn = _connect(
                 self.engine.connect, self.deadline, lambda conn: conn.connection.dbapi_connection
             )
+            if self.wait is not None:
+                fairy = self.conn.connection
+                _sqlite_wait(fairy.dbapi_connection, fairy.info, self.wait)
             self.transaction = self.conn.begin()
             return self.conn
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as error:
             if self.conn is not None:
                 _give_back(self.conn, self.deadline)
+            self._release()
             raise StoreError(f"store unavailable: {type(error).__name__}") from error
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self):
+        if self.release is not None:
+            self.release()
+            self.release = None
 
     def __exit__(self, kind, error, trace):
         try:
@@ -759,7 +850,10 @@ class _Transaction:
                 else:
                     self.transaction.rollback()
             finally:
-                _give_back(self.conn, self.deadline)
+                try:
+                    _give_back(self.conn, self.deadline)
+                finally:
+                    self._release()
         except SQLAlchemyError as failure:
             raise StoreError(f"store failed: {type(failure).__name__}") from failure
         if isinstance(error, SQLAlchemyError):
@@ -777,8 +871,17 @@ def _give_back(connection, deadline, broken=False):
     connection.close()
 
 
+def _sqlite_wait(dbapi_connection, info, seconds):
+    """Let this call wait for a lock `seconds` at most (SQLite's busy timeout, per connection)."""
+    wait = round(seconds * 1000)
+    if info.get("busy_ms") != wait:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={wait}")
+        info["busy_ms"] = wait
+
+
 def _sqlite_pragmas(timeout):
-    def on_connect(connection, _record):
+    def on_connect(connection, record):
+        record.info["busy_ms"] = round(timeout * 1000)
         cursor = connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -831,10 +934,23 @@ ACCOUNT_VALUES = ("card_number", "name", "pin_hash", "region", "birth_date", "ca
 ACCOUNT_VALUES += ("balance_fen",)
 
 
-def _move_staged(conn, batch):
-    """Move one staged import into the live tables: a few set-based statements."""
+def _move_staged(conn, batch, accounts_staged, entries_staged):
+    """Move one staged import into the live tables: a few set-based statements.
+
+    First check the batch is whole: a start-up meanwhile (Store.prepare) deletes staging.
+    """
     staged, entries = staged_accounts, staged_entries
     mine = staged.c.batch == batch
+    counts = (
+        conn.execute(sa.select(sa.func.count()).select_from(staged).where(mine)).scalar_one(),
+        conn.execute(
+            sa.select(sa.func.count()).select_from(entries).where(entries.c.batch == batch)
+        ).scalar_one(),
+    )
+    if counts != (accounts_staged, entries_staged):
+        raise StoreError(
+            "the import's staged rows were cleaned by a start-up meanwhile: run it again"
+        )
     conn.execute(
         sa.update(accounts)
         .where(accounts.c.id_number == staged.c.id_number, mine)

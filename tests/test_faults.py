@@ -1,6 +1,7 @@
 """The line under load and faults (issue #11): many calls at once, killed workers, a store
 that drops away or answers slowly. All over real HTTP through gunicorn, on loopback."""
 
+import functools
 import os
 import signal
 import threading
@@ -327,3 +328,49 @@ def test_a_slow_store_answers_busy_well_inside_15_s(proxied_store):
         proxy.restore()
         again = to_pin(new_phone(base_url)).enter("123456#")
         assert "余额为一千二百三十四元五角六分。" in again.heard
+
+
+# 5. Issue #20: the whole webhook inside its deadline, and menus never behind the store.
+
+
+@pytest.mark.postgres
+def test_a_warm_worker_on_a_stalled_store_waits_one_timeout_not_two(proxied_store):
+    """The deadline cut the pool's ping, then the reconnect waited a timeout of its own."""
+    proxy, url = proxied_store
+    timeout = 3
+    with served_app(settings_for(url, IVR_DB_TIMEOUT=timeout), workers=1, threads=2) as base_url:
+        assert "余额为" in to_pin(new_phone(base_url)).enter("123456#").heard  # a warm pool
+        # No status callback: Twilio posts it apart, and it is a webhook of its own.
+        phone = Phone.for_url(base_url + "/voice", token=TOKEN).dial().press("1").press("1")
+        proxy.slow(30)  # the ping's answer is late, and so would be a new connection's
+        took = timed(lambda: phone.enter("11010519491231002*#"))
+        assert BUSY in phone.heard
+        assert faults(phone) == []
+        assert took < timeout + 1.5  # one timeout (twice it was 6 s)
+
+
+@pytest.mark.postgres
+def test_menus_find_a_thread_while_the_store_holds_the_others(proxied_store):
+    """Past as many store-bound requests as a worker has threads, menu steps waited for a
+    thread as long as the store held them; now a process runs IVR_STORE_CONCURRENCY store
+    calls at most and answers busy at once past that, so threads stay free for menus."""
+    proxy, url = proxied_store
+    timeout = 4
+    settings = settings_for(url, IVR_DB_TIMEOUT=timeout, IVR_STORE_CONCURRENCY=2)
+    with served_app(settings, workers=1, threads=4) as base_url:
+        assert "余额为" in to_pin(new_phone(base_url)).enter("123456#").heard
+        dial = functools.partial(Phone.for_url, base_url + "/voice", token=TOKEN)
+        waiting = [dial().dial().press("1").press("1") for _ in range(6)]
+        menus = [dial().dial() for _ in range(3)]
+        proxy.slow(30)
+        with ThreadPoolExecutor(len(waiting)) as pool:
+            numbers = [
+                pool.submit(timed, lambda p=p: p.enter("11010519491231002*#")) for p in waiting
+            ]
+            time.sleep(0.5)  # the store-bound requests are in, holding what they can
+            menu_took = [timed(lambda p=p: p.press("1")) for p in menus]
+            number_took = [future.result(timeout=TWILIO_LIMIT) for future in numbers]
+        assert all(p.heard and BUSY not in p.heard and faults(p) == [] for p in menus)
+        assert max(menu_took) < 2  # not behind the store's 4 s
+        assert all(BUSY in p.heard and faults(p) == [] for p in waiting)
+        assert max(number_took) < TWILIO_LIMIT
