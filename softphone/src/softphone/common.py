@@ -1,5 +1,6 @@
 """What the engine's parts share: the event record, attribute reading, speaking time, limits."""
 
+import itertools
 import re
 from dataclasses import dataclass
 from dataclasses import field
@@ -9,6 +10,9 @@ MAX_SECONDS = 4 * 3600  # Twilio's default longest call
 DTMF_KEYS = "0123456789*#"  # the keys a caller can press (Twilio error 13310 lists these)
 WAIT = 0.5  # a `w` in a key group, as in sendDigits
 LOOP_CAP = 1000  # loop="0" repeats at most this often (Twilio's cap)
+# Every event's place in the order things happened: a mark taken before a key press stays
+# valid when the key cuts the prompts and their unplayed events are dropped.
+SEQUENCE = itertools.count(1)
 
 
 @dataclass
@@ -18,6 +22,7 @@ class Event:
     kind: str
     t: float
     data: dict = field(default_factory=dict)
+    seq: int = field(default_factory=SEQUENCE.__next__, compare=False, repr=False)
 
     def as_dict(self):
         return {"kind": self.kind, "t": round(self.t, 2), **self.data}

@@ -105,6 +105,12 @@ class Gathering:
         cut = min(cut, self.prompts_end)
         first, last = self.prompts_span
         heard = self.prompt_events(timeline, cut)
+        shown = self.events[first:last]
+        for n, event in enumerate(heard):
+            # Edited in place: a prompt keeps its place in the call's order (Event.seq), so a
+            # mark taken before the key (Call.mark) still points before what follows it.
+            if shown:
+                event.seq = shown[min(n, len(shown) - 1)].seq
         self.events[first:last] = heard
         self.prompts_span = (first, first + len(heard))
         return cut

@@ -23,6 +23,7 @@ from softphone import ssml
 from softphone.common import DTMF_KEYS
 from softphone.common import LOOP_CAP
 from softphone.common import MAX_SECONDS
+from softphone.common import SEQUENCE
 from softphone.common import WAIT
 from softphone.common import Event
 from softphone.common import estimate_say
@@ -534,9 +535,17 @@ class Call(Gathering, Queues, Recording):
             "input": sorted(inputs_of(verb)),
         }
 
+    def mark(self):
+        """A place in the call to read on from (`since`): it stays valid when a key cuts prompts."""
+        return next(SEQUENCE)
+
+    def since(self, mark=0):
+        """The events after `mark` (from `mark()`; 0: all of them)."""
+        return [e for e in self.events if e.seq > mark]
+
     def heard(self, since=0):
-        """Return the texts said to the caller from event `since` on."""
-        return [e.data["text"] for e in self.events[since:] if e.kind == "say"]
+        """Return the texts said to the caller after the mark `since` (0: all)."""
+        return [e.data["text"] for e in self.since(since) if e.kind == "say"]
 
 
 def _header(reply, name):

@@ -56,7 +56,7 @@ class Phone:
         return self._answer(Keys(speech=text))
 
     def hangup(self):
-        self.mark = len(self.call.events)
+        self.mark = self.call.mark()
         self.call.hangup()
         return self
 
@@ -65,7 +65,7 @@ class Phone:
             raise RuntimeError("dial first")
         if self.call.ended:
             raise AssertionError(f"the call has ended; it last said: {self.heard!r}")
-        self.mark = len(self.call.events)
+        self.mark = self.call.mark()
         self.call.send(keys)
         return self
 

@@ -113,10 +113,10 @@ def run(scenario, target, strict=False):
             else:
                 problem = None
                 note_gather(call, step, result)
-                mark = len(call.events)
+                mark = call.mark()
                 act(call, step)
         else:
-            problem = check(step, call, call.events[mark:], words)
+            problem = check(step, call, call.since(mark), words)
         if problem:
             fail(result, step, problem, call, mark, words)
             break
@@ -199,7 +199,7 @@ def check(step, call, events, words):
 def fail(result, step, problem, call, mark, words=None):
     result.passed = False
     result.step = step.number if step else None
-    last = heard(call.events[mark:], words) or heard(call.events, words).split("\n")[-1]
+    last = heard(call.since(mark), words) or heard(call.events, words).split("\n")[-1]
     last = last.replace("\n", " ")
     if len(last) > HEARD_CHARS:
         last = "…" + last[-HEARD_CHARS:]
