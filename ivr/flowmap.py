@@ -37,6 +37,17 @@ DOT_SHAPES = {
 
 
 @dataclass(frozen=True)
+class Start:
+    """A drawn node that is not a flow node (a flow node's id is any TOML key, even "call")."""
+
+    name: str
+    label: str
+
+
+CALL, FAILURE = Start("call", "call"), Start("failure", "any failure")
+
+
+@dataclass(frozen=True)
 class Edge:
     """One way from a node to another: a key, an outcome, or a failure exit (dashed)."""
 
@@ -63,7 +74,7 @@ def coverage_model(flow):
 
 def edges(flow):
     """Every edge of the flow: keys solid and labelled, failure exits dashed."""
-    found = [Edge("call", flow.entry), Edge("failure", flow.on_error, "any failure", True)]
+    found = [Edge(CALL, flow.entry), Edge(FAILURE, flow.on_error, "any failure", True)]
     asked_for = [node.id for node in flow.nodes.values() if node.identify]
     for node in flow.nodes.values():
         for key, target in node.keys.items():
@@ -95,21 +106,47 @@ def first_words(prompts, lang, node):
     return text if len(text) <= FIRST_WORDS else text[:FIRST_WORDS].rstrip() + "…"
 
 
+def mermaid_ids(flow):
+    """A Mermaid id for every drawn node: `n_` and the node's id in safe characters.
+
+    The prefix keeps every id off Mermaid's keywords (`call`, `end`, `graph`, `click`, ...);
+    the two start nodes have none, so no flow node can take their ids.
+    """
+    ids = {CALL: "start_call", FAILURE: "start_failure"}
+    taken = set(ids.values())
+    for node in flow.nodes.values():
+        name = "n_" + re.sub(r"[^A-Za-z0-9_]", "_", node.id)
+        while name in taken:
+            name += "_"
+        ids[node.id] = name
+        taken.add(name)
+    return ids
+
+
+def _mermaid_text(text):
+    """Text inside a quoted Mermaid label: its own quotes as an entity."""
+    return text.replace('"', "#quot;")
+
+
 def mermaid(flow, prompts, lang):
     """The flow as a Mermaid flowchart."""
-    lines = ["flowchart TD", '  call(("call")):::start', '  failure(("any failure")):::start']
+    ids = mermaid_ids(flow)
+    lines = [
+        "flowchart TD",
+        *(f'  {ids[start]}(("{start.label}")):::start' for start in (CALL, FAILURE)),
+    ]
     for node in flow.nodes.values():
-        label = f"{node.id}<br/>{first_words(prompts, lang, node)}".replace('"', "#quot;")
+        label = _mermaid_text(f"{node.id}<br/>{first_words(prompts, lang, node)}")
         opening, closing = SHAPES[node.kind]
-        lines.append(f"  {node.id}{opening}{label}{closing}")
+        lines.append(f"  {ids[node.id]}{opening}{label}{closing}")
     for edge in edges(flow):
-        label = edge.label.replace('"', "#quot;")
+        source, target, label = ids[edge.source], ids[edge.target], _mermaid_text(edge.label)
         if edge.dashed:
-            lines.append(f'  {edge.source} -.->|"{label}"| {edge.target}')
+            lines.append(f'  {source} -.->|"{label}"| {target}')
         elif label:
-            lines.append(f'  {edge.source} -->|"{label}"| {edge.target}')
+            lines.append(f'  {source} -->|"{label}"| {target}')
         else:
-            lines.append(f"  {edge.source} --> {edge.target}")
+            lines.append(f"  {source} --> {target}")
     lines.append("  classDef start fill:#eee,stroke:#999")
     return "\n".join(lines) + "\n"
 
@@ -125,15 +162,22 @@ def dot(flow, prompts, lang):
         '  graph [rankdir=TB, fontname="Noto Sans CJK SC,sans-serif"];',
         '  node [fontname="Noto Sans CJK SC,sans-serif", fontsize=11];',
         '  edge [fontname="sans-serif", fontsize=10];',
-        '  call [shape=circle, label="call", style=filled, fillcolor="#eeeeee"];',
-        '  failure [shape=circle, label="any\\nfailure", style=filled, fillcolor="#eeeeee"];',
     ]
+    ids = {node.id: node.id for node in flow.nodes.values()}  # quoted, any id is safe in dot
+    for start in (CALL, FAILURE):
+        ids[start] = start.name
+        while ids[start] in flow.nodes:
+            ids[start] = "_" + ids[start]
+        label = _quote(start.label.replace(" ", "\n"))
+        style = 'style=filled, fillcolor="#eeeeee"'
+        lines.append(f"  {_quote(ids[start])} [shape=circle, label={label}, {style}];")
     for node in flow.nodes.values():
         label = _quote(f"{node.id}\n{first_words(prompts, lang, node)}")
-        lines.append(f"  {node.id} [shape={DOT_SHAPES[node.kind]}, label={label}];")
+        lines.append(f"  {_quote(node.id)} [shape={DOT_SHAPES[node.kind]}, label={label}];")
     for edge in edges(flow):
         style = ", style=dashed, color=gray40" if edge.dashed else ""
-        lines.append(f"  {edge.source} -> {edge.target} [label={_quote(edge.label)}{style}];")
+        source, target = _quote(ids[edge.source]), _quote(ids[edge.target])
+        lines.append(f"  {source} -> {target} [label={_quote(edge.label)}{style}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
