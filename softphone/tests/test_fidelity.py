@@ -1,13 +1,16 @@
 """Round three (issue 22): where a call test passed or failed differently than on Twilio."""
 
+import pytest
 from softphone.interpreter import Keys
 from softphone.phone import Phone
 from softphone.target import Target
 from test_twilio_engine import BASE
 from test_twilio_engine import Server
 from test_twilio_engine import dial
+from test_twilio_engine import doc
 from test_twilio_engine import events
 
+from softphone import lint
 from softphone import runner
 from softphone import save
 from softphone import scenario as scenarios
@@ -41,3 +44,37 @@ def test_a_saved_barge_in_replays(tmp_path):
     result = runner.run(scenarios.load(path), Target(Server(BARGE), BASE))
     assert result.passed, result.failure
     assert [e.data["cut"] for e in events(call, "say")[:1]] == [True]
+
+
+# 8. one table of codes: the engine warns as lint does (Twilio: 13313 timeout, 13314 numDigits)
+
+
+def test_engine_and_lint_give_one_code_for_a_bad_gather_attribute():
+    page = '<Gather timeout="soon" numDigits="two"><Say>Hi</Say></Gather>'
+    call, _ = dial({"/": page}, "1")
+    engine = sorted(e.data["code"] for e in events(call, "warning"))
+    assert engine == [13313, 13314]
+    assert sorted(f.code for f in lint.check(doc(page))) == [13313, 13314]
+
+
+@pytest.mark.parametrize(("attribute", "code"), (('timeout="x"', 13611), ('maxLength="x"', 13612)))
+def test_a_bad_record_attribute_gets_twilios_code(attribute, code, tmp_path):
+    page = f"<Record {attribute}/>"
+    call, _ = dial({"/": page}, Keys("#", at=2.0), recordings=tmp_path)
+    assert [e.data["code"] for e in events(call, "warning")] == [code]
+    assert [f.code for f in lint.check(doc(page))] == [code]
+
+
+# lint and the engine agree
+
+
+def test_leading_whitespace_without_a_declaration_is_fine_for_lint_too():
+    assert lint.check("\n  <Response><Say>Hi</Say></Response>") == []
+
+
+def test_an_empty_redirect_fetches_the_document_again_and_lint_accepts_it():
+    pages = {"/": lambda params: "<Say>again</Say><Redirect/>"}
+    call, server = dial(pages)
+    assert server.requests[1][1] == BASE
+    assert call.heard()[:2] == ["again", "again"]
+    assert lint.check(doc("<Redirect/>"), url=BASE) == []

@@ -53,7 +53,7 @@ def test_a_clean_document_has_no_findings():
         ('<Response><Redirect method="DELETE">/x</Redirect></Response>', 13710, "GET or POST"),
         ('<Response><Pause length="-1"/></Response>', 13910, "length='-1'"),
         ("<Response><Play>ftp://a.example/a.mp3</Play></Response>", 11100, "not an http(s) URL"),
-        ("<Response><Redirect></Redirect></Response>", 11100, "the URL is empty"),
+        ("<Response><Dial></Dial></Response>", 13224, "nothing to dial"),
         ("<Response><Hangup/><Say>late</Say></Response>", None, "never runs"),
     ),
 )

@@ -10,6 +10,7 @@ import math
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
+from softphone import codes
 from softphone.common import DTMF_KEYS
 from softphone.common import LOOP_CAP
 from softphone.common import MAX_SECONDS
@@ -58,16 +59,22 @@ class Gathering:
         for child in gather:
             if child.tag not in GATHER_CHILDREN:
                 self.event(
-                    "warning", code=13320, message=f"Gather: invalid nested verb <{child.tag}>"
+                    "warning",
+                    code=codes.GATHER_NESTED,
+                    message=f"Gather: invalid nested verb <{child.tag}>",
                 )
                 continue
-            loops = int_attr(child.get("loop"), 1, 13510, self.events, t, "loop")
+            loop_code = codes.GATHER_SAY_LOOP if child.tag == "Say" else codes.PLAY_LOOP
+            loops = int_attr(child.get("loop"), 1, loop_code, self.events, t, "loop")
             if child.tag == "Say":
                 duration = self.saytext_of(child)[1]
             elif child.tag == "Play":
                 duration = self.play_duration(child)
             else:
-                duration = int_attr(child.get("length"), 1, 13910, self.events, t, "length") or 1
+                duration = (
+                    int_attr(child.get("length"), 1, codes.PAUSE_LENGTH, self.events, t, "length")
+                    or 1
+                )
             for n in range(loops or LOOP_CAP):
                 if n and t > MAX_SECONDS:
                     break
@@ -148,16 +155,23 @@ class Gathering:
         return keys
 
     def finish_gather(self, gather, keys):
-        timeout = int_attr(gather.get("timeout"), 5, 13314, self.events, self.t, "timeout") or 5
+        timeout = (
+            int_attr(gather.get("timeout"), 5, codes.GATHER_TIMEOUT, self.events, self.t, "timeout")
+            or 5
+        )
         keys = self.accept(gather, keys)
         if keys.speech is not None:
             return self.finish_speech(gather, keys, timeout)
         num_digits = int_attr(
-            gather.get("numDigits"), None, 13312, self.events, self.t, "numDigits"
+            gather.get("numDigits"), None, codes.GATHER_NUM_DIGITS, self.events, self.t, "numDigits"
         )
         finish = gather.get("finishOnKey", "#")
         if len(finish) > 1 or (finish and finish not in DTMF_KEYS):
-            self.event("warning", code=13310, message=f"Gather: invalid finishOnKey {finish!r}")
+            self.event(
+                "warning",
+                code=codes.GATHER_FINISH_ON_KEY,
+                message=f"Gather: invalid finishOnKey {finish!r}",
+            )
             finish = "#"
         action = self.resolve(gather.get("action"))
         secret = is_secret(action)
@@ -210,7 +224,9 @@ class Gathering:
             return timeout  # Twilio: speechTimeout defaults to the timeout value
         if value.strip().lower() == "auto":
             return SPEECH_PAUSE
-        number = int_attr(value, None, 13327, self.events, self.t, "speechTimeout")
+        number = int_attr(
+            value, None, codes.GATHER_SPEECH_TIMEOUT, self.events, self.t, "speechTimeout"
+        )
         return timeout if number is None else number
 
     def finish_speech(self, gather, keys, timeout):

@@ -8,6 +8,7 @@ an agent answers (`agent_after`) or the caller gives up; `<Leave>` goes on after
 import secrets
 from dataclasses import dataclass
 
+from softphone import codes
 from softphone.common import int_attr
 from softphone.common import text_of
 
@@ -122,7 +123,9 @@ class Queues:
             self.verbs = hold.rest
 
     def verb_dial(self, verb):
-        timeout = int_attr(verb.get("timeout"), 30, 13212, self.events, self.t, "timeout")
+        timeout = int_attr(
+            verb.get("timeout"), 30, codes.DIAL_TIMEOUT, self.events, self.t, "timeout"
+        )
         nouns = {child.tag: child for child in verb}
         if "Queue" in nouns:
             return self.dial_queue(verb, nouns["Queue"], timeout)
@@ -134,7 +137,14 @@ class Queues:
         self.t += min(RING.get(status, timeout), timeout)  # no-answer rings out the timeout
         talk = 0.0
         if status == "completed":
-            limit = int_attr(verb.get("timeLimit"), 14400, 13213, self.events, self.t, "timeLimit")
+            limit = int_attr(
+                verb.get("timeLimit"),
+                14400,
+                codes.DIAL_TIME_LIMIT,
+                self.events,
+                self.t,
+                "timeLimit",
+            )
             talk = min(DIAL_TALK, limit)
             self.event("bridged", to=", ".join(numbers_), duration=talk)
             self.t += talk

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from urllib.parse import urljoin
 
+from softphone import codes
 from softphone import numbers
 from softphone import ssml
 from softphone.common import DTMF_KEYS
@@ -343,7 +344,9 @@ class Call(Gathering, Queues, Recording):
             reply = self.fetch(method, url, params)
             elapsed = self.timer() - started
             if elapsed > WEBHOOK_LIMIT:
-                raise FetchError(11205, f"{url} took {elapsed:.1f} s (Twilio waits 15 s)")
+                raise FetchError(
+                    codes.HTTP_TIMEOUT, f"{url} took {elapsed:.1f} s (Twilio waits 15 s)"
+                )
             self.t += math.floor(elapsed / WEBHOOK_TICK) * WEBHOOK_TICK
             location = _header(reply, "Location")
             if not (300 <= reply.status < 400 and location):
@@ -353,7 +356,7 @@ class Call(Gathering, Queues, Recording):
                 method, params = "GET", {}
             self.event("http_redirect", status=reply.status, url=url)
         message = f"HTTP too many redirects: more than {MAX_HTTP_REDIRECTS}, the last to {url}"
-        raise FetchError(11215, message)
+        raise FetchError(codes.HTTP_REDIRECTS, message)
 
     def notify(self, url, method, extra, what):
         """An asynchronous webhook (a callback): sent, its answer ignored, a failure a warning."""
@@ -366,7 +369,9 @@ class Call(Gathering, Queues, Recording):
     def load(self, reply, url):
         """Check a webhook's reply as Twilio does and queue what it says."""
         if not 200 <= reply.status < 300:
-            raise FetchError(11217, f"HTTP error response code {reply.status} from {url}")
+            raise FetchError(
+                codes.HTTP_STATUS, f"HTTP error response code {reply.status} from {url}"
+            )
         content_type = reply.content_type.split(";")[0].strip().lower()
         self.doc_url = reply.url or url
         # On hold, an audio or text answer loops with the hold music instead of ending the call.
@@ -386,13 +391,19 @@ class Call(Gathering, Queues, Recording):
             # its generic causes; 12300 (Invalid Content-Type) says "You must return a
             # Content-Type for all requests" and that the debugger shows it as a 502. We keep
             # 12300, the specific one (and what this softphone always reported).
-            raise FetchError(12300, f"no Content-Type from {url} (Twilio's debugger: 502)")
+            raise FetchError(
+                codes.CONTENT_TYPE, f"no Content-Type from {url} (Twilio's debugger: 502)"
+            )
         if content_type not in XML_TYPES:
-            raise FetchError(12300, f"invalid Content-Type {content_type!r} from {url}")
+            raise FetchError(
+                codes.CONTENT_TYPE, f"invalid Content-Type {content_type!r} from {url}"
+            )
         body = reply.body
         if body.lstrip()[:5] == b"<?xml" and body[:1].isspace():
             # XML allows whitespace before the root element but not before the declaration.
-            raise FetchError(12100, "document parse failure: whitespace before the XML declaration")
+            raise FetchError(
+                codes.PARSE, "document parse failure: whitespace before the XML declaration"
+            )
         if re.search(rb"<\s*amazon:", body) and b"xmlns:amazon" not in body:
             # Twilio's SSML uses <amazon:effect> without declaring the prefix; declare it.
             declared = rb'<Response xmlns:amazon="urn:amazon"'
@@ -400,9 +411,9 @@ class Call(Gathering, Queues, Recording):
         try:
             root = ET.fromstring(body)
         except ET.ParseError as error:
-            raise FetchError(12100, f"document parse failure: {error}") from None
+            raise FetchError(codes.PARSE, f"document parse failure: {error}") from None
         if root.tag != "Response":
-            raise FetchError(12102, f"the root element must be Response, not {root.tag}")
+            raise FetchError(codes.ROOT, f"the root element must be Response, not {root.tag}")
         self.verbs = list(root)
 
     def fail(self, error, url):
@@ -434,7 +445,9 @@ class Call(Gathering, Queues, Recording):
             return
         handler = getattr(self, f"verb_{tag.lower()}", None) if isinstance(tag, str) else None
         if handler is None or tag[0].islower():
-            self.event("warning", code=12200, message=f"<{tag}> is not a TwiML verb; skipped")
+            self.event(
+                "warning", code=codes.SCHEMA, message=f"<{tag}> is not a TwiML verb; skipped"
+            )
             return
         handler(verb)
 
@@ -465,7 +478,7 @@ class Call(Gathering, Queues, Recording):
     def verb_say(self, verb):
         text, seconds = self.saytext_of(verb)
         voice, language = verb.get("voice", "man"), verb.get("language", "en-US")
-        self.repeat(verb, 13510, lambda: self.speak(text, voice, language, seconds))
+        self.repeat(verb, codes.SAY_LOOP, lambda: self.speak(text, voice, language, seconds))
 
     def play_duration(self, verb):
         digits = verb.get("digits")
@@ -475,7 +488,7 @@ class Call(Gathering, Queues, Recording):
         return self.recordings[url] if url in self.recordings else self.measure(url)
 
     def verb_play(self, verb):
-        self.repeat(verb, 13410, lambda: self.play(verb))
+        self.repeat(verb, codes.PLAY_LOOP, lambda: self.play(verb))
 
     def play(self, verb):
         duration = self.play_duration(verb)
@@ -486,7 +499,9 @@ class Call(Gathering, Queues, Recording):
         self.t += duration
 
     def verb_pause(self, verb):
-        length = int_attr(verb.get("length"), 1, 13910, self.events, self.t, "length") or 1
+        length = (
+            int_attr(verb.get("length"), 1, codes.PAUSE_LENGTH, self.events, self.t, "length") or 1
+        )
         self.event("pause", duration=length)
         self.t += length
 
@@ -516,7 +531,7 @@ class Call(Gathering, Queues, Recording):
         verb = self.waiting
         if verb.tag == "Record":
             finish = verb.get("finishOnKey", "1234567890*#")
-            timeout = int_attr(verb.get("timeout"), 5, 13612, [], self.t, "timeout")
+            timeout = int_attr(verb.get("timeout"), 5, codes.RECORD_TIMEOUT, [], self.t, "timeout")
             return {
                 "kind": "record",
                 "timeout": timeout,
@@ -527,8 +542,11 @@ class Call(Gathering, Queues, Recording):
         finish = verb.get("finishOnKey", "#")
         return {
             "kind": "gather",
-            "timeout": int_attr(verb.get("timeout"), 5, 13314, [], self.t, "timeout") or 5,
-            "num_digits": int_attr(verb.get("numDigits"), None, 13312, [], self.t, "numDigits"),
+            "timeout": int_attr(verb.get("timeout"), 5, codes.GATHER_TIMEOUT, [], self.t, "timeout")
+            or 5,
+            "num_digits": int_attr(
+                verb.get("numDigits"), None, codes.GATHER_NUM_DIGITS, [], self.t, "numDigits"
+            ),
             "finish_on_key": finish if len(finish) <= 1 else "#",
             "prompt_seconds": round(prompts_end - self.t, 2),
             "secret": is_secret(self.resolve(verb.get("action"))),

@@ -1,13 +1,8 @@
 """Check a TwiML document against Twilio's rules, warning with Twilio's code where one exists.
 
-Codes (Twilio's error dictionary): 11100 invalid URL, 11200 retrieval failure, 11210 bad
-host name, 12100 parse failure, 12102 root not Response, 12200 schema (unknown verb,
-attribute or child), 12300 Content-Type, 13310 Gather finishOnKey, 13312 Gather method,
-13313 Gather timeout, 13314 Gather numDigits, 13320 Gather nested verb, 13321/13322 a
-nested Say's voice/loop, 13338 Gather actionOnEmptyResult, 13410 Play loop, 13420 Play
-Content-Type, 13510 Say loop, 13511 Say voice, 13520 Say text, 13710 Redirect method,
-13910 Pause length. Where Twilio has no code (a verb after <Hangup> never runs) the warning
-has none.
+Codes come from softphone.codes, the one table the engine reports with too. Where Twilio
+has no code (a verb after <Hangup> never runs) the finding has none. A document fetched as a
+hold document (`wait="queue"` or `"conference"`) may hold only the verbs Twilio plays there.
 """
 
 import re
@@ -16,6 +11,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
+
+from softphone import codes
 
 XML_TYPES = ("text/xml", "application/xml", "text/html")
 VERBS = {  # verb -> its attributes (None: not checked further)
@@ -52,6 +49,10 @@ CHILDREN = {  # verb -> the children it may have (verbs not listed take none)
     "Dial": {"Number", "Client", "Conference", "Queue", "Sip", "Sim", "Application", "WhatsApp"},
     "Enqueue": {"Task"},
 }
+HOLD_VERBS = {  # waitUrl kind -> (the verbs Twilio plays there, the code for another)
+    "queue": (codes.QUEUE_WAIT_VERBS, codes.SCHEMA),
+    "conference": (codes.CONFERENCE_WAIT_VERBS, codes.CONFERENCE_WAIT_VERB),
+}
 FINAL = ("Hangup", "Redirect", "Reject")  # nothing after these runs
 KEYS = set("0123456789*#")
 METHODS = ("GET", "POST")
@@ -86,32 +87,49 @@ class Finding:
         return f"{code}  {self.where + ': ' if self.where else ''}{self.message}"
 
 
-def check(body, url="", content_type="text/xml", fetch=None, resolve_hosts=False):
+def check(body, url="", content_type="text/xml", fetch=None, resolve_hosts=False, wait=None):
     """Lint a document's bytes (or text).
 
     Args:
         url: where it came from, to resolve relative URLs against.
         fetch: (method, url, params) -> Reply, to GET each <Play> URL; None skips that.
         resolve_hosts: look up each URL's host name in DNS.
+        wait: "queue" or "conference" when the document is an <Enqueue> or <Conference>
+            waitUrl: a verb Twilio does not play there is a finding.
     """
     found = []
     if isinstance(body, str):
         body = body.encode("utf-8")
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind and kind not in XML_TYPES:
-        return [Finding(12300, f"Content-Type {kind!r} is not text/xml or application/xml")]
-    if body[:1].isspace():
-        found.append(Finding(12100, "whitespace before the XML declaration"))
-        body = body.lstrip()
+        return [
+            Finding(codes.CONTENT_TYPE, f"Content-Type {kind!r} is not text/xml or application/xml")
+        ]
+    if body[:1].isspace() and body.lstrip()[:5] == b"<?xml":
+        # As the engine: XML allows whitespace before the root element, not the declaration.
+        found.append(Finding(codes.PARSE, "whitespace before the XML declaration"))
+    body = body.lstrip()
     try:
         root = ET.fromstring(body)
     except ET.ParseError as error:
-        return [*found, Finding(12100, f"not well-formed XML: {error}")]
+        return [*found, Finding(codes.PARSE, f"not well-formed XML: {error}")]
     if root.tag != "Response":
-        return [*found, Finding(12102, f"the root element is <{root.tag}>, not <Response>")]
+        return [*found, Finding(codes.ROOT, f"the root element is <{root.tag}>, not <Response>")]
     linter = _Linter(url, fetch, resolve_hosts)
     linter.verbs(root, "Response")
-    return found + linter.found
+    return found + hold_findings(root, wait) + linter.found
+
+
+def hold_findings(root, wait):
+    """The verbs a waitUrl document may not hold (Twilio refuses them there)."""
+    if wait is None:
+        return []
+    allowed, code = HOLD_VERBS[wait]
+    return [
+        Finding(code, f"<{verb.tag}> is not allowed in a {wait} waitUrl", f"Response/{verb.tag}")
+        for verb in root
+        if verb.tag in VERBS and verb.tag not in allowed
+    ]
 
 
 class _Linter:
@@ -125,7 +143,7 @@ class _Linter:
 
     def verbs(self, parent, where):
         if (parent.text or "").strip():
-            self.warn(12200, f"text {parent.text.strip()[:30]!r} outside any verb", where)
+            self.warn(codes.SCHEMA, f"text {parent.text.strip()[:30]!r} outside any verb", where)
         ended = None
         counts = {}
         for verb in parent:
@@ -134,7 +152,7 @@ class _Linter:
             if ended:
                 self.warn(None, f"never runs: it comes after <{ended}>", path)
             if verb.tag not in VERBS:
-                self.warn(12200, f"<{verb.tag}> is not a TwiML verb", path)
+                self.warn(codes.SCHEMA, f"<{verb.tag}> is not a TwiML verb", path)
                 continue
             self.verb(verb, path, nested=False)
             if verb.tag in FINAL:
@@ -146,12 +164,12 @@ class _Linter:
             return
         for name in verb.attrib:
             if name not in allowed:
-                self.warn(12200, f"<{verb.tag}> has no attribute {name!r}", path)
+                self.warn(codes.SCHEMA, f"<{verb.tag}> has no attribute {name!r}", path)
         children = CHILDREN.get(verb.tag, set())
         if verb.tag != "Say":
             for child in verb:
                 if child.tag not in children:
-                    code = 13320 if verb.tag == "Gather" else 12200
+                    code = codes.GATHER_NESTED if verb.tag == "Gather" else codes.SCHEMA
                     self.warn(code, f"<{child.tag}> cannot be nested in <{verb.tag}>", path)
         getattr(self, f"verb_{verb.tag.lower()}", lambda *_: None)(verb, path, nested)
 
@@ -160,16 +178,22 @@ class _Linter:
     def verb_gather(self, verb, path, nested):
         finish = verb.get("finishOnKey")
         if finish is not None and (len(finish) > 1 or (finish and finish not in KEYS)):
-            self.warn(13310, f"finishOnKey={finish!r}: one of 0-9 * # or empty", path)
-        self.whole(verb, "numDigits", 13314, path, minimum=1)
-        self.whole(verb, "timeout", 13313, path, minimum=1)
-        self.method(verb, 13312, path)
+            self.warn(
+                codes.GATHER_FINISH_ON_KEY, f"finishOnKey={finish!r}: one of 0-9 * # or empty", path
+            )
+        self.whole(verb, "numDigits", codes.GATHER_NUM_DIGITS, path, minimum=1)
+        self.whole(verb, "timeout", codes.GATHER_TIMEOUT, path, minimum=1)
+        self.method(verb, codes.GATHER_METHOD, path)
         empty = verb.get("actionOnEmptyResult")
         if empty is not None and empty not in ("true", "false"):
-            self.warn(13338, f"actionOnEmptyResult={empty!r}: true or false", path)
+            self.warn(
+                codes.GATHER_EMPTY_RESULT, f"actionOnEmptyResult={empty!r}: true or false", path
+            )
         kinds = (verb.get("input") or "dtmf").split()
         if not kinds or set(kinds) - {"dtmf", "speech"}:
-            self.warn(12200, f"input={verb.get('input')!r}: dtmf, speech or 'dtmf speech'", path)
+            self.warn(
+                codes.SCHEMA, f"input={verb.get('input')!r}: dtmf, speech or 'dtmf speech'", path
+            )
         self.link(verb.get("action"), path, "action")
         counts = {}
         for child in verb:
@@ -180,57 +204,63 @@ class _Linter:
     def verb_say(self, verb, path, nested):
         text = "".join(verb.itertext()).strip()
         if not text:
-            self.warn(13520, "<Say> has no text", path)
-        self.whole(verb, "loop", 13322 if nested else 13510, path, minimum=0)
+            self.warn(codes.SAY_TEXT, "<Say> has no text", path)
+        self.whole(
+            verb, "loop", codes.GATHER_SAY_LOOP if nested else codes.SAY_LOOP, path, minimum=0
+        )
         voice, language = verb.get("voice", "man"), verb.get("language")
         problem = voice_problem(voice, language)
         if problem:
-            self.warn(13321 if nested else 13511, problem, path)
+            self.warn(codes.GATHER_SAY_VOICE if nested else codes.SAY_VOICE, problem, path)
         for child in verb:
             if child.tag[:1].isupper():
-                self.warn(12200, f"<{child.tag}> in <Say>: only SSML tags may be", path)
+                self.warn(codes.SCHEMA, f"<{child.tag}> in <Say>: only SSML tags may be", path)
 
     def verb_play(self, verb, path, nested):
-        self.whole(verb, "loop", 13410, path, minimum=0)
+        self.whole(verb, "loop", codes.PLAY_LOOP, path, minimum=0)
         digits = verb.get("digits")
         if digits is not None:
             if not digits or set(digits) - set("0123456789*#wWABCD"):
-                self.warn(12200, f"digits={digits!r}: 0-9 * # w only", path)
+                self.warn(codes.SCHEMA, f"digits={digits!r}: 0-9 * # w only", path)
             return
         target = self.link((verb.text or "").strip(), path, "the audio URL", required=True)
         if target and self.fetch:
             self.audio(target, path)
 
     def verb_pause(self, verb, path, nested):
-        self.whole(verb, "length", 13910, path, minimum=1)
+        self.whole(verb, "length", codes.PAUSE_LENGTH, path, minimum=1)
 
     def verb_redirect(self, verb, path, nested):
-        self.method(verb, 13710, path)
-        self.link((verb.text or "").strip(), path, "the URL", required=True)
+        self.method(verb, codes.REDIRECT_METHOD, path)
+        # An empty <Redirect/> fetches the current document again, as the engine does and
+        # Twilio's own templates rely on; only a URL that is there is checked.
+        self.link((verb.text or "").strip(), path, "the URL")
 
     def verb_record(self, verb, path, nested):
-        self.method(verb, 12200, path)
-        self.whole(verb, "timeout", 12200, path, minimum=0)
-        self.whole(verb, "maxLength", 12200, path, minimum=1)
+        self.method(verb, codes.SCHEMA, path)
+        self.whole(verb, "timeout", codes.RECORD_TIMEOUT, path, minimum=0)
+        self.whole(verb, "maxLength", codes.RECORD_MAX_LENGTH, path, minimum=1)
         finish = verb.get("finishOnKey")
         if finish and set(finish) - KEYS:
-            self.warn(12200, f"finishOnKey={finish!r}: keys from 0-9 * #", path)
+            self.warn(
+                codes.RECORD_FINISH_ON_KEY, f"finishOnKey={finish!r}: keys from 0-9 * #", path
+            )
         self.link(verb.get("action"), path, "action")
 
     def verb_reject(self, verb, path, nested):
         if verb.get("reason", "rejected") not in ("rejected", "busy"):
-            self.warn(12200, f"reason={verb.get('reason')!r}: rejected or busy", path)
+            self.warn(codes.SCHEMA, f"reason={verb.get('reason')!r}: rejected or busy", path)
 
     def verb_dial(self, verb, path, nested):
-        self.whole(verb, "timeout", 13212, path, minimum=1)
-        self.method(verb, 12200, path)
+        self.whole(verb, "timeout", codes.DIAL_TIMEOUT, path, minimum=1)
+        self.method(verb, codes.SCHEMA, path)
         self.link(verb.get("action"), path, "action")
         if not (verb.text or "").strip() and not len(verb):
-            self.warn(12200, "<Dial> with nothing to dial", path)
+            self.warn(codes.DIAL_INVALID_NUMBER, "<Dial> with nothing to dial", path)
 
     def verb_enqueue(self, verb, path, nested):
         if not (verb.text or "").strip() and not verb.get("workflowSid"):
-            self.warn(12200, "<Enqueue> names no queue", path)
+            self.warn(codes.SCHEMA, "<Enqueue> names no queue", path)
         self.link(verb.get("action"), path, "action")
         self.link(verb.get("waitUrl"), path, "waitUrl")
 
@@ -256,17 +286,19 @@ class _Linter:
         value = value.strip()
         if not value:
             if required:
-                self.warn(11100, f"{what} is empty", path)
+                self.warn(codes.INVALID_URL, f"{what} is empty", path)
             return None
         target = urljoin(self.url, value) if self.url else value
         parts = urlsplit(target)
         if not self.url and not parts.scheme:
             return None  # relative, and no document URL to resolve it against
         if parts.scheme not in ("http", "https") or not parts.hostname or " " in target:
-            self.warn(11100, f"{what} {value!r} is not an http(s) URL", path)
+            self.warn(codes.INVALID_URL, f"{what} {value!r} is not an http(s) URL", path)
             return None
         if self.resolve_hosts and not self.resolves(parts.hostname):
-            self.warn(11210, f"{what}: host {parts.hostname!r} does not resolve", path)
+            self.warn(
+                codes.HTTP_BAD_HOST, f"{what}: host {parts.hostname!r} does not resolve", path
+            )
             return None
         return target
 
@@ -283,12 +315,14 @@ class _Linter:
         try:
             reply = self.fetch("GET", url, {})
         except Exception as error:  # noqa: BLE001 - any failure is the finding
-            self.warn(11200, f"the audio {url} cannot be fetched: {error}", path)
+            self.warn(codes.HTTP_RETRIEVAL, f"the audio {url} cannot be fetched: {error}", path)
             return
         if not 200 <= reply.status < 300:
-            self.warn(11200, f"the audio {url} answered HTTP {reply.status}", path)
+            self.warn(codes.HTTP_RETRIEVAL, f"the audio {url} answered HTTP {reply.status}", path)
         elif not reply.content_type.lower().startswith("audio/"):
-            self.warn(13420, f"the audio {url} is {reply.content_type or 'untyped'}", path)
+            self.warn(
+                codes.PLAY_TYPE, f"the audio {url} is {reply.content_type or 'untyped'}", path
+            )
 
 
 def voice_problem(voice, language):
@@ -327,18 +361,20 @@ def main(argv=None):
     import sys
 
     from softphone import dialer
+    from softphone import settings
     from softphone.interpreter import Call
 
     parser = argparse.ArgumentParser(prog="softphone lint", description="Check one TwiML document.")
-    parser.add_argument("source", help="a TwiML file, or a Voice URL (POSTed to as Twilio rings)")
+    parser.add_argument("source", help="a TwiML file, or a Voice URL (requested as Twilio rings)")
     parser.add_argument("--token", help="auth token to sign with (default: $TWILIO_AUTH_TOKEN)")
-    parser.add_argument("--to", default="12333", help="the dialled number sent with the request")
+    settings.add_arguments(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.source.startswith(("http://", "https://")):
         fetch = dialer.http_fetch(args.token or dialer.default_token())
-        params = Call(args.source, fetch, to=args.to).params()
+        number = settings.from_args(args)
+        params = Call(args.source, fetch, **number.call_options()).params()
         try:
-            reply = fetch("POST", args.source, params)
+            reply = fetch(number.method, args.source, params)
         except Exception as error:  # noqa: BLE001 - FetchError or worse: say it and stop
             print(f"11200  {args.source}: {error}")
             return 1

@@ -11,6 +11,7 @@ import tempfile
 import wave
 from pathlib import Path
 
+from softphone import codes
 from softphone.common import REACTION
 from softphone.common import Event
 from softphone.common import estimate_say
@@ -72,9 +73,11 @@ class Recording:
         (silence until `timeout`) is not submitted and the next verb runs: Twilio's older
         docs say so (its current ones say silent recordings are kept; we follow the older).
         """
-        timeout = int_attr(record.get("timeout"), 5, 13612, self.events, self.t, "timeout")
+        timeout = int_attr(
+            record.get("timeout"), 5, codes.RECORD_TIMEOUT, self.events, self.t, "timeout"
+        )
         max_length = int_attr(
-            record.get("maxLength"), 3600, 13613, self.events, self.t, "maxLength"
+            record.get("maxLength"), 3600, codes.RECORD_MAX_LENGTH, self.events, self.t, "maxLength"
         )
         max_length = max_length or 3600
         finish = record.get("finishOnKey", "1234567890*#")
