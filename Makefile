@@ -17,8 +17,9 @@ $(STAMP): requirements.txt softphone/pyproject.toml
 
 # Debian packages, installed when missing and root: espeak-ng renders prompts and speaks
 # them in recorded calls; chromium runs the web dialer's browser tests; graphviz draws the
-# flow map as SVG. Without them the tests that need them skip, saying why.
-TEST_PACKAGES := espeak-ng chromium graphviz
+# flow map as SVG; ffmpeg decodes MP3 for the softphone's --record. Without them the tests that
+# need them skip, saying why.
+TEST_PACKAGES := espeak-ng chromium graphviz ffmpeg
 define install_missing
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	  missing=""; \

@@ -1,15 +1,19 @@
 """Round three (issue 22): where a call test passed or failed differently than on Twilio."""
 
 import pytest
+from softphone.interpreter import Call
 from softphone.interpreter import Keys
+from softphone.interpreter import Reply
 from softphone.phone import Phone
 from softphone.target import Target
+from test_twilio_engine import APP
 from test_twilio_engine import BASE
 from test_twilio_engine import Server
 from test_twilio_engine import dial
 from test_twilio_engine import doc
 from test_twilio_engine import events
 
+from softphone import dialer
 from softphone import lint
 from softphone import runner
 from softphone import save
@@ -78,3 +82,51 @@ def test_an_empty_redirect_fetches_the_document_again_and_lint_accepts_it():
     assert server.requests[1][1] == BASE
     assert call.heard()[:2] == ["again", "again"]
     assert lint.check(doc("<Redirect/>"), url=BASE) == []
+
+
+# 2. an MP3 plays for as long as it is, with no ffmpeg; a file that cannot play says so
+
+FRAME = bytes.fromhex("fffb9064") + bytes(413)  # MPEG-1 Layer III, 128 kbit/s, 44.1 kHz
+FRAME_SECONDS = 1152 / 44100
+
+
+def mp3(seconds):
+    """A real MP3 of silence: whole frames whose side information plays nothing."""
+    return FRAME * round(seconds / FRAME_SECONDS)
+
+
+def test_an_mp3_in_a_gather_plays_its_length_then_the_timeout_runs(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")  # no ffmpeg anywhere: durations need none
+    body = mp3(29.7)
+    pages = {"/": "<Gather><Play>/long.mp3</Play></Gather><Say>Nothing pressed</Say>"}
+    pages["/long.mp3"] = Reply(200, "audio/mpeg", body)
+    server = Server(pages)
+    call = Call(BASE, server, measure=dialer.measurer(server)).start().send(Keys())
+    (play,) = events(call, "play")
+    assert play.data["duration"] == pytest.approx(29.7, abs=0.1)
+    assert events(call, "say")[-1].t == pytest.approx(34.7, abs=0.1)
+    assert events(call, "warning") == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "code"),
+    (
+        (Reply(404, "text/html", b"missing"), 11200),
+        (Reply(200, "text/html", b"<html></html>"), 13420),
+        (Reply(200, "audio/mpeg", b"not an mp3 at all"), 13420),
+    ),
+)
+def test_audio_that_cannot_play_is_a_warning_with_twilios_code(reply, code):
+    pages = {"/": "<Play>/a.mp3</Play><Say>after</Say>", "/a.mp3": reply}
+    server = Server(pages)
+    call = Call(BASE, server, measure=dialer.measurer(server)).start()
+    (warning,) = events(call, "warning")
+    assert (warning.data["code"], warning.data["url"]) == (code, APP + "/a.mp3")
+    assert call.heard() == ["after"]
+
+
+def test_audio_in_a_gather_that_is_not_audio_is_13325():
+    pages = {"/": "<Gather><Play>/a.mp3</Play></Gather>", "/a.mp3": "<Say>xml</Say>"}
+    server = Server(pages)
+    call = Call(BASE, server, measure=dialer.measurer(server)).start()
+    assert [e.data["code"] for e in events(call, "warning")] == [13325]

@@ -9,9 +9,11 @@ from urllib.parse import unquote
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
+import mutagen
 import requests
 from twilio.request_validator import RequestValidator
 
+from softphone import codes
 from softphone.interpreter import FetchError
 from softphone.interpreter import Reply
 
@@ -122,34 +124,58 @@ def call_wsgi(app, method, url, headers, body):
     return int(started["status"].split()[0]), dict(started["headers"]), content
 
 
-def duration_of(body, content_type=""):
-    """Return the seconds of audio in a file's bytes (WAV natively, other formats with pydub)."""
+def duration_of(body):
+    """Return the seconds of audio in a file's bytes, reading its headers: no decoder needed.
+
+    WAV through the standard library; MP3, AIFF and the rest through mutagen, which reads
+    lengths from frame headers, so a machine without ffmpeg measures them too. None: the
+    bytes are no audio either knows.
+    """
     try:
         with wave.open(io.BytesIO(body)) as audio:
             return audio.getnframes() / audio.getframerate()
     except (wave.Error, EOFError):
         pass
-    from pydub import AudioSegment  # slow to import, and only needed for MP3 and the like
-
-    return len(AudioSegment.from_file(io.BytesIO(body))) / 1000
+    try:
+        audio = mutagen.File(io.BytesIO(body))
+    except mutagen.MutagenError:
+        return None
+    length = getattr(getattr(audio, "info", None), "length", None)
+    return float(length) if length else None
 
 
 def measurer(fetch):
-    """Return url -> seconds, fetching each audio file once with GET, as Twilio does."""
+    """Return url -> seconds, fetching each audio file once with GET, as Twilio does.
+
+    A file that cannot be fetched raises FetchError 11200; one that is no audio (by its
+    Content-Type, or bytes no reader knows) raises 13420, Play's Invalid Content-Type. The
+    call shows it as a warning and plays nothing (Twilio logs the error and goes on).
+    """
     cache = {}
 
     def measure(url):
         if url not in cache:
-            try:
-                reply = fetch("GET", url, {})
-                cache[url] = (
-                    duration_of(reply.body, reply.content_type) if reply.status == 200 else 0.0
-                )
-            except Exception:  # noqa: BLE001 - an unreadable file plays as silence
-                cache[url] = 0.0
+            cache[url] = _measure(fetch, url)
+        if isinstance(cache[url], FetchError):
+            raise cache[url]
         return cache[url]
 
     return measure
+
+
+def _measure(fetch, url):
+    try:
+        reply = fetch("GET", url, {})
+    except FetchError as error:
+        return error
+    if not 200 <= reply.status < 300:
+        return FetchError(codes.HTTP_RETRIEVAL, f"the audio {url} answered HTTP {reply.status}")
+    kind = (reply.content_type or "").split(";")[0].strip().lower()
+    seconds = duration_of(reply.body) if kind.startswith("audio/") else None
+    if seconds is None:
+        what = f"is {kind or 'untyped'}" if not kind.startswith("audio/") else "is not audio"
+        return FetchError(codes.PLAY_TYPE, f"the audio {url} {what}: nothing plays")
+    return seconds
 
 
 def default_token():

@@ -69,7 +69,7 @@ class Gathering:
             if child.tag == "Say":
                 duration = self.saytext_of(child)[1]
             elif child.tag == "Play":
-                duration = self.play_duration(child)
+                duration = self.play_duration(child, nested=True)
             else:
                 duration = (
                     int_attr(child.get("length"), 1, codes.PAUSE_LENGTH, self.events, t, "length")

@@ -480,12 +480,22 @@ class Call(Gathering, Queues, Recording):
         voice, language = verb.get("voice", "man"), verb.get("language", "en-US")
         self.repeat(verb, codes.SAY_LOOP, lambda: self.speak(text, voice, language, seconds))
 
-    def play_duration(self, verb):
+    def play_duration(self, verb, nested=False):
+        """A <Play>'s seconds; a file that cannot be fetched or read is a warning and 0 s."""
         digits = verb.get("digits")
         if digits:
             return sum(WAIT if key in "wW" else 0.25 for key in digits)
         url = self.resolve(text_of(verb))
-        return self.recordings[url] if url in self.recordings else self.measure(url)
+        if url in self.recordings:
+            return self.recordings[url]
+        try:
+            return self.measure(url)
+        except FetchError as error:
+            code = error.code
+            if nested and code == codes.PLAY_TYPE:
+                code = codes.GATHER_PLAY_TYPE
+            self.event("warning", code=code, message=f"<Play>: {error.message}", url=url)
+            return 0.0
 
     def verb_play(self, verb):
         self.repeat(verb, codes.PLAY_LOOP, lambda: self.play(verb))
