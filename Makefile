@@ -96,12 +96,15 @@ bench: $(STAMP)
 	$(PY) bench/audio_bench.py
 	$(PY) bench/time_to_balance.py
 
-# Serve the line for real: gunicorn (gunicorn.conf.py: the app imported once, a worker per
-# core forked from it with 16 threads each, an access log with numbers masked).
-# Set SECRET_KEY, TWILIO_AUTH_TOKEN and IVR_PUBLIC_URL first.
+# Serve the line for real on HOST:PORT: nginx in front (ivr/nginx.conf.in: it reads every
+# request whole, so a slow client costs no thread of the app), gunicorn behind it on a unix
+# socket in instance/serve/ (gunicorn.conf.py: the app imported once, a worker per core
+# forked from it with 16 threads each, an access log with numbers masked). nginx is
+# installed when missing and root. Set SECRET_KEY, TWILIO_AUTH_TOKEN and IVR_PUBLIC_URL first.
 serve: $(STAMP)
+	$(call install_missing,nginx)
 	$(VENV)/bin/flask --app app accounts seed --if-empty
-	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) app:app
+	$(PY) -m ivr.serving --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
