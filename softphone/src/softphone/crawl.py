@@ -1,9 +1,15 @@
-"""`softphone map URL`: explore any TwiML app by pressing what its prompts offer.
+"""`softphone map URL`: explore any TwiML app by giving each input what a caller would.
 
-At every Gather the crawler presses each key the prompt advertises ("press 1", "请按1") and
-also stays silent, each time replaying the call from the start (apps keep call state), up
-to a depth and a number of requests. It flags dead ends (a call that ends without a spoken
-goodbye), errors with Twilio's codes, and menus from which no key ever reaches an end.
+At every Gather the crawler presses each key the prompt advertises ("press 1", "请按1") (a
+sample entry where it advertises none), says its hints if it listens for speech, and stays
+silent; at a `<Record>` it leaves a message and stays silent. Each try replays the call from
+the start (apps keep call state), up to a depth and a number of requests.
+
+A state is what the caller hears and can do, not a URL. An input that brings the caller back
+to the same state is a retry: the crawler repeats it until something else happens ("three
+silences, then goodbye") or RETRIES runs out (a loop). It flags dead ends (a call that ends
+without a goodbye), errors with Twilio's codes, and states from which nothing reaches an end;
+a goodbye, a transfer and a caller on hold are ends.
 """
 
 import argparse
@@ -16,24 +22,37 @@ from dataclasses import field
 from softphone import dialer
 from softphone import target as targets
 from softphone.coverage import advertised_keys
-from softphone.coverage import gather_id
+from softphone.gather import inputs_of
 from softphone.interpreter import Call
 from softphone.interpreter import Keys
 
-GOODBYE = re.compile(r"good\s*bye|\bbye\b|thank you for calling|再见|感谢", re.IGNORECASE)
-SILENCE = "."
+# How calls end well in the languages IVRs speak most, as their last or next-to-last words.
+GOODBYE = re.compile(
+    r"good\s*-?\s*bye|\bbye\b|farewell|thank(?:s| you),? for (?:your call|calling|using|"
+    r"contacting|choosing|taking|participating|your time)|have a (?:nice|good|great) day"
+    r"|再见|拜拜|感谢|谢谢您?的?来电|欢迎再次|adi[oó]s|gracias por su llamada",
+    re.IGNORECASE,
+)
+SILENCE, MESSAGE = "silence", "message"  # inputs that are not keys
+MESSAGE_WORDS = "This is a test message from the softphone."
+SPEECH_SAMPLE = "yes"  # said to a Gather that listens for speech and gives no hints
+MAX_HINTS = 3
+RETRIES = 4  # times an input that changes nothing heard is repeated before it is a loop
 LABEL_CHARS = 40
+QUIET = "(silence)"  # the label of a state where nothing was heard
+GOOD_ENDS = ("end", "transfer", "hold")
 
 
 @dataclass
 class State:
-    """Where a call can be: waiting at a Gather, or over (well, badly, or with an error)."""
+    """Where a call can be: waiting for the caller (a Gather, a Record), or over."""
 
     id: str
-    kind: str  # gather, end, transfer, dead_end, error
+    kind: str  # gather, record, end, transfer, hold, dead_end, error
     label: str
     path: list
-    keys: list = field(default_factory=list)
+    keys: list = field(default_factory=list)  # the keys its prompt advertises
+    inputs: list = field(default_factory=list)  # what the crawler tries here
     expanded: bool = False
 
 
@@ -42,60 +61,71 @@ class Map:
     """What a crawl found."""
 
     states: dict
-    edges: list  # (from id, key, to id)
+    edges: list  # (from id, input, to id); "silence ×2": the input given twice more
     requests: int
     truncated: bool
 
     def findings(self):
-        """Dead ends, errors and loops, each with the keys that lead there."""
+        """Dead ends, errors and loops, each with the inputs that lead there."""
         found = []
         for state in self.states.values():
-            how = " ".join(state.path) or "(dialling)"
             if state.kind == "dead_end":
-                found.append(f"dead end after {how}: the call ends on {state.label!r}, no goodbye")
+                ends = "in silence" if state.label == QUIET else f"on {state.label!r}"
+                found.append(f"dead end after {_how(state)}: the call ends {ends}, no goodbye")
             elif state.kind == "error":
-                found.append(f"{state.label} after {how}")
+                found.append(f"{state.label} after {_how(state)}")
         for state in self.stuck():
-            how = " ".join(state.path) or "(dialling)"
-            found.append(f"loop after {how}: from {state.label!r} no key ever reaches an end")
+            found.append(f"loop after {_how(state)}: from {state.label!r} nothing reaches an end")
         return found
 
     def stuck(self):
-        """Gathers, fully explored, from which no path reaches an end or a transfer."""
-        ends = {sid for sid, s in self.states.items() if s.kind in ("end", "transfer")}
-        unknown = {sid for sid, s in self.states.items() if s.kind == "gather" and not s.expanded}
-        good = ends | unknown  # an unexplored state might still end well: never flag it
+        """States, fully explored, from which no path reaches an end, a transfer or hold."""
+        good = {sid for sid, s in self.states.items() if s.kind in GOOD_ENDS}
+        # An unexplored state might still end well: never flag it.
+        good |= {sid for sid, s in self.states.items() if s.inputs and not s.expanded}
         changed = True
         while changed:
             changed = False
-            for source, _key, target in self.edges:
+            for source, _input, target in self.edges:
                 if target in good and source not in good:
                     good.add(source)
                     changed = True
-        return [s for sid, s in self.states.items() if s.kind == "gather" and sid not in good]
+        return [s for sid, s in self.states.items() if s.inputs and sid not in good]
+
+    def names(self):
+        return {sid: f"S{i}" for i, sid in enumerate(self.states)}
 
     def text(self):
         lines = [f"{len(self.states)} states, {self.requests} requests"]
         if self.truncated:
             lines[0] += " (stopped at the request limit)"
-        names = {sid: f"S{i}" for i, sid in enumerate(self.states)}
+        names = self.names()
         for sid, state in self.states.items():
             keys = f"  keys {' '.join(state.keys)}" if state.keys else ""
             lines.append(f"  {names[sid]:<4} {state.kind:<9} {state.label!r}{keys}")
-        for source, key, target in self.edges:
-            lines.append(f"  {names[source]} --{key}--> {names[target]}")
+        for source, given, target in self.edges:
+            again = "  (heard again)" if source == target else ""
+            lines.append(f"  {names[source]} --{given}--> {names[target]}{again}")
         return "\n".join(lines)
 
     def mermaid(self):
-        names = {sid: f"S{i}" for i, sid in enumerate(self.states)}
+        """The map as a Mermaid flowchart, and nothing else (flags go elsewhere)."""
+        names = self.names()
         lines = ["flowchart TD"]
         for sid, state in self.states.items():
-            label = f"{state.kind}: {state.label}".replace('"', "#quot;")
-            lines.append(f'  {names[sid]}["{label}"]')
-        for source, key, target in self.edges:
-            label = "silence" if key == SILENCE else key
-            lines.append(f'  {names[source]} -->|"{label}"| {names[target]}')
+            lines.append(f'  {names[sid]}["{_mermaid_text(f"{state.kind}: {state.label}")}"]')
+        for source, given, target in self.edges:
+            lines.append(f'  {names[source]} -->|"{_mermaid_text(given)}"| {names[target]}')
         return "\n".join(lines) + "\n"
+
+
+def _how(state):
+    return " ".join(state.path) or "(dialling)"
+
+
+def _mermaid_text(text):
+    """Text for a quoted Mermaid label: quotes and the characters Mermaid reads as entities."""
+    return text.replace("#", "#35;").replace('"', "#quot;")
 
 
 def _short(text):
@@ -103,9 +133,72 @@ def _short(text):
     return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS] + "…"
 
 
+def keys_of(given):
+    """What the caller does for one input of a path."""
+    if given == SILENCE:
+        return Keys()
+    if given == MESSAGE:
+        return Keys(speech=MESSAGE_WORDS)
+    return Keys.parse(given)
+
+
+def heard(events, words=None):
+    """What the caller heard in these events: what was said, and each audio file played (its
+    words, if the app tells them, else its URL); tones and beeps are not words."""
+    found = []
+    for event in events:
+        if event.kind == "say":
+            found.append(event.data["text"])
+        elif event.kind == "play" and event.data.get("url"):
+            url = event.data["url"]
+            found.append((words(url) if words else None) or f"[{url}]")
+    return found
+
+
+def inputs_at(call, keys):
+    """What to try at the verb the call waits on: its advertised keys (else a sample entry),
+    its speech hints, a message for a <Record>, and silence."""
+    verb = call.waiting
+    if verb.tag == "Record":
+        return [MESSAGE, SILENCE]
+    accepted = inputs_of(verb)
+    tried = []
+    if "dtmf" in accepted:
+        tried += keys or [sample_entry(verb)]
+    if "speech" in accepted:
+        hints = [h.strip() for h in (verb.get("hints") or "").split(",") if h.strip()]
+        tried += [f'"{hint}"' for hint in hints[:MAX_HINTS]] or [f'"{SPEECH_SAMPLE}"']
+    return [*tried, SILENCE]
+
+
+def sample_entry(gather):
+    """An entry for a Gather whose prompt names no key: numDigits ones, or 1 and its end key."""
+    digits = gather.get("numDigits", "")
+    if digits.isdigit() and int(digits) > 0:
+        return "1" * int(digits)
+    finish = gather.get("finishOnKey", "#")
+    return "1" + (finish if len(finish) == 1 else "")
+
+
 class Crawler:
-    def __init__(self, target, to="12333", max_depth=6, max_requests=300):
-        self.target, self.to = target, to
+    """Explore an app from its Voice URL; `call` settings (to, caller, method, ...) go to
+    every Call, so a GET app is crawled as Twilio would ring it."""
+
+    def __init__(
+        self,
+        target,
+        *,
+        to="12333",
+        caller=None,
+        method="POST",
+        max_depth=6,
+        max_requests=300,
+        **call,
+    ):
+        self.target = target
+        self.call = {"to": to, "method": method, **call}
+        if caller is not None:
+            self.call["caller"] = caller
         self.max_depth, self.max_requests = max_depth, max_requests
         self.requests = 0
 
@@ -114,71 +207,88 @@ class Crawler:
         return self.target.fetch(method, url, params)
 
     def replay(self, path):
-        """Dial afresh and answer each Gather along `path`; return the call and the last mark."""
-        call = Call(self.target.url, self.fetch, to=self.to, measure=lambda _url: 1.0)
+        """Dial afresh and give each input along `path`; return the call and the last mark."""
+        call = Call(self.target.url, self.fetch, measure=lambda _url: 1.0, **self.call)
         call.start()
         mark = 0
-        for key in path:
+        for given in path:
             if call.ended:
                 break
-            mark = len(call.events)
-            call.send(Keys() if key == SILENCE else Keys.parse(key))
+            mark = call.mark()
+            call.send(keys_of(given))
         return call, mark
 
     def state(self, call, mark, path):
-        events = call.events[mark:]
-        said = [e.data["text"] for e in events if e.kind == "say"]
+        """The state the call is in: what was heard since the last input, and what comes."""
+        events = call.since(mark)
+        said = heard(events, self.target.hooks.words)
         errors = [e for e in events if e.kind == "error"]
         if errors:
             data = errors[0].data
             code = data.get("code")
-            return State(
-                f"error:{code}:{data.get('url', '')}",
-                "error",
-                f"error {code}: {data['message']}",
-                path,
-            )
+            label = f"error {code}: {data['message']}"
+            return State(f"error:{code}:{data.get('url', '')}", "error", label, path)
         if call.ended:
-            transfer = next((e for e in events if e.kind == "transfer"), None)
-            if transfer:
-                return State(
-                    f"transfer:{transfer.data['to']}", "transfer", transfer.data["to"], path
-                )
-            last = said[-1] if said else ""
-            kind = "end" if GOODBYE.search(" ".join(said[-2:])) else "dead_end"
-            return State(f"{kind}:{last}", kind, _short(last) or "(silence)", path)
-        start = max(i for i, e in enumerate(call.events) if e.kind == "gather")
-        prompt = " ".join(e.data["text"] for e in call.events[start:] if e.kind == "say")
-        keys = advertised_keys(prompt)
-        action = call.events[start].data["action"]
-        sid = f"gather:{gather_id(call.doc_url, action)}:{''.join(keys)}"
-        return State(sid, "gather", _short(prompt) or "(no prompt)", path, keys)
+            return self.ending(events, said, path)
+        kind = "record" if call.waiting.tag == "Record" else "gather"
+        keys = advertised_keys(" ".join(said)) if kind == "gather" else []
+        inputs = inputs_at(call, keys)
+        can = "|".join(inputs)
+        text = " ".join(said)
+        return State(f"{kind}:{text}:{can}", kind, _short(text) or QUIET, path, keys, inputs)
+
+    def ending(self, events, said, path):
+        """How the call ended: on hold, transferred, with a goodbye, or dead."""
+        held = next((e for e in events if e.kind == "hold"), None)
+        if held is not None:
+            where = held.data.get("queue") or held.data.get("conference") or ""
+            return State(f"hold:{where}", "hold", f"on hold: {where}", path)
+        transfer = next((e for e in events if e.kind == "transfer"), None)
+        if transfer is not None:
+            to = transfer.data["to"]
+            kind = "hold" if to.split(":")[0] in ("queue", "dequeue", "conference") else "transfer"
+            return State(f"{kind}:{to}", kind, to, path)
+        last = said[-1] if said else ""
+        kind = "end" if GOODBYE.search(" ".join(said[-2:])) else "dead_end"
+        return State(f"{kind}:{last}", kind, _short(last) or QUIET, path)
 
     def crawl(self):
         call, mark = self.replay([])
         first = self.state(call, mark, [])
-        states, edges, queue = {first.id: first}, [], deque([first.id])
+        self.states, self.edges, self.queue = {first.id: first}, [], deque([first.id])
         truncated = False
-        while queue:
-            state = states[queue.popleft()]
-            if state.kind != "gather" or len(state.path) >= self.max_depth:
+        while self.queue and not truncated:
+            state = self.states[self.queue.popleft()]
+            if not state.inputs or len(state.path) >= self.max_depth:
                 continue
-            for key in [*state.keys, SILENCE]:
+            for given in state.inputs:
                 if self.requests >= self.max_requests:
                     truncated = True
                     break
-                path = [*state.path, key]
-                call, mark = self.replay(path)
-                found = self.state(call, mark, path)
-                if found.id not in states:
-                    states[found.id] = found
-                    queue.append(found.id)
-                edges.append((state.id, key, found.id))
+                truncated = self.follow(state, given)
+                if truncated:
+                    break
             else:
                 state.expanded = True
-            if truncated:
-                break
-        return Map(states, edges, self.requests, truncated)
+        return Map(self.states, self.edges, self.requests, truncated)
+
+    def follow(self, state, given):
+        """Give `state` one input, again while it leads back (a retry); True if out of requests."""
+        for times in range(1, RETRIES + 2):
+            path = [*state.path, *[given] * times]
+            found = self.state(*self.replay(path), path)
+            if found.id not in self.states:
+                self.states[found.id] = found
+                self.queue.append(found.id)
+            if found.id != state.id:
+                label = given if times == 1 else f"{given} ×{times}"
+                self.edges.append((state.id, label, found.id))
+                return False
+            if times == 1:
+                self.edges.append((state.id, given, state.id))
+            if self.requests >= self.max_requests:
+                return True
+        return False
 
 
 def main(argv=None):
@@ -187,7 +297,7 @@ def main(argv=None):
     parser.add_argument("--to", default="12333", help="the dialled number")
     parser.add_argument("--token", help="auth token to sign with (default: $TWILIO_AUTH_TOKEN)")
     parser.add_argument("--app", help="the app to crawl in-process (default app:app)")
-    parser.add_argument("--max-depth", type=int, default=6, help="keys pressed per call (6)")
+    parser.add_argument("--max-depth", type=int, default=6, help="inputs given per call (6)")
     parser.add_argument("--max-requests", type=int, default=300, help="webhooks in all (300)")
     parser.add_argument("--format", choices=("text", "mermaid"), default="text")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -195,11 +305,15 @@ def main(argv=None):
         target = targets.over_http(args.url, args.token or dialer.default_token())
     else:
         target = targets.in_process(targets.load_app(args.app), args.token)
-    found = Crawler(target, args.to, args.max_depth, args.max_requests).crawl()
-    print(found.mermaid() if args.format == "mermaid" else found.text())
+    crawler = Crawler(target, to=args.to, max_depth=args.max_depth, max_requests=args.max_requests)
+    found = crawler.crawl()
+    mermaid = args.format == "mermaid"
+    print(found.mermaid() if mermaid else found.text(), end="" if mermaid else "\n")
+    # A diagram is piped to a file or a renderer: the flags go beside it, never into it.
+    report = sys.stderr if mermaid else sys.stdout
     findings = found.findings()
     for finding in findings:
-        print(f"FLAG  {finding}")
+        print(f"FLAG  {finding}", file=report)
     if not findings:
-        print("no dead ends, errors or loops found")
+        print("no dead ends, errors or loops found", file=report)
     return 1 if findings else 0
