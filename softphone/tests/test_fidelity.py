@@ -130,3 +130,91 @@ def test_audio_in_a_gather_that_is_not_audio_is_13325():
     server = Server(pages)
     call = Call(BASE, server, measure=dialer.measurer(server)).start()
     assert [e.data["code"] for e in events(call, "warning")] == [13325]
+
+
+# 3. a conference's waitUrl is requested and loops until the conference starts
+
+
+CONFERENCE = {
+    "/": '<Dial action="/after"><Conference waitUrl="/wait">room</Conference></Dial>',
+    "/wait": '<Say>Please wait for the host</Say><Pause length="8"/>',
+    "/after": "<Say>The conference ended</Say>",
+}
+
+
+def test_a_conference_wait_url_loops_until_the_conference_starts():
+    call, server = dial(CONFERENCE, agent_after=25)
+    waits = [(method, url) for method, url, _ in server.requests if url == APP + "/wait"]
+    assert waits == [("POST", APP + "/wait")] * 3  # at 0, ~10 and ~20 s
+    assert call.heard() == ["Please wait for the host"] * 3 + ["The conference ended"]
+    (after,) = server.to("/after")
+    assert after["DialCallStatus"] == "completed"
+    assert "DialCallSid" not in after
+    assert events(call, "bridged")[0].t == 25
+
+
+def test_a_conference_wait_url_honours_wait_method():
+    pages = dict(CONFERENCE)
+    pages["/"] = '<Dial><Conference waitUrl="/wait" waitMethod="GET">room</Conference></Dial>'
+    _, server = dial(pages, agent_after=5)
+    assert {m for m, url, _ in server.requests if url.startswith(APP + "/wait")} == {"GET"}
+
+
+def test_a_conference_wait_url_refuses_what_it_may_not_hold_with_13238():
+    pages = dict(CONFERENCE)
+    pages["/wait"] = '<Say>Hold on</Say><Gather><Say>Press 1</Say></Gather><Pause length="9"/>'
+    call, _ = dial(pages, agent_after=5)
+    (error,) = events(call, "error")
+    assert error.data["code"] == 13238
+    assert "<Gather>" in error.data["message"]
+    assert events(call, "gather") == []
+    assert call.heard() == ["Hold on", "The conference ended"]
+
+
+# 6. a queue's waitUrl refuses verbs Twilio does not play there; lint says so too
+
+
+def test_a_queue_wait_url_refuses_record_and_dial():
+    pages = {
+        "/": '<Enqueue waitUrl="/wait">support</Enqueue>',
+        "/wait": '<Record/><Dial>+8610123</Dial><Say>Still waiting</Say><Pause length="20"/>',
+    }
+    call, _ = dial(pages, agent_after=10)
+    refused = [(e.data["code"], e.data["message"][:9]) for e in events(call, "warning")]
+    assert refused == [(12200, "<Record> "), (12200, "<Dial> is")]
+    assert events(call, "record") == events(call, "transfer")[1:] == []
+    assert call.heard() == ["Still waiting"]
+
+
+@pytest.mark.parametrize(
+    ("wait", "document", "code"),
+    (
+        ("queue", "<Say>hold</Say><Record/>", 12200),
+        ("conference", "<Say>hold</Say><Gather/>", 13238),
+        ("conference", "<Say>hold</Say><Hangup/>", 13238),
+    ),
+)
+def test_lint_flags_what_a_wait_url_may_not_hold(wait, document, code):
+    found = lint.check(doc(document), wait=wait)
+    assert [f.code for f in found] == [code]
+    assert lint.check(doc(document)) == []  # fine anywhere but on hold
+
+
+# 4. an agent takes a caller who sits in a waitUrl Gather at the agent's time
+
+
+def test_an_agent_takes_a_caller_in_a_wait_url_gather_and_the_late_key_is_lost():
+    pages = {
+        "/": '<Enqueue waitUrl="/wait" action="/after">support</Enqueue>',
+        "/wait": '<Gather action="/menu" numDigits="1"><Say>Press 1 to leave a message '
+        "instead of waiting for the next free agent</Say></Gather>",
+        "/menu": "<Say>Leave a message</Say>",
+        "/after": "<Say>Thank you for holding</Say>",
+    }
+    call, server = dial(pages, "1", agent_after=3)
+    assert server.to("/menu") == []
+    (after,) = server.to("/after")
+    assert (after["QueueResult"], after["QueueTime"]) == ("bridged", "3")
+    assert events(call, "say")[0].data["cut"] is True
+    assert events(call, "lost_keys")[0].data["keys"] == "1"
+    assert call.heard()[-1] == "Thank you for holding"

@@ -46,3 +46,7 @@ PAUSE_LENGTH = 13910  # Pause: Invalid length value
 # dictionary has no code of its own for another verb there, so the engine and lint say 12200.
 CONFERENCE_WAIT_VERBS = ("Say", "Play", "Pause", "Redirect")
 QUEUE_WAIT_VERBS = ("Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather")
+HOLD_VERBS = {  # waitUrl kind -> (the verbs Twilio plays there, the code for another)
+    "queue": (QUEUE_WAIT_VERBS, SCHEMA),
+    "conference": (CONFERENCE_WAIT_VERBS, CONFERENCE_WAIT_VERB),
+}

@@ -197,6 +197,8 @@ class Gathering:
                 break
         else:
             ended_at = (prompts_end if last is None else last) + timeout
+        if self.hold is not None and ended_at > self.hold.until:
+            return self.taken_off_hold(timed, secret)
         pressed = "".join(key for key, _ in timed[:used])
         if pressed:
             self.events.append(
@@ -216,6 +218,18 @@ class Gathering:
                 action, gather.get("method", "POST"), {"Digits": "", "FinishedOnKey": finished_on}
             )
         # else: no input, or the finish key alone, falls through to the next verb
+
+    def taken_off_hold(self, timed, secret):
+        """An agent takes the caller before a waitUrl Gather ends: its action never comes.
+
+        Twilio dequeues at the agent's time, whatever the caller is keying; the entry is lost.
+        """
+        until = self.hold.until
+        self.replay(min([until] + [moment for _, moment in timed[:1]]))
+        if timed:
+            keys = mask_keys("".join(key for key, _ in timed), secret)
+            self.events.append(Event("lost_keys", until, {"keys": keys}))
+        self.t = until
 
     def speech_timeout(self, gather, timeout):
         """Seconds of quiet after the words before Twilio sends them (speechTimeout)."""

@@ -38,6 +38,12 @@ class Hold:
     wait_method: str
     rest: list  # the verbs after <Enqueue>, for when the caller leaves the queue
     doc_url: str
+    dial: object = None  # a conference's <Dial>: its action hears how the wait ended
+
+    @property
+    def kind(self):
+        """Which waitUrl rules apply: "conference" or "queue"."""
+        return "queue" if self.dial is None else "conference"
 
 
 class Queues:
@@ -69,6 +75,10 @@ class Queues:
     def hold_music(self):
         """The hold TwiML ran out: request waitUrl again, or play Twilio's music (or silence)."""
         hold = self.hold
+        if hold.wait_url and hold.kind == "conference":
+            # Twilio's Conference page lists no parameters of its own for waitUrl: the call's.
+            self.request(hold.wait_url, hold.wait_method, {})
+            return
         if hold.wait_url:
             params = {
                 "QueuePosition": "1",
@@ -93,6 +103,8 @@ class Queues:
 
     def leave_queue(self, result, by="caller"):
         """The call leaves the queue: `action` hears why (QueueResult), else the next verb runs."""
+        if self.hold.kind == "conference":
+            return self.leave_conference(result, by)
         hold, self.hold = self.hold, None
         waited = self.t - hold.started
         self.event("dequeue", queue=hold.name, result=result, waited=round(waited, 2))
@@ -166,11 +178,32 @@ class Queues:
         self.dial_done(verb, status, 0.0, sid=True)
 
     def dial_conference(self, verb, conference):
-        """<Dial><Conference>: alone, the caller hears the hold music until agent_after."""
+        """<Dial><Conference>: alone, the caller hears the hold music until agent_after.
+
+        A waitUrl is requested (waitMethod, POST by default) and its Say, Play, Pause and
+        Redirect loop until the conference starts (Twilio's Conference page; error 13238).
+        """
         name = text_of(conference)
         self.event("transfer", conference=name, to=f"conference:{name}")
         wait = HOLD_PATIENCE if self.agent_after is None else max(self.agent_after, 0.0)
-        music = conference.get("waitUrl") or DEFAULT_WAIT_URL
+        if conference.get("waitUrl"):
+            self.hold = Hold(
+                name=name,
+                sid="CF" + secrets.token_hex(16),
+                started=self.t,
+                until=self.t + wait,
+                result="hangup" if self.agent_after is None else "bridged",
+                action=None,
+                method="POST",
+                wait_url=self.resolve(conference.get("waitUrl")),
+                wait_method=conference.get("waitMethod", "POST"),
+                rest=self.verbs,
+                doc_url=self.doc_url,
+                dial=verb,
+            )
+            self.verbs = []
+            return None
+        music = DEFAULT_WAIT_URL
         self.event("hold", conference=name, music=music, duration=round(wait, 2))
         self.t += wait
         if self.agent_after is None:
@@ -180,6 +213,35 @@ class Queues:
         self.event("bridged", conference=name, reason="someone joined, then left")
         self.event("dial_result", status="completed")
         self.dial_done(verb, "completed", 0.0, sid=False)  # no DialCallSid for a conference
+
+    def leave_conference(self, result, by):
+        """The wait for a conference ends: someone joined (then left), or the caller gave up."""
+        hold, self.hold = self.hold, None
+        self.doc_url = hold.doc_url
+        if result == "hangup":
+            reason = None
+            if by == "caller" and self.agent_after is None:
+                reason = f"alone in the conference for {HOLD_PATIENCE:.0f} s (see agent_after)"
+            self.event("hangup", by=by, **({"reason": reason} if reason else {}))
+            return self.end("completed")
+        self.event("bridged", conference=hold.name, reason="someone joined, then left")
+        self.event("dial_result", status="completed")
+        self.verbs = hold.rest
+        self.dial_done(hold.dial, "completed", 0.0, sid=False)
+        return None
+
+    def refused_on_hold(self, verb):
+        """True if the hold document may not hold `verb`: Twilio refuses it there, with a code."""
+        if self.hold is None or verb.tag in codes.HOLD_VERBS[self.hold.kind][0]:
+            return False
+        kind = self.hold.kind
+        code = codes.HOLD_VERBS[kind][1]
+        self.event(
+            "error" if kind == "conference" else "warning",
+            code=code,
+            message=f"<{verb.tag}> is not allowed in a {kind} waitUrl document; skipped",
+        )
+        return True
 
     def dial_done(self, verb, status, duration, sid):
         """The dialled call ended: its action hears how (else the next verb runs)."""

@@ -435,6 +435,8 @@ class Call(Gathering, Queues, Recording):
 
     def execute(self, verb):
         tag = verb.tag
+        if self.refused_on_hold(verb):
+            return
         if tag in NOT_SIMULATED:
             nouns = "".join(f"<{child.tag}>" for child in verb)
             self.event(

@@ -49,10 +49,6 @@ CHILDREN = {  # verb -> the children it may have (verbs not listed take none)
     "Dial": {"Number", "Client", "Conference", "Queue", "Sip", "Sim", "Application", "WhatsApp"},
     "Enqueue": {"Task"},
 }
-HOLD_VERBS = {  # waitUrl kind -> (the verbs Twilio plays there, the code for another)
-    "queue": (codes.QUEUE_WAIT_VERBS, codes.SCHEMA),
-    "conference": (codes.CONFERENCE_WAIT_VERBS, codes.CONFERENCE_WAIT_VERB),
-}
 FINAL = ("Hangup", "Redirect", "Reject")  # nothing after these runs
 KEYS = set("0123456789*#")
 METHODS = ("GET", "POST")
@@ -124,7 +120,7 @@ def hold_findings(root, wait):
     """The verbs a waitUrl document may not hold (Twilio refuses them there)."""
     if wait is None:
         return []
-    allowed, code = HOLD_VERBS[wait]
+    allowed, code = codes.HOLD_VERBS[wait]
     return [
         Finding(code, f"<{verb.tag}> is not allowed in a {wait} waitUrl", f"Response/{verb.tag}")
         for verb in root
