@@ -247,9 +247,12 @@ def test_strict_fails_on_lint_warnings(demo_app, tmp_path):
     (relaxed,) = runner.run_all([path], InProcess(app))
     (strict,) = runner.run_all([path], InProcess(app), strict=True)
     assert relaxed.passed
-    assert relaxed.warnings[0].data["code"] == 13511
+    assert relaxed.findings[0].data["code"] == 13511
     assert not strict.passed
-    assert "--strict: warning 13511: Response/Say[1]: Polly.Zhiyu speaks cmn-CN" in strict.failure
+    assert "--strict: lint 13511: Response/Say[1]: Polly.Zhiyu speaks cmn-CN" in strict.failure
+
+
+ID_AND_PIN = {"NUMBER": "11010519491231002*", "PIN": "123456"}
 
 
 def test_a_saved_call_replays_and_keeps_no_pin(demo_app, tmp_path):
@@ -262,14 +265,17 @@ def test_a_saved_call_replays_and_keeps_no_pin(demo_app, tmp_path):
     save.write_scenario(call.events, path, answers, name="saved balance")
     text = path.read_text(encoding="utf-8")
     assert "123456" not in text
+    assert "11010519491231002" not in text  # an ID number is personal data too
     assert "press: ${PIN}#" in text
+    assert "press: ${NUMBER}#" in text
+    assert "set them to replay it: $NUMBER, $PIN" in text
     assert "expect: 您的医保个人账户余额为一千二百三十四元五角六分" in text
     assert "expect_transfer:" in text
-    loaded = scenarios.load(path, environ={"PIN": "123456"})
-    (result,) = runner.run_all([str(path)], InProcess(demo_app), environ={"PIN": "123456"})
+    loaded = scenarios.load(path, environ=ID_AND_PIN)
+    (result,) = runner.run_all([str(path)], InProcess(demo_app), environ=ID_AND_PIN)
     assert loaded.name == "saved balance"
     assert result.passed, result.failure
-    (wrong,) = runner.run_all([str(path)], InProcess(demo_app), environ={"PIN": "000000"})
+    (wrong,) = runner.run_all([str(path)], InProcess(demo_app), environ={**ID_AND_PIN, "PIN": "000000"})
     assert not wrong.passed
 
 
@@ -289,3 +295,12 @@ def test_save_a_scripted_call_from_the_command_line_and_replay_it(tmp_path, caps
         assert "- expect_hangup: true\n" in text
         assert main(["test", str(path), "--token", twiml_app.TOKEN]) == 0
     assert "1 passed, 0 failed" in capsys.readouterr().out
+
+
+def test_every_scenario_passes_run_after_run_on_one_store(demo_app):
+    """What the README tells users to run passes again on the store it left (issue #21, 19)."""
+    files = scenarios.discover([CALLS])
+    for run in ("first", "second"):
+        results = runner.run_all(files, InProcess(demo_app), strict=True)
+        failed = [f"{r.scenario.path}: {r.failure}" for r in results if not r.passed]
+        assert failed == [], f"{run} run"

@@ -14,6 +14,7 @@ import pytest
 from softphone.interpreter import Keys
 
 from softphone import cli
+from softphone import settings
 from tests.conftest import TEST_SCRYPT_N
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -165,7 +166,7 @@ def test_help_documents_every_form_and_option(env):
     text = softphone(env, "--help").stdout
     for form in ("110105194912310021#", " . ", "12w34#", "1@2.5", "hangup", '"spoken words"'):
         assert form in text
-    for option in ("--agent-after SECONDS", "--answer", "busy,no-answer,completed,failed"):
+    for option in ("--agent-after SECONDS", "--answer", "completed,busy,no-answer,failed"):
         assert option in text
     assert "--app MODULE:NAME" in text
 
@@ -178,12 +179,18 @@ def test_quoted_groups_survive_and_hash_is_a_key():
     assert [k.speech for k in keys] == [None, "yes please", None]
 
 
-def test_new_call_options_are_passed_only_when_given():
-    plain = cli.call_options(cli.parse_args(["--keys", "1"]), None)
+def test_call_options_are_passed_only_when_given_and_each_call_has_its_own_caller():
+    plain = settings.from_args(cli.parse_args(["--keys", "1"])).call_options()
     assert "agent_after" not in plain
     assert "answer" not in plain
-    given = cli.call_options(cli.parse_args(["--agent-after", "30", "--answer", "busy"]), None)
-    assert (given["agent_after"], given["answer"]) == (30.0, "busy")
+    assert plain["method"] == "POST"
+    assert re.fullmatch(r"\+861380013\d{4}", plain["caller"])
+    callers = {settings.from_args(cli.parse_args([])).call_options()["caller"] for _ in range(20)}
+    assert len(callers) > 1  # one visitor's wrong PINs are not the next caller's
+    given = settings.from_args(
+        cli.parse_args(["--agent-after", "30", "--answer", "busy", "--from", "+8613912345678"])
+    ).call_options()
+    assert (given["agent_after"], given["answer"], given["caller"]) == (30.0, "busy", "+8613912345678")
 
 
 # Errors say what to do
@@ -369,7 +376,9 @@ def test_an_interactive_call_saved_replays_with_the_pin_from_the_environment(env
     text = saved.read_text(encoding="utf-8")
     assert "${PIN}" in text
     assert "123456" not in text
-    replay = softphone({**env, "PIN": "123456"}, "test", str(saved))
+    assert "11010519491231002" not in text
+    secrets = {"PIN": "123456", "NUMBER": "11010519491231002*"}
+    replay = softphone({**env, **secrets}, "test", str(saved))
     assert "1 passed, 0 failed" in replay.stdout, replay.stdout + replay.stderr
-    wrong = softphone({**env, "PIN": "654321"}, "test", str(saved))
+    wrong = softphone({**env, **secrets, "PIN": "654321"}, "test", str(saved))
     assert wrong.returncode == 1

@@ -14,13 +14,16 @@ import tempfile
 
 from softphone import diagnose
 from softphone import dialer
+from softphone import runner
 from softphone import save
+from softphone import settings
 from softphone import target
 from softphone import terminal
 from softphone.interpreter import Call
 from softphone.interpreter import Keys
 from softphone.recorder import Recorder
 from softphone.recorder import espeak_voice
+from softphone.transcript import describe
 
 PROG = "softphone"
 KEYS_HELP = """\
@@ -81,50 +84,6 @@ def script(text):
     return keys
 
 
-def short_url(url, longest=16):
-    """A URL for a transcript line: long query values (an app's sealed state) shown as …."""
-    base, _, query = url.partition("?")
-    if not query:
-        return base
-    shown = [
-        f"{name}={'…' if len(value) > longest else value}" if sep else name
-        for name, sep, value in (part.partition("=") for part in query.split("&"))
-    ]
-    return base + "?" + "&".join(shown)
-
-
-def describe(event, words=None):
-    """One transcript line for an event; `words` tells what a played file says, if known."""
-    data = event.data
-    cut = f"   [cut after {data['duration']:.1f}s]" if data.get("cut") else ""
-    match event.kind:
-        case "dial":
-            text = f"{data['url']} (To {data['to']})"
-        case "gather":
-            text = f"→ {short_url(data['action'])}" + ("   (secret)" if data.get("secret") else "")
-        case "say":
-            text = data["text"] + cut
-        case "play":
-            said = words(data["url"]) if words and data.get("url") else None
-            text = (said or data.get("url") or f"tones {data.get('digits')}") + cut
-        case "keys" | "lost_keys":
-            text = data["keys"] + ("   (masked)" if data.get("secret") else "")
-        case "silence" | "pause":
-            text = f"{data['duration']}s"
-        case "transfer":
-            text = data["to"]
-        case "error" | "warning":
-            text = f"{data['code']}: {data['message']}"
-        case "hangup":
-            text = f"by {data['by']}" + (f" ({data['reason']})" if data.get("reason") else "")
-        case _:
-            text = " ".join(
-                f"{k}={short_url(v) if k.endswith('url') and isinstance(v, str) else v}"
-                for k, v in data.items()
-            )
-    return f"[{event.t:7.1f}s] {event.kind:<9} {text}"
-
-
 class Transcript:
     """Print a call's events as lines, each once, as they become final (nowhere: `out` None)."""
 
@@ -182,30 +141,18 @@ def parse_args(argv):
         help="the WSGI app to dial in-process when no URL is given, as flask --app names it "
         "(default: $SOFTPHONE_APP, else app:app from the current folder)",
     )
-    parser.add_argument("--to", default="12333", help="the dialled number, e.g. 0991-12333")
-    parser.add_argument("--from", dest="caller", default="+8613800138000", help="the caller ID")
+    settings.add_arguments(parser)
     parser.add_argument("--keys", help="scripted: one group per prompt (forms below)")
     parser.add_argument("--json", action="store_true", help="print the call as JSON events")
     parser.add_argument("--token", help="auth token to sign with (default: $TWILIO_AUTH_TOKEN)")
-    parser.add_argument("--status-callback", help="URL to POST when the call ends")
-    parser.add_argument("--fallback-url", help="URL to POST when a webhook fails")
-    parser.add_argument("--method", default="POST", choices=("POST", "GET"))
-    parser.add_argument(
-        "--agent-after",
-        type=float,
-        metavar="SECONDS",
-        help="an agent answers a caller waiting in a queue after this long (default: never)",
-    )
-    parser.add_argument(
-        "--answer",
-        choices=("busy", "no-answer", "completed", "failed"),
-        help="what a <Dial>ed number does (DialCallStatus; default: no-answer)",
-    )
     parser.add_argument("--record", metavar="FILE.wav", help="write what the caller heard")
     parser.add_argument(
         "--save",
         metavar="FILE.yaml",
-        help="write the call as a scenario that replays it (PINs as ${PIN}, never the keys)",
+        help="write the call as a scenario that replays it (secret entries as ${VARIABLES})",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show the in-process app's start-up log"
     )
     parser.add_argument(
         "--audio",
@@ -224,7 +171,7 @@ def make_target(args):
     spec = args.app or os.environ.get("SOFTPHONE_APP") or "app:app"
     module = spec.partition(":")[0]
     try:
-        app = target.load_app(spec)
+        app = target.load_app(spec, quiet=not args.verbose)
     except ModuleNotFoundError as error:
         if error.name != module:
             raise Refused(f"the app {spec} did not start: {error}") from None
@@ -314,23 +261,6 @@ def play_script(call, transcript, groups, sent):
         transcript.show()
 
 
-def call_options(args, measure):
-    """The Call's keyword arguments; the newer ones only when given, for older engines."""
-    options = {
-        "to": args.to,
-        "caller": args.caller,
-        "method": args.method,
-        "measure": measure,
-        "status_callback": args.status_callback,
-        "fallback_url": args.fallback_url,
-    }
-    if args.agent_after is not None:
-        options["agent_after"] = args.agent_after
-    if args.answer:
-        options["answer"] = args.answer
-    return options
-
-
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
@@ -355,12 +285,10 @@ def main(argv=None):
 def dial(args, groups, log):
     """Make the call, print it, and return the exit status."""
     where = make_target(args)
+    number = settings.from_args(args)
     watch = diagnose.Watch(where.fetch)
     where = dataclasses.replace(where, fetch=watch)
-    try:
-        call = Call(where.url, watch, **call_options(args, where.measure))
-    except TypeError as error:  # an engine without --agent-after or --answer
-        raise Refused(f"this softphone cannot simulate that option yet ({error})") from None
+    call = Call(where.url, watch, measure=where.measure, **number.call_options())
     scripted = groups is not None
     speak = None if args.json else speaker(args.audio, scripted, where.hooks.speak)
     # With --json the events go out at the end; someone at the keys still reads the prompts.
@@ -388,8 +316,9 @@ def dial(args, groups, log):
             print(f"note: {note}", file=sys.stderr)
         print(f"recorded {seconds:.1f} s to {args.record}", file=sys.stderr)
     if args.save:
-        document = save.write_scenario(call.events, args.save, sent)
+        document = save.write_scenario(call.events, args.save, sent, number)
         print(f"saved {len(document['steps'])} steps to {args.save}", file=sys.stderr)
+    runner.discard_recordings(call)
     for hint in watch.hints(where.url):
         print(f"{PROG}: {hint}", file=sys.stderr)
     if log.errors:

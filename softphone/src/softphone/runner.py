@@ -2,12 +2,17 @@
 
 A scenario with no `dial.url` (or a relative one) runs in-process against the app
 `--app` names (default `app:app`, as `flask --app`); one with an http(s) URL runs over HTTP,
-in parallel with the others. `--url` sends every scenario to one URL instead.
+in parallel with the others. `--url` sends every scenario to one URL instead. The number's
+settings (`--method GET`, `--from`, …) apply to every scenario whose `dial:` does not name them.
 """
 
 import argparse
+import dataclasses
+import datetime as dt
 import os
 import re
+import shutil
+import socket
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -19,7 +24,9 @@ from urllib.parse import urljoin
 from softphone import dialer
 from softphone import lint
 from softphone import scenario as scenarios
+from softphone import settings
 from softphone import target as targets
+from softphone import transcript as transcripts
 from softphone.coverage import Coverage
 from softphone.coverage import advertised_keys
 from softphone.coverage import gather_id
@@ -27,7 +34,6 @@ from softphone.coverage import trace_of
 from softphone.interpreter import Call
 from softphone.interpreter import Keys
 
-DEFAULT_CALLER = "+8613800138000"
 HEARD_CHARS = 240  # of the last thing heard, in a failure message
 CALL_ERRORS = (12100, 12102, 12300)  # the call reports these itself, as errors
 
@@ -40,6 +46,7 @@ class Result:
     passed: bool
     seconds: float = 0.0  # simulated call time
     failure: str = ""
+    error: bool = False  # the scenario could not run at all (unreadable, no target)
     step: int | None = None
     events: list = field(default_factory=list)
     trace: list = field(default_factory=list)
@@ -47,8 +54,14 @@ class Result:
     wall: float = 0.0
 
     @property
-    def warnings(self):
-        return [e for e in self.events if e.kind == "warning"]
+    def findings(self):
+        """Lint findings in the app's TwiML: what --strict fails on."""
+        return [e for e in self.events if e.kind == "warning" and e.data.get("source") == "lint"]
+
+    @property
+    def notes(self):
+        """What the softphone says of itself or the call (not simulated, a Twilio warning)."""
+        return [e for e in self.events if e.kind in ("warning", "note") and e not in self.findings]
 
 
 class Observer:
@@ -88,24 +101,29 @@ def heard(events, words=None):
     return "\n".join(texts)
 
 
-def run(scenario, target, strict=False):
-    """Run one scenario against a target and return its Result."""
+def run(scenario, target, strict=False, number=None):
+    """Run one scenario against a target and return its Result.
+
+    `number`: the settings of the command line, for what the scenario's `dial:` leaves out.
+    """
     started = time.monotonic()
     observer = Observer(target.fetch)
-    dial = scenario.dial
-    call = Call(
-        target.url,
-        observer,
-        to=dial.get("to", "12333"),
-        caller=dial.get("from", DEFAULT_CALLER),
-        measure=target.measure,
-    )
+    given = settings.from_dial(scenario.dial)
+    if number is not None:
+        named = {settings.DIAL_NAMES.get(k, k) for k in settings.NUMBER_DEFAULTS} & set(
+            scenario.dial
+        )
+        given = dataclasses.replace(
+            number,
+            **{k: getattr(given, k) for k in settings.NUMBER_DEFAULTS if _named(k, named)},
+        )
+    call = Call(target.url, observer, measure=target.measure, **given.call_options())
     observer.call = call
     result = Result(scenario, passed=True)
     words = target.hooks.words
     expected_errors = {step.value for step in scenario.steps if step.kind == "expect_error"}
     call.start()
-    mark = 0
+    mark, after = 0, None  # the events since the last action, and that action's step
     for step in scenario.steps:
         if step.kind in scenarios.ACTIONS:
             if call.ended:
@@ -113,15 +131,16 @@ def run(scenario, target, strict=False):
             else:
                 problem = None
                 note_gather(call, step, result)
-                mark = call.mark()
+                mark, after = call.mark(), step
                 act(call, step)
         else:
             problem = check(step, call, call.since(mark), words)
         if problem:
-            fail(result, step, problem, call, mark, words)
+            fail(result, step, problem, call, mark, words, after)
             break
     if not call.ended:
         call.hangup()
+    discard_recordings(call)
     if result.passed:
         unexpected = [
             e
@@ -131,14 +150,24 @@ def run(scenario, target, strict=False):
         if unexpected:
             data = unexpected[0].data
             fail(result, None, f"error {data['code']}: {data['message']}", call, 0, words)
-        elif strict and any(e.kind == "warning" for e in call.events):
-            data = next(e for e in call.events if e.kind == "warning").data
-            fail(result, None, f"--strict: warning {data['code']}: {data['message']}", call, 0)
     result.seconds = call.t
     result.events = call.events
     result.trace = observer.trace
     result.wall = time.monotonic() - started
+    if result.passed and strict and result.findings:
+        data = result.findings[0].data
+        fail(result, None, f"--strict: lint {data['code']}: {data['message']}", call, 0)
     return result
+
+
+def _named(attribute, named):
+    return settings.DIAL_NAMES.get(attribute, attribute) in named
+
+
+def discard_recordings(call):
+    """Remove the temporary folder of the call's <Record>ings, once no webhook can fetch them."""
+    if getattr(call, "recordings_dir", None) is None and getattr(call, "recordings_folder", None):
+        shutil.rmtree(call.recordings_folder, ignore_errors=True)
 
 
 def act(call, step):
@@ -196,23 +225,32 @@ def check(step, call, events, words):
     return None
 
 
-def fail(result, step, problem, call, mark, words=None):
+def fail(result, step, problem, call, mark, words=None, after=None):
+    """Say what failed, what was heard since the last action (or that nothing was), and why."""
     result.passed = False
     result.step = step.number if step else None
-    last = heard(call.since(mark), words) or heard(call.events, words).split("\n")[-1]
-    last = last.replace("\n", " ")
+    where = f"step {step.number}: expected {scenarios.describe(step)}: " if step else ""
+    since = call.since(mark) if step else call.events
+    last = heard(since, words).replace("\n", " ")
     if len(last) > HEARD_CHARS:
         last = "…" + last[-HEARD_CHARS:]
-    where = f"step {step.number}: expected {scenarios.describe(step)}: " if step else ""
-    result.failure = f"{where}{problem}; last heard: {last or '(nothing)'}"
+    if last:
+        told = f"last heard: {last}"
+    else:
+        told = f"nothing heard since step {after.number}" if after else "nothing heard"
+        told += ", and the call ended" if call.ended and step else ""
+    errors = [e.data for e in since if e.kind == "error"]
+    if errors and step:
+        told += f" (the app failed: error {errors[0]['code']}: {errors[0]['message']})"
+    result.failure = f"{where}{problem}; {told}"
 
 
 class Targets:
     """Pick each scenario's target: its URL over HTTP, or the app in-process (loaded once)."""
 
-    def __init__(self, base_url=None, app_spec=None, token=None, app=None):
+    def __init__(self, base_url=None, app_spec=None, token=None, app=None, quiet=True):
         self.base_url, self.app_spec, self.token = base_url, app_spec, token
-        self.app = app
+        self.app, self.quiet = app, quiet
 
     def is_http(self, scenario):
         url = scenario.dial.get("url", "")
@@ -229,10 +267,15 @@ class Targets:
         if url.startswith(("http://", "https://")):
             return targets.over_http(url, token)
         if self.app is None:
-            self.app = targets.load_app(self.app_spec)
+            self.app = targets.load_app(self.app_spec, quiet=self.quiet)
         return targets.in_process(
             self.app, scenario.token or self.token, urljoin(targets.LOCAL_URL, url)
         )
+
+    def words(self):
+        """The in-process app's words hook (what a played file says), if it hands one over."""
+        hooks = getattr(self.app, "softphone_hooks", None)
+        return hooks.words if hooks else None
 
     def model(self):
         """The flow of the in-process app, if it hands one over."""
@@ -242,8 +285,12 @@ class Targets:
         return hooks.flow() if hooks and hooks.flow else None
 
 
-def run_all(files, pick, strict=False, jobs=8, environ=None):
-    """Load and run scenario files; return results in the files' order (errors as failures)."""
+def run_all(files, pick, strict=False, jobs=8, environ=None, number=None):
+    """Load and run scenario files; return results in the files' order.
+
+    A file that cannot be read or checked, or a target that cannot be reached, is an error
+    (the scenario never ran), not a failure.
+    """
     loaded = []
     for path in files:
         try:
@@ -256,15 +303,15 @@ def run_all(files, pick, strict=False, jobs=8, environ=None):
         item = loaded[index]
         if isinstance(item, scenarios.ScenarioError):
             stub = scenarios.Scenario(files[index], os.path.basename(files[index]), [])
-            results[index] = Result(stub, passed=False, failure=str(item))
+            results[index] = Result(stub, passed=False, failure=str(item), error=True)
         else:
             try:
                 target = pick(item)
             except Exception as error:  # noqa: BLE001 - e.g. an app that cannot be imported
                 message = f"cannot reach the target: {type(error).__name__}: {error}"
-                results[index] = Result(item, passed=False, failure=message)
+                results[index] = Result(item, passed=False, failure=message, error=True)
                 return
-            results[index] = run(item, target, strict)
+            results[index] = run(item, target, strict, number)
 
     remote = [
         i for i, item in enumerate(loaded) if not isinstance(item, Exception) and pick.is_http(item)
@@ -279,63 +326,71 @@ def run_all(files, pick, strict=False, jobs=8, environ=None):
     return results
 
 
-def junit(results, path):
-    """Write JUnit XML, one testcase per scenario, for CI systems."""
-    failures = sum(not r.passed for r in results)
+def junit(results, path, words=None):
+    """Write JUnit XML, one testcase per scenario, valid against the strict Ant JUnit schema."""
+    failures = sum(not r.passed and not r.error for r in results)
     suite = ET.Element(
         "testsuite",
         name="softphone",
+        timestamp=dt.datetime.now().replace(microsecond=0).isoformat(),
+        hostname=socket.gethostname(),
         tests=str(len(results)),
         failures=str(failures),
-        errors="0",
+        errors=str(sum(r.error for r in results)),
         time=f"{sum(r.wall for r in results):.3f}",
     )
+    properties = ET.SubElement(suite, "properties")
+    for result in results:
+        ET.SubElement(
+            properties,
+            "property",
+            name=f"{result.scenario.name}: simulated seconds",
+            value=f"{result.seconds:.1f}",
+        )
     for result in results:
         case = ET.SubElement(
             suite,
             "testcase",
             classname=os.path.splitext(result.scenario.path)[0].replace(os.sep, "."),
             name=result.scenario.name,
-            file=result.scenario.path,
             time=f"{result.wall:.3f}",
         )
-        properties = ET.SubElement(case, "properties")
-        ET.SubElement(
-            properties, "property", name="simulated_seconds", value=f"{result.seconds:.1f}"
-        )
-        if not result.passed:
-            ET.SubElement(case, "failure", message=result.failure).text = result.failure
-        ET.SubElement(case, "system-out").text = transcript(result.events)
+        if result.error:
+            kind = "ScenarioError"
+            ET.SubElement(case, "error", message=result.failure, type=kind).text = result.failure
+        elif not result.passed:
+            kind = "NotHeard" if result.step else "CallFailed"
+            ET.SubElement(case, "failure", message=result.failure, type=kind).text = result.failure
+    ET.SubElement(suite, "system-out").text = "\n\n".join(
+        f"{r.scenario.name} ({r.scenario.path})\n{transcripts.lines(r.events, words)}"
+        for r in results
+    )
+    ET.SubElement(suite, "system-err").text = ""
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
-
-
-def transcript(events):
-    """What happened on the call, one line per event (keys as masked as in the events)."""
-    lines = []
-    for event in events:
-        data = event.data
-        text = data.get("text") or data.get("keys") or data.get("url") or data.get("message") or ""
-        code = f"{data['code']}: " if "code" in data else ""
-        lines.append(f"[{event.t:7.1f}s] {event.kind:<9} {code}{text}")
-    return "\n".join(lines)
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="softphone test", description="Run scenario files as calls."
     )
-    parser.add_argument("paths", nargs="+", help="scenario files or folders of *.yaml")
+    parser.add_argument("paths", nargs="+", help="scenario files, or folders of *.yaml")
     parser.add_argument(
         "--url", help="dial this URL for every scenario (relative dial URLs join it)"
     )
     parser.add_argument("--app", help="the app to run in-process (default app:app, as flask --app)")
     parser.add_argument("--token", help="auth token to sign with (default: $TWILIO_AUTH_TOKEN)")
+    settings.add_arguments(parser)
     parser.add_argument("--junit", metavar="FILE", help="write JUnit XML")
     parser.add_argument("--coverage", action="store_true", help="print path coverage")
     parser.add_argument("--min-coverage", type=float, metavar="N", help="fail below N percent")
-    parser.add_argument("--strict", action="store_true", help="lint warnings fail a scenario")
+    parser.add_argument("--strict", action="store_true", help="lint findings fail a scenario")
     parser.add_argument("--jobs", type=int, default=8, help="HTTP scenarios run at once (8)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="print failing transcripts")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print failing calls' transcripts, and the in-process app's start-up log",
+    )
     return parser.parse_args(argv)
 
 
@@ -349,22 +404,30 @@ def main(argv=None):
     if not files:
         print("no scenario files (*.yaml) found", file=sys.stderr)
         return 2
-    pick = Targets(args.url, args.app, args.token)
-    results = run_all(files, pick, args.strict, args.jobs)
+    pick = Targets(args.url, args.app, args.token, quiet=not args.verbose)
+    number = settings.from_args(args)
+    results = run_all(files, pick, args.strict, args.jobs, number=number)
+    words = pick.words()
+    said = set()  # each note once per run, however many scenarios meet it
     for result in results:
-        mark = "PASS" if result.passed else "FAIL"
+        mark = "PASS" if result.passed else "ERROR" if result.error else "FAIL"
         print(f"{mark}  {result.seconds:6.1f}s  {result.scenario.name}  ({result.scenario.path})")
         if not result.passed:
             print(f"      {result.failure}")
-            if args.verbose:
-                print(transcript(result.events))
-        for warning in result.warnings if not args.strict else ():
-            print(f"      warning {warning.data['code']}: {warning.data['message']}")
-    failed = sum(not r.passed for r in results)
-    print(f"{len(results) - failed} passed, {failed} failed")
+            if args.verbose and result.events:
+                print(transcripts.lines(result.events, words))
+        for event in result.notes + (result.findings if not args.strict else []):
+            line = f"{event.data.get('code', event.kind)}: {event.data.get('message', '')}"
+            if line not in said:
+                said.add(line)
+                print(f"      {'note' if event.kind == 'note' else 'warning'} {line}")
+    failed = sum(not r.passed and not r.error for r in results)
+    errors = sum(r.error for r in results)
+    summary = f"{len(results) - failed - errors} passed, {failed} failed"
+    print(summary + (f", {errors} errors" if errors else ""))
     if args.junit:
-        junit(results, args.junit)
-    status = 1 if failed else 0
+        junit(results, args.junit, words)
+    status = 1 if failed or errors else 0
     if args.coverage or args.min_coverage is not None:
         coverage = Coverage(pick.model())
         for result in results:

@@ -1,7 +1,8 @@
 """Write a call as a scenario file that replays it: its keys, and the first words heard after each.
 
-Keys at a Gather whose action is secret (a PIN) are written as `${PIN}`, read from the
-environment at replay and never stored.
+Keys at a Gather the app marks secret (a PIN) and entries longer than eight keys (an ID or card
+number) are written as variables (`${PIN}`, `${NUMBER}`), read from the environment at replay
+and never stored.
 """
 
 import re
@@ -10,6 +11,7 @@ import yaml
 
 from softphone import target as targets
 from softphone.interpreter import Keys
+from softphone.settings import DEFAULT_TO
 
 FIRST_WORDS = 24  # characters of the first thing heard, kept as a step's expect
 SENTENCE_END = re.compile(r"[。；;！!？?：:]|[.,](\s|$)|，")
@@ -26,20 +28,40 @@ def first_words(text):
     return cut.strip()
 
 
-def _press(answer, secret, pin_variable):
+LONGEST_CLEAR = 8  # keys longer than this (an ID or card number) are saved as a variable
+
+
+class Secrets:
+    """Name each secret or long entry once: PIN, PIN_2 … for secret prompts, NUMBER … else."""
+
+    def __init__(self):
+        self.names = {}  # keys -> variable name
+
+    def name(self, keys, secret):
+        if keys not in self.names:
+            base = "PIN" if secret else "NUMBER"
+            taken = sum(name.split("_")[0] == base for name in self.names.values())
+            self.names[keys] = base if not taken else f"{base}_{taken + 1}"
+        return self.names[keys]
+
+
+def _press(answer, secret, secrets):
     if answer.speech is not None:
         return {"speak": answer.speech}
     if not answer.keys:
         return {"wait": True}
-    if secret:
-        return {"press": f"${{{pin_variable}}}" + ("#" if answer.keys.endswith("#") else "")}
     at = f"@{answer.at:g}" if answer.at is not None else ""
+    entry = answer.keys.removesuffix("#")
+    if entry and (secret or len(entry) > LONGEST_CLEAR):
+        variable = secrets.name(entry, secret)
+        return {"press": f"${{{variable}}}" + answer.keys[len(entry) :] + at}
     return {"press": answer.keys + at}
 
 
-def scenario_of(events, answers, name=None, pin_variable="PIN"):
+def scenario_of(events, answers, name=None, number=None, secrets=None):
     """Return the scenario (a dict) that replays a call: its events and the Keys it was sent."""
     answers = [a if isinstance(a, Keys) else Keys.parse(a) for a in answers]
+    secrets = secrets if secrets is not None else Secrets()
     dial = next((e.data for e in events if e.kind == "dial"), {})
     steps, said, pending = [], [], list(answers)
     secret = False
@@ -56,7 +78,7 @@ def scenario_of(events, answers, name=None, pin_variable="PIN"):
             said.append(event.data["text"])
         elif event.kind in ("keys", "silence") and pending:
             flush()
-            steps.append(_press(pending.pop(0), secret, pin_variable))
+            steps.append(_press(pending.pop(0), secret, secrets))
         elif event.kind == "hangup" and event.data.get("by") == "caller":
             if not event.data.get("reason"):
                 flush()
@@ -68,16 +90,23 @@ def scenario_of(events, answers, name=None, pin_variable="PIN"):
     elif any(e.kind == "hangup" and e.data.get("by") != "caller" for e in events):
         steps.append({"expect_hangup": True})
     url = dial.get("url", "")
-    dial_out = {"to": str(dial.get("to", "12333"))}
+    to = str(dial.get("to", DEFAULT_TO))
+    written = {**(number.as_dial() if number else {}), "to": to}
+    where = "the app in-process"
     if url and url != targets.LOCAL_URL:
-        dial_out = {"url": url, **dial_out}
-    return {"name": name or f"a call to {dial_out['to']}", "dial": dial_out, "steps": steps}
+        written = {"url": url, **written}
+        where = url
+    return {"name": name or f"a call to {to} at {where}", "dial": written, "steps": steps}
 
 
-def write_scenario(events, path, answers, name=None, pin_variable="PIN"):
+def write_scenario(events, path, answers, number=None, name=None):
     """Write the scenario that replays a call to `path` (YAML); return it as a dict."""
-    document = scenario_of(events, answers, name, pin_variable)
+    secrets = Secrets()
+    document = scenario_of(events, answers, name, number, secrets)
     with open(path, "w", encoding="utf-8") as file:
-        file.write("# Saved from a call; PIN keys are read from $" + pin_variable + " at replay.\n")
+        file.write("# Saved from a call by softphone --save.\n")
+        if secrets.names:
+            names = ", ".join(f"${v}" for v in secrets.names.values())
+            file.write(f"# Entries kept out of this file; set them to replay it: {names}\n")
         yaml.safe_dump(document, file, allow_unicode=True, sort_keys=False, width=100)
     return document

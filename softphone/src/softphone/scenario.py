@@ -1,7 +1,8 @@
-"""Scenario files: one YAML call script each, checked field by field before anything is dialled.
+"""Scenario files: one YAML call script each, checked against their JSON Schema before dialling.
 
     name: balance by ID number, Beijing line
-    dial: {to: "010-12333"}           # or {url: "https://host/voice", to: ..., from: ...}
+    tags: [smoke]
+    dial: {to: "010-12333"}   # also url, from, method, status_callback, fallback_url, answer...
     env: {token: "${TWILIO_AUTH_TOKEN}"}
     steps:
       - expect: "Welcome"
@@ -12,6 +13,8 @@
 the same at every use in one run. A mistake names the file, the step number and the field.
 """
 
+import functools
+import json
 import os
 import re
 import secrets
@@ -19,10 +22,10 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
+import jsonschema
 import yaml
 
-TOP_FIELDS = ("name", "tags", "dial", "env", "steps")
-DIAL_FIELDS = ("to", "url", "from")
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "scenario.schema.json"
 # Each step is a mapping of one of these to its value.
 ACTIONS = ("press", "wait", "speak", "hangup")
 CHECKS = (
@@ -95,41 +98,50 @@ def parse(text, path="<scenario>", environ=None):
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ScenarioError(f"{path}: not valid YAML{where}: {error}") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: a scenario is a mapping with name, dial, env and steps")
-    for name in data:
-        if name not in TOP_FIELDS:
-            raise ScenarioError(f"{path}: unknown field {name!r} (known: {', '.join(TOP_FIELDS)})")
-    env = _mapping(data.get("env"), path, "env")
-    expand = Expander(path, env, os.environ if environ is None else environ)
-    env = {key: expand(str(value), "env", key) for key, value in env.items()}
+    problem = first_problem(data)
+    if problem:
+        raise ScenarioError(f"{path}: {problem}")
+    expand = Expander(path, {}, os.environ if environ is None else environ)
+    env = {key: expand(str(value), "env", key) for key, value in data.get("env", {}).items()}
     expand.env = env
-    dial = _mapping(data.get("dial"), path, "dial")
-    for name, value in dial.items():
-        if name not in DIAL_FIELDS:
-            raise ScenarioError(
-                f"{path}: dial: unknown field {name!r} (known: {', '.join(DIAL_FIELDS)})"
-            )
-        if not isinstance(value, (str, int)):
-            raise ScenarioError(f"{path}: dial: {name} must be text")
-    dial = {name: expand(str(value), "dial", name) for name, value in dial.items()}
-    steps = data.get("steps")
-    if not isinstance(steps, list) or not steps:
-        raise ScenarioError(f"{path}: steps: a list of at least one step is required")
-    parsed = [_step(number, raw, path, expand) for number, raw in enumerate(steps, 1)]
+    dial = {name: expand(str(value), "dial", name) for name, value in data.get("dial", {}).items()}
+    parsed = [_step(number, raw, path, expand) for number, raw in enumerate(data["steps"], 1)]
     name = data.get("name") or Path(path).stem
-    tags = data.get("tags") or []
-    if not isinstance(tags, list) or not all(isinstance(t, str) and t.isidentifier() for t in tags):
-        raise ScenarioError(f"{path}: tags: a list of names, e.g. [smoke, lockout]")
-    return Scenario(str(path), str(name), parsed, dial, env, tuple(tags))
+    tags = tuple(data.get("tags", ()))
+    return Scenario(str(path), str(name), parsed, dial, env, tags)
 
 
-def _mapping(value, path, name):
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ScenarioError(f'{path}: {name}: must be a mapping, e.g. {{to: "12333"}}')
-    return value
+def schema():
+    """The JSON Schema of scenario files, as shipped beside this module."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _validator():
+    return jsonschema.Draft202012Validator(schema())
+
+
+def first_problem(data):
+    """The first thing wrong with a scenario as a reader meets it, in words; None if none."""
+    errors = list(_validator().iter_errors(data))
+    if not errors:
+        return None
+    error = min(errors, key=lambda e: [(0, p) if isinstance(p, int) else (1, p) for p in e.path])
+    where = [f"step {p + 1}" if isinstance(p, int) else p for p in error.path if p != "steps"]
+    if list(error.path) == ["steps"]:
+        where = ["steps"]
+    message = error.schema.get("x-message") or error.message
+    if error.validator == "additionalProperties":
+        known = ", ".join(error.schema["properties"])
+        unknown = sorted(set(error.instance) - set(error.schema["properties"]))[0]
+        message = f"unknown field {unknown!r} (known: {known})"
+    elif error.validator == "required":
+        missing = error.message.split("'")[1]
+        where.append(missing)
+        message = error.schema["properties"][missing].get("x-message", error.message)
+    elif error.validator in ("minProperties", "maxProperties") and where[:1] != ["dial"]:
+        message = f"{message}, not {error.instance!r}"
+    return ": ".join([*where, message])
 
 
 class Expander:
@@ -160,63 +172,38 @@ class Expander:
 
 
 def _step(number, raw, path, expand):
+    """One step, its `${...}` filled, checked for what the schema cannot see (keys, regexes)."""
     where = f"step {number}"
-    if not isinstance(raw, dict) or len(raw) != 1:
-        raise ScenarioError(
-            f'{path}: {where}: a step is one field, e.g. `- press: "1"`, not {raw!r}'
-        )
     ((kind, value),) = raw.items()
-    if kind not in ACTIONS + CHECKS:
-        raise ScenarioError(
-            f"{path}: {where}: unknown field {kind!r} (known: {', '.join(ACTIONS + CHECKS)})"
-        )
 
     def bad(why):
         return ScenarioError(f"{path}: {where}: {kind}: {why}")
 
     if kind == "press":
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise bad('keys as text, e.g. "1", "123456#" or "1@0.5"')
         value = expand(str(value), where, kind).replace(" ", "")
         if not KEYS.match(value):
             raise bad(f"{value!r} is not keys: 0-9 * # w, then an optional @seconds")
-    elif kind in ("wait", "hangup", "expect_hangup"):
-        if value is not True:
-            raise bad("must be true")
     elif kind in ("speak", "expect_play"):
-        if not isinstance(value, str) or not value.strip():
-            raise bad("must be some text")
         value = expand(value, where, kind)
     elif kind in ("expect", "expect_not"):
-        value = _text_check(value, bad, lambda text: expand(text, where, kind))
-    elif kind == "expect_transfer":
-        if value is not True:
-            if not isinstance(value, dict) or set(value) - {"queue", "to"} or not value:
-                raise bad("true, or {queue: NAME} or {to: NUMBER}")
-            value = {key: expand(str(text), where, kind) for key, text in value.items()}
+        value = _heard(value, bad, lambda text: expand(text, where, kind))
+    elif kind == "expect_transfer" and value is not True:
+        value = {key: expand(str(text), where, kind) for key, text in value.items()}
     elif kind == "expect_error":
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise bad("a Twilio error code, e.g. 11200")
         value = str(value)
     shown = raw[kind] if isinstance(raw[kind], str) else ""
     return Step(number, kind, value, shown)
 
 
-def _text_check(value, bad, expand):
-    """An expected text: a substring, or {regex: PATTERN}."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)
-    if isinstance(value, str):
-        if not value:
-            raise bad("must not be empty")
-        return expand(value)
-    if isinstance(value, dict) and set(value) == {"regex"} and isinstance(value["regex"], str):
-        pattern = expand(value["regex"])
-        try:
-            return re.compile(pattern)
-        except re.error as error:
-            raise bad(f"regex {pattern!r} is not valid: {error}") from None
-    raise bad('text, or {regex: "PATTERN"}')
+def _heard(value, bad, expand):
+    """An expected text: a substring, or {regex: PATTERN} compiled."""
+    if not isinstance(value, dict):
+        return expand(str(value))
+    pattern = expand(value["regex"])
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        raise bad(f"regex {pattern!r} is not valid: {error}") from None
 
 
 def describe(step):

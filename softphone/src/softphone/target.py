@@ -6,6 +6,8 @@ hands them over as `Hooks`, set as the `softphone_hooks` attribute of its WSGI o
 """
 
 import importlib
+import inspect
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -55,17 +57,36 @@ def in_process(app, token=None, url=LOCAL_URL):
     return Target(dialer.app_fetch(app, token), url, hooks, in_process=True)
 
 
-def load_app(spec=None):
+def load_app(spec=None, quiet=False):
     """Import the app named `module:attribute`, as `flask --app` does (default: app:app).
 
     $SOFTPHONE_APP names another. A callable that is not a WSGI app yet (a factory) is called.
+    `quiet` keeps the app's start-up log (warnings meant for its operator) off the terminal.
     """
     spec = spec or os.environ.get("SOFTPHONE_APP") or "app:app"
     module_name, _, attribute = spec.partition(":")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as `flask --app` does: the app lives where you stand
-    module = importlib.import_module(module_name)
-    app = getattr(module, attribute or "app")
-    if callable(app) and not hasattr(app, "wsgi_app"):
-        app = app()
+    if quiet:
+        logging.disable(logging.WARNING)
+    try:
+        module = importlib.import_module(module_name)
+        app = getattr(module, attribute or "app")
+        if _is_factory(app):
+            app = app()
+    finally:
+        if quiet:
+            logging.disable(logging.NOTSET)
     return app
+
+
+def _is_factory(app):
+    """A callable that takes no arguments makes the app; a WSGI app takes (environ, start)."""
+    if hasattr(app, "wsgi_app") or not callable(app):
+        return False
+    try:
+        parameters = inspect.signature(app).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return not [p for p in parameters if p.kind in positional and p.default is p.empty]
