@@ -273,10 +273,12 @@ class Crawler:
         return Map(self.states, self.edges, self.requests, truncated)
 
     def follow(self, state, given):
-        """Give `state` one input, again while it leads back (a retry); True if out of requests."""
+        """Give `state` one input, and again on the same call while it leads back (a retry);
+        return True if the requests ran out."""
+        path = [*state.path, given]
+        call, mark = self.replay(path)
         for times in range(1, RETRIES + 2):
-            path = [*state.path, *[given] * times]
-            found = self.state(*self.replay(path), path)
+            found = self.state(call, mark, path)
             if found.id not in self.states:
                 self.states[found.id] = found
                 self.queue.append(found.id)
@@ -288,6 +290,9 @@ class Crawler:
                 self.edges.append((state.id, given, state.id))
             if self.requests >= self.max_requests:
                 return True
+            path = [*path, given]
+            mark = call.mark()
+            call.send(keys_of(given))
         return False
 
 
