@@ -1,6 +1,10 @@
 """Round three (issue 22): where a call test passed or failed differently than on Twilio."""
 
+from urllib.parse import quote
+
 import pytest
+from flask import Flask
+from flask import request
 from softphone.interpreter import Call
 from softphone.interpreter import Keys
 from softphone.interpreter import Reply
@@ -12,6 +16,7 @@ from test_twilio_engine import Server
 from test_twilio_engine import dial
 from test_twilio_engine import doc
 from test_twilio_engine import events
+from twilio.request_validator import RequestValidator
 
 from softphone import dialer
 from softphone import lint
@@ -218,3 +223,44 @@ def test_an_agent_takes_a_caller_in_a_wait_url_gather_and_the_late_key_is_lost()
     assert events(call, "say")[0].data["cut"] is True
     assert events(call, "lost_keys")[0].data["keys"] == "1"
     assert call.heard()[-1] == "Thank you for holding"
+
+
+# 5. a non-ASCII URL is signed as requested (percent-encoded); https without :443
+
+
+def as_requested(request):
+    """The URL as the request line carried it: what Twilio signs and apps validate."""
+    query = request.query_string.decode()
+    return request.host_url.rstrip("/") + quote(request.path) + ("?" + query if query else "")
+
+
+def test_a_non_ascii_redirect_is_signed_as_requested_so_a_validating_app_accepts_it():
+    app = Flask("validating")
+    seen = []
+
+    @app.route("/<path:page>", methods=["POST"])
+    def page(page):
+        signature = request.headers.get("X-Twilio-Signature", "")
+        valid = RequestValidator("token").validate(as_requested(request), request.form, signature)
+        seen.append((as_requested(request), dict(request.args)))
+        if not valid:
+            return "bad signature", 403
+        if page == "voice":
+            body = "<Response><Redirect>/echo/日本?tag=ü&amp;x=€</Redirect></Response>"
+        else:
+            body = f"<Response><Say>echo {request.args['tag']}</Say></Response>"
+        return body, 200, {"Content-Type": "text/xml"}
+
+    call = Call("http://localhost/voice", dialer.app_fetch(app, "token")).start()
+    assert call.heard() == ["echo ü"]
+    assert seen[1] == (
+        "http://localhost/echo/%E6%97%A5%E6%9C%AC?tag=%C3%BC&x=%E2%82%AC",
+        {"tag": "ü", "x": "€"},
+    )
+
+
+def test_https_webhooks_are_signed_without_the_default_port():
+    params = {"CallSid": "CA1", "Digits": "1"}
+    _, headers = dialer.signed("POST", "https://app.example:443/voice", params, "token")
+    expected = RequestValidator("token").compute_signature("https://app.example/voice", params)
+    assert headers["X-Twilio-Signature"] == expected

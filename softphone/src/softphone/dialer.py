@@ -8,9 +8,11 @@ import wave
 from urllib.parse import unquote
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
 
 import mutagen
 import requests
+from requests.utils import requote_uri
 from twilio.request_validator import RequestValidator
 
 from softphone import codes
@@ -25,14 +27,30 @@ PLACEHOLDER_TOKEN = "softphone-no-auth-token"
 
 
 def signed(method, url, params, token):
-    """Return the URL to request and the headers, signed exactly as Twilio signs."""
+    """Return the URL to request and the headers, signed exactly as Twilio signs.
+
+    The URL is signed as it goes out: percent-encoded (a non-ASCII path or query is sent
+    encoded, so an app validates what it received) and, over HTTPS, without the default
+    port (Twilio signs voice webhooks without :443; twilio's validator tries both forms).
+    """
+    url = requote_uri(url)
     if method == "GET":
         if params:
             joiner = "&" if urlsplit(url).query else "?"
             url = url + joiner + urlencode(params)
         params = {}
-    signature = RequestValidator(token or PLACEHOLDER_TOKEN).compute_signature(url, params)
+    signature = RequestValidator(token or PLACEHOLDER_TOKEN).compute_signature(
+        without_default_port(url), params
+    )
     return url, {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1 (softphone)"}
+
+
+def without_default_port(url):
+    """The URL without :443 on https (Twilio's voice signature leaves it out)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.port == 443:
+        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]))
+    return url
 
 
 def http_fetch(token=None, timeout=TIMEOUT):
