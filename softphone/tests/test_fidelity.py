@@ -264,3 +264,36 @@ def test_https_webhooks_are_signed_without_the_default_port():
     _, headers = dialer.signed("POST", "https://app.example:443/voice", params, "token")
     expected = RequestValidator("token").compute_signature("https://app.example/voice", params)
     assert headers["X-Twilio-Signature"] == expected
+
+
+# 7. <Dial> attributes: honoured where they can be simulated, a note where not
+
+
+def test_a_number_url_whisper_and_status_callbacks_are_requested_on_the_called_leg():
+    pages = {
+        "/": '<Dial action="/after" record="record-from-answer"><Number url="/whisper" '
+        'sendDigits="ww12" statusCallback="/leg" statusCallbackEvent="initiated answered '
+        'completed">+8610123</Number></Dial>',
+        "/whisper": "<Say>A caller from the hotline</Say>",
+        "/leg": "",
+        "/after": "<Say>Goodbye</Say>",
+    }
+    call, server = dial(pages, answer="completed")
+    (whisper,) = server.to("/whisper")
+    child = whisper["CallSid"]
+    assert (whisper["ParentCallSid"], whisper["To"]) == (call.call_sid, "+8610123")
+    assert [p["CallStatus"] for p in server.to("/leg")] == ["initiated", "in-progress", "completed"]
+    assert {p["CallSid"] for p in server.to("/leg")} == {child}
+    assert server.to("/after")[0]["DialCallSid"] == child
+    assert call.heard() == ["Goodbye"]  # the whisper is for the called party
+    notes = " ".join(e.data["message"] for e in events(call, "note"))
+    assert "sendDigits='ww12'" in notes
+    assert "record='record-from-answer'" in notes
+
+
+def test_an_empty_dial_fails_at_once_with_13224():
+    pages = {"/": '<Dial action="/after"></Dial>', "/after": "<Say>Try later</Say>"}
+    call, server = dial(pages)
+    assert server.to("/after")[0]["DialCallStatus"] == "failed"
+    assert [e.data["code"] for e in events(call, "error")] == [13224]
+    assert events(call, "say")[0].t == 0

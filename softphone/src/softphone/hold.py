@@ -144,11 +144,23 @@ class Queues:
         if "Conference" in nouns:
             return self.dial_conference(verb, nouns["Conference"])
         numbers_ = [text_of(child) for child in verb] or [text_of(verb)]
+        child_sid = "CA" + secrets.token_hex(16)
+        if not any(numbers_):
+            # Twilio's docs say nothing of an empty <Dial>; nothing is no number, so it fails
+            # at once with 13224 (the number is invalid), as lint says, instead of ringing.
+            message = "<Dial> has nothing to dial"
+            self.event("error", code=codes.DIAL_INVALID_NUMBER, message=message)
+            self.event("dial_result", status="failed")
+            return self.dial_done(verb, "failed", 0.0, sid=child_sid)
         self.event("transfer", to=", ".join(numbers_), ring=timeout)
+        self.dial_notes(verb)
         status = self.answer or "no-answer"
+        self.number_callbacks(verb, child_sid, ("initiated", "initiated"), ("ringing", "ringing"))
         self.t += min(RING.get(status, timeout), timeout)  # no-answer rings out the timeout
         talk = 0.0
         if status == "completed":
+            self.number_callbacks(verb, child_sid, ("answered", "in-progress"))
+            self.whisper(verb, child_sid)
             limit = int_attr(
                 verb.get("timeLimit"),
                 14400,
@@ -160,8 +172,48 @@ class Queues:
             talk = min(DIAL_TALK, limit)
             self.event("bridged", to=", ".join(numbers_), duration=talk)
             self.t += talk
+        self.number_callbacks(verb, child_sid, ("completed", status))
         self.event("dial_result", status=status)
-        self.dial_done(verb, status, talk, sid=True)
+        self.dial_done(verb, status, talk, sid=child_sid)
+
+    def dial_notes(self, verb):
+        """Say which <Dial> attributes act where the caller cannot hear (not simulated)."""
+        for child in verb:
+            if child.get("sendDigits"):
+                digits = child.get("sendDigits")
+                message = f"sendDigits={digits!r} is played to the called party once it answers"
+                self.event("note", verb="Dial", message=message + ": the caller does not hear it")
+        if verb.get("record", "do-not-record") not in ("false", "do-not-record"):
+            message = f"record={verb.get('record')!r}: the softphone records no bridged call; "
+            self.event("note", verb="Dial", message=message + "no RecordingUrl is sent")
+
+    def whisper(self, verb, child_sid):
+        """A <Number url>: requested on the called leg once it answers; the caller hears none."""
+        for child in verb:
+            if child.tag != "Number" or not child.get("url"):
+                continue
+            number = text_of(child)
+            leg = {"CallSid": child_sid, "ParentCallSid": self.call_sid, "To": number}
+            leg |= {"Called": number, "Direction": "outbound-dial", "CallStatus": "in-progress"}
+            url = self.resolve(child.get("url"))
+            self.notify(url, child.get("method", "POST"), leg, "Number url (whisper)")
+
+    def number_callbacks(self, verb, child_sid, *steps):
+        """<Number statusCallback>: the events it asks for (default completed), when they happen.
+
+        `steps` are (event, CallStatus) pairs: initiated, ringing, answered, completed.
+        """
+        for child in verb:
+            if child.tag != "Number" or not child.get("statusCallback"):
+                continue
+            wanted = (child.get("statusCallbackEvent") or "completed").split()
+            url = self.resolve(child.get("statusCallback"))
+            for event, call_status in steps:
+                if event in wanted:
+                    leg = {"CallSid": child_sid, "ParentCallSid": self.call_sid}
+                    leg |= {"CallStatus": call_status, "To": text_of(child)}
+                    method = child.get("statusCallbackMethod", "POST")
+                    self.notify(url, method, leg, f"Number statusCallback {event}")
 
     def dial_queue(self, verb, queue, timeout):
         """<Dial><Queue>: the queue is empty (this is the only caller) until agent_after."""
@@ -248,5 +300,5 @@ class Queues:
         if verb.get("action"):
             extra = {"DialCallStatus": status, "DialCallDuration": str(int(duration))}
             if sid:
-                extra["DialCallSid"] = "CA" + secrets.token_hex(16)
+                extra["DialCallSid"] = sid if isinstance(sid, str) else "CA" + secrets.token_hex(16)
             self.request(self.resolve(verb.get("action")), verb.get("method", "POST"), extra)
