@@ -305,3 +305,15 @@ def test_hold_is_hold_and_a_transfer_a_transfer_not_dead_ends():
         "Goodbye.": "end",
     }
     assert found.findings() == []
+
+
+def test_map_rings_a_get_app_with_method_get(capsys):
+    with serving_in_thread(survey_app("GET")) as base:
+        refused = crawl.main([base + "/survey"])
+        assert "HTTP error response code 405" in capsys.readouterr().out
+        code = crawl.main([base + "/survey", "--method", "GET", "--from", "+15005550006"])
+    out = capsys.readouterr().out
+    assert (refused, code) == (1, 1)  # the survey's own dead ends, below
+    assert "  S0   record    'What is your full name?'" in out
+    assert "  S5   end       'You said Flask. Thank you for your call.'" in out
+    assert "error" not in out

@@ -13,6 +13,7 @@ a goodbye, a transfer and a caller on hold are ends.
 """
 
 import argparse
+import dataclasses
 import re
 import sys
 from collections import deque
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from dataclasses import field
 
 from softphone import dialer
+from softphone import settings
 from softphone import target as targets
 from softphone.coverage import advertised_keys
 from softphone.gather import inputs_of
@@ -181,24 +183,23 @@ def sample_entry(gather):
 
 
 class Crawler:
-    """Explore an app from its Voice URL; `call` settings (to, caller, method, ...) go to
-    every Call, so a GET app is crawled as Twilio would ring it."""
+    """Explore an app from its Voice URL, each call rung with the number's settings (to,
+    caller, method, status_callback, ...: see softphone.settings), as Twilio would ring it."""
 
     def __init__(
         self,
         target,
         *,
-        to="12333",
+        to=settings.DEFAULT_TO,
         caller=None,
         method="POST",
         max_depth=6,
         max_requests=300,
         **call,
     ):
-        self.target = target
-        self.call = {"to": to, "method": method, **call}
-        if caller is not None:
-            self.call["caller"] = caller
+        self.target, self.caller = target, caller  # caller None: a fresh number per call
+        self.call = {"to": to, "method": method}
+        self.call |= {name: value for name, value in call.items() if value is not None}
         self.max_depth, self.max_requests = max_depth, max_requests
         self.requests = 0
 
@@ -208,7 +209,10 @@ class Crawler:
 
     def replay(self, path):
         """Dial afresh and give each input along `path`; return the call and the last mark."""
-        call = Call(self.target.url, self.fetch, measure=lambda _url: 1.0, **self.call)
+        caller = self.caller or settings.default_caller()
+        call = Call(
+            self.target.url, self.fetch, caller=caller, measure=lambda _url: 1.0, **self.call
+        )
         call.start()
         mark = 0
         for given in path:
@@ -299,7 +303,7 @@ class Crawler:
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="softphone map", description="Crawl a TwiML app's menus.")
     parser.add_argument("url", nargs="?", help="the Voice URL (default: the app, in-process)")
-    parser.add_argument("--to", default="12333", help="the dialled number")
+    settings.add_arguments(parser)
     parser.add_argument("--token", help="auth token to sign with (default: $TWILIO_AUTH_TOKEN)")
     parser.add_argument("--app", help="the app to crawl in-process (default app:app)")
     parser.add_argument("--max-depth", type=int, default=6, help="inputs given per call (6)")
@@ -310,8 +314,10 @@ def main(argv=None):
         target = targets.over_http(args.url, args.token or dialer.default_token())
     else:
         target = targets.in_process(targets.load_app(args.app), args.token)
-    crawler = Crawler(target, to=args.to, max_depth=args.max_depth, max_requests=args.max_requests)
-    found = crawler.crawl()
+    number = dataclasses.asdict(settings.from_args(args))
+    found = Crawler(
+        target, max_depth=args.max_depth, max_requests=args.max_requests, **number
+    ).crawl()
     mermaid = args.format == "mermaid"
     print(found.mermaid() if mermaid else found.text(), end="" if mermaid else "\n")
     # A diagram is piped to a file or a renderer: the flags go beside it, never into it.
