@@ -5,6 +5,7 @@ import json
 import os
 import re
 import tomllib
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from decimal import InvalidOperation
@@ -17,6 +18,7 @@ from flask.cli import AppGroup
 from ivr import identity
 from ivr.store import Entry
 from ivr.store import StoreError
+from ivr.store import accounts as accounts_table
 
 DEMO_FILE = Path(__file__).with_name("demo_accounts.toml")
 CATEGORIES = ("employee", "retiree", "resident")
@@ -25,6 +27,7 @@ STATUSES = ("paid", "pending", "overdue")
 PERIOD = re.compile(r"([0-9]{4})-([0-9]{2})")
 AMOUNT = re.compile(r"[0-9]{1,12}(\.[0-9]{1,2})?")
 FIRST_YEAR = 1900  # no payment or credit is older; year 0000 is a typo
+NAME_LENGTH = accounts_table.c.name.type.length
 CHUNK = 256  # rows checked and hashed at a time (a bad row stops the import within a chunk)
 
 
@@ -77,6 +80,11 @@ def parse_account(row, index, regions, cost=identity.SCRYPT_N):
     name = row.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ImportError_(f"{where}: name: required")
+    # Checked here, alike for every store: SQLite would keep what PostgreSQL refuses.
+    if len(name.strip()) > NAME_LENGTH:
+        raise ImportError_(f"{where}: name: at most {NAME_LENGTH} characters")
+    if any(unicodedata.category(character) == "Cc" for character in name):
+        raise ImportError_(f"{where}: name: a control character (such as NUL) is not a name's")
     try:
         identity.check_pin_format(str(row.get("pin", "")))
     except identity.IdentityError as error:

@@ -340,7 +340,7 @@ def phrase_file(phrase_id):
         abort(404)
     path = library().cache / f"{phrase_id}.wav"
     if path.exists():  # assembled here before: no need to ask the store
-        return serve(path, phrase_id, max_age=31536000)
+        return private(serve(path, phrase_id, max_age=None))
     try:
         found = current_app.extensions["ivr"].store.load_phrase(phrase_id)
     except StoreError:
@@ -352,7 +352,13 @@ def phrase_file(phrase_id):
     if any(clip != PAUSE and not library().has(lang, clip) for clip in clips):
         abort(404)
     path = library().cached(phrase_id, lang, clips)
-    return serve(path, phrase_id, max_age=31536000)  # named by its content: it never changes
+    return private(serve(path, phrase_id, max_age=None))
+
+
+def private(response):
+    """A phrase can speak a balance: no shared cache (a CDN, a proxy) may keep or serve it."""
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @click.group("audio", cls=AppGroup)

@@ -4,6 +4,7 @@ behind it on a unix socket, with an access log that never shows a whole number."
 import argparse
 import getpass
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,16 +17,30 @@ from gunicorn.glogging import Logger
 
 from ivr.identity import mask_text
 
+# Atoms of gunicorn's access log that are figures, never a caller's: status, size, time.
+FIGURES = ("s", "b", "B", "D", "T", "M", "L", "p", "t")
+# A phrase's id fetches its audio, which can speak a balance: only its last 4 are logged.
+PHRASE_ID = re.compile(r"(/audio/phrase/)[0-9a-f]{28}([0-9a-f]{4})")
+
+
+def mask_request(text):
+    """Mask a request's numbers and phrase ids to their last 4."""
+    return mask_text(PHRASE_ID.sub(r"\1****\2", text))
+
 
 class MaskedLogger(Logger):
-    """Gunicorn's logger, with every long run of digits in an access line masked to its last 4."""
+    """Gunicorn's logger, with the request's numbers and phrase ids masked in an access line,
+    and its figures (status, size, duration) as they are."""
 
     def access(self, resp, req, environ, request_time):
         if not (self.cfg.accesslog or self.cfg.logconfig or self.cfg.syslog):
             return
         atoms = self.atoms(resp, req, environ, request_time)
+        for name, value in atoms.items():
+            if name not in FIGURES and isinstance(value, str):
+                atoms[name] = mask_request(value)
         try:
-            self.access_log.info(mask_text(self.cfg.access_log_format % atoms))
+            self.access_log.info(self.cfg.access_log_format % atoms)
         except Exception:  # noqa: BLE001 - as gunicorn's own: a log line never fails a request
             self.exception("failed to write an access log line")
 

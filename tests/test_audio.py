@@ -134,7 +134,7 @@ def test_a_phrase_is_cached_and_reassembled_from_its_recipe(play_app):
     assert path.startswith("/audio/phrase/")
     first = client.get(path)
     assert first.status_code == 200
-    assert "max-age=31536000" in first.headers["Cache-Control"]
+    assert first.headers["Cache-Control"] == "private, no-store"  # it may speak a balance
     assert client.get(path, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
     shutil.rmtree(library.cache)  # another worker, an empty cache: the store has the recipe
     second = client.get(path)

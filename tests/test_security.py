@@ -4,6 +4,7 @@ guessable audio URLs, the default secret, and import files no phone could have k
 import hashlib
 import json
 import logging
+import os
 import socket
 import sqlite3
 import threading
@@ -237,6 +238,11 @@ def accounts_with(index_1_change):
             "accounts[1]: card_number: a card number has 9 to 19 digits",
         ),
         (
+            lambda a: a.update(name="张\x00三"),
+            "accounts[1]: name: a control character (such as NUL) is not a name's",
+        ),
+        (lambda a: a.update(name="名" * 101), "accounts[1]: name: at most 100 characters"),
+        (
             lambda a: a.update(pin="１２３４５６"),
             "accounts[1]: pin: a query PIN has exactly 6 digits",
         ),
@@ -290,3 +296,51 @@ def import_rows(hotline, raw):
     from ivr.accounts import parse_file
 
     return parse_file({"accounts": raw}, hotline.regions, hotline.store, cost=2**4)
+
+
+# Issue #20, point 7: an import killed mid-way leaves personal rows in staging.
+
+
+def staged_count(store):
+    with store.begin() as conn:
+        tables = (store_module.staged_accounts, store_module.staged_entries)
+        return [
+            conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            for table in tables
+        ]
+
+
+def test_what_a_killed_import_staged_is_deleted_at_the_next_start(fresh_url, monkeypatch, app):
+    monkeypatch.setattr(store_module, "IMPORT_BATCH", 2)
+    rows = import_rows(app.extensions["ivr"], ACCOUNTS)
+    child = os.fork()
+    if child == 0:  # the import, killed once it has staged a batch: no clean-up runs
+        Store(fresh_url).replace_accounts(rows, progress=lambda _: os._exit(9))
+        os._exit(0)
+    assert os.waitpid(child, 0)[1] >> 8 == 9
+    store = Store(fresh_url)
+    assert staged_count(store)[0] == 2  # names, ID numbers, balances, left behind
+    store.engine.dispose()
+    restarted = create_app(
+        {"TESTING": True, "DATABASE_URL": fresh_url, "IVR_AUDIO_CACHE": str(app.instance_path)}
+    )
+    assert staged_count(restarted.extensions["ivr"].store) == [0, 0]
+    restarted.extensions["ivr"].store.engine.dispose()
+
+
+def test_an_import_whose_staging_a_start_cleaned_fails_whole(fresh_url, monkeypatch, app):
+    monkeypatch.setattr(store_module, "IMPORT_BATCH", 2)
+    rows = import_rows(app.extensions["ivr"], ACCOUNTS)
+    store = Store(fresh_url)
+    starts = []
+
+    def a_server_starts(count):
+        if not starts:
+            starts.append(count)
+            Store(fresh_url).prepare()  # another process starting meanwhile
+
+    with pytest.raises(StoreError, match="run it again"):
+        store.replace_accounts(rows, progress=a_server_starts)
+    assert store.count_accounts() == 0  # nothing half imported
+    assert staged_count(store) == [0, 0]
+    store.engine.dispose()

@@ -20,6 +20,7 @@ from tests.served import ROOT
 from tests.served import free_port
 
 LONG_SECRET = "serve-test-secret-of-some-length"
+PHRASE_ID = "0123456789abcdef0123456789abcdef"
 
 
 def test_healthz_says_whether_the_store_answers(make_app, tmp_path):
@@ -51,12 +52,19 @@ def test_served_as_make_serve_does_with_numbers_masked_in_the_access_log(tmp_pat
         answer = requests.post(base + "/voice?ref=11010519491231002X", data={"CallSid": "CA1"})
         assert answer.status_code == 200
         assert "<Response>" in answer.text
+        menu = requests.get(base + "/audio/zh/main_menu.wav")
+        assert menu.status_code == 200
+        requests.get(base + f"/audio/phrase/{PHRASE_ID}.wav")  # none such: a 404, still logged
     finally:
         server.terminate()
         log = server.communicate(timeout=20)[0].decode()
     assert '"GET /healthz HTTP/1.1" 200' in log
     assert "/voice?ref=**************002X" in log
     assert "11010519491231002X" not in log
+    # A size is a figure, not a number to mask; a phrase id would fetch a spoken balance.
+    assert f'"GET /audio/zh/main_menu.wav HTTP/1.1" 200 {len(menu.content)} ' in log
+    assert f"/audio/phrase/****{PHRASE_ID[-4:]}.wav" in log
+    assert PHRASE_ID not in log
     assert "gthread" in log  # the config's worker class: threads beside the slow PIN checks
 
 
