@@ -1,5 +1,6 @@
 """Round three (issue 22): where a call test passed or failed differently than on Twilio."""
 
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 import pytest
@@ -297,3 +298,59 @@ def test_an_empty_dial_fails_at_once_with_13224():
     assert server.to("/after")[0]["DialCallStatus"] == "failed"
     assert [e.data["code"] for e in events(call, "error")] == [13224]
     assert events(call, "say")[0].t == 0
+
+
+# the smaller points
+
+
+def test_partial_result_callback_carries_twilios_fields():
+    page = '<Gather input="speech" action="/s" partialResultCallback="/p"><Say>Hi</Say></Gather>'
+    _, server = dial({"/": page, "/s": "", "/p": ""}, '"sales please"')
+    (partial,) = server.to("/p")
+    assert {k: partial[k] for k in ("StableSpeechResult", "Stability", "SequenceNumber")} == {
+        "StableSpeechResult": "",
+        "Stability": "0.9",
+        "SequenceNumber": "1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("asked", "keys", "sent"),
+    (
+        ("in-progress completed", "#", ["in-progress", "completed"]),
+        (None, "#", ["completed"]),
+        ("absent", ".", ["absent"]),
+        ("completed", ".", []),
+    ),
+)
+def test_recording_status_callback_event_picks_what_is_sent(asked, keys, sent, tmp_path):
+    event = f' recordingStatusCallbackEvent="{asked}"' if asked else ""
+    page = f'<Record action="/rec" recordingStatusCallback="/status"{event}/>'
+    _, server = dial({"/": page, "/rec": "", "/status": ""}, keys, recordings=tmp_path)
+    statuses = server.to("/status")
+    assert [s["RecordingStatus"] for s in statuses] == sent
+    for status in statuses:
+        assert parsedate_to_datetime(status["RecordingStartTime"]).tzinfo is not None
+
+
+def test_a_key_after_max_length_is_listed_after_the_recording(tmp_path):
+    call, server = dial(
+        {"/": '<Record maxLength="3" action="/r"/>', "/r": ""}, Keys("#", at=5), recordings=tmp_path
+    )
+    kinds = [e.kind for e in call.events if e.kind in ("recording", "keys")]
+    assert kinds == ["recording", "keys"]
+    assert server.to("/r")[0]["Digits"] == ""
+
+
+@pytest.mark.parametrize(
+    ("page", "status", "duration"),
+    (
+        ("<Reject/>", "no-answer", "0"),
+        ('<Reject reason="busy"/>', "busy", "0"),
+        ("<Say>One moment please, we are checking</Say><Reject/>", "completed", "3"),
+    ),
+)
+def test_reject_reports_call_duration_as_twilio_does(page, status, duration):
+    _, server = dial({"/": page, "/status": ""}, status_callback=APP + "/status")
+    (callback,) = server.to("/status")
+    assert (callback["CallStatus"], callback["CallDuration"]) == (status, duration)

@@ -262,8 +262,14 @@ class Gathering:
         self.t = start + talk
         if gather.get("partialResultCallback"):
             # Twilio posts partial transcripts as it hears; the softphone hears the words at
-            # once, so it posts once, with the whole text.
-            partial = {"UnstableSpeechResult": keys.speech, "SequenceNumber": "1"}
+            # once, so it posts once, with the whole text still unstable (nothing is final
+            # before the speechTimeout), its Stability our confidence, and SequenceNumber 1.
+            partial = {
+                "UnstableSpeechResult": keys.speech,
+                "StableSpeechResult": "",
+                "Stability": CONFIDENCE,
+                "SequenceNumber": "1",
+            }
             url = self.resolve(gather.get("partialResultCallback"))
             method = gather.get("partialResultCallbackMethod", "POST")
             self.notify(url, method, partial, "partialResultCallback")

@@ -271,7 +271,7 @@ class Call(Gathering, Queues, Recording):
         self.ended = True
         self.status = status
         self.waiting = None
-        duration = math.ceil(self.t)
+        duration = math.ceil(self.t) if self.answered() else 0  # an unanswered call lasts 0 s
         if self.status_callback:
             params = {**self.params(), "CallStatus": status, "CallDuration": str(duration)}
             try:
@@ -532,7 +532,17 @@ class Call(Gathering, Queues, Recording):
     def verb_reject(self, verb):
         reason = verb.get("reason", "rejected")
         self.event("reject", reason=reason)
-        self.end("busy" if reason == "busy" else "no-answer")
+        if self.answered():
+            # Only a <Reject> before anything is heard leaves the call unanswered (Reject
+            # page: it must come first). After audio the call was answered: it ends as a
+            # hang-up does, completed, and CallDuration counts the seconds it lasted.
+            self.event("hangup", by="app", reason="<Reject> after the call was answered")
+            return self.end("completed")
+        return self.end("busy" if reason == "busy" else "no-answer")
+
+    def answered(self):
+        """Whether the caller has heard anything yet (Twilio answers the call to play it)."""
+        return any(e.kind in ("say", "play", "pause", "gather", "record") for e in self.events)
 
     # reading the call
 

@@ -8,7 +8,11 @@ import math
 import secrets
 import struct
 import tempfile
+import time
 import wave
+from datetime import UTC
+from datetime import datetime
+from email.utils import format_datetime
 from pathlib import Path
 
 from softphone import codes
@@ -64,6 +68,7 @@ class Recording:
             self.t += 0.5
         self.waiting = verb
         self.event("record", action=self.resolve(verb.get("action")))
+        self.record_started = self.t
 
     def finish_record(self, record, keys):
         """The caller's message: it ends on a finish key, silence, maxLength or a hang-up.
@@ -92,7 +97,7 @@ class Recording:
             talk, digits, quiet = min(moment, max_length), "hangup" if keys.hangup else pressed, 0
             if moment > max_length and not keys.hangup:
                 digits = ""  # the key came after maxLength had ended the recording
-            if pressed:
+            if pressed and moment <= max_length:
                 data = {"keys": pressed, "secret": False}
                 self.events.append(Event("keys", self.t + moment, data))
         else:
@@ -107,6 +112,7 @@ class Recording:
                 "record_empty",
                 message="no audio: the recording is not submitted; the next verb runs",
             )
+            self.recording_status(record, "absent", {})
             return
         if quiet:
             self.events.append(Event("silence", self.t + talk, {"duration": quiet}))
@@ -120,7 +126,11 @@ class Recording:
         url = f"{RECORDINGS_HOST}/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
         self.recordings[url] = self.recordings[url + ".wav"] = length
         self.t += talk + quiet
+        self.recording_status(record, "in-progress", {"RecordingSid": sid, "RecordingUrl": url})
         self.event("recording", url=url, file=str(path), duration=round(length, 2), digits=digits)
+        if pressed and moment > max_length:  # the key came after maxLength ended the recording
+            data = {"keys": pressed, "secret": False}
+            self.events.append(Event("keys", self.t - talk - quiet + moment, data))
         params = {
             "RecordingUrl": url,
             "RecordingSid": sid,
@@ -135,17 +145,34 @@ class Recording:
             self.notify(action, method, params, "Record action")
         else:
             self.request(action, method, params)
-        if record.get("recordingStatusCallback"):
-            status = {
+        self.recording_status(
+            record,
+            "completed",
+            {
                 "RecordingSid": sid,
                 "RecordingUrl": url,
-                "RecordingStatus": "completed",
-                "RecordingDuration": params["RecordingDuration"],
-                "RecordingChannels": "1",
-                "RecordingSource": "RecordVerb",
-            }
-            callback = self.resolve(record.get("recordingStatusCallback"))
-            method = record.get("recordingStatusCallbackMethod", "POST")
-            self.notify(callback, method, status, "recordingStatusCallback")
+                "RecordingDuration": str(math.floor(length)),
+            },
+        )
         if keys.hangup:
             self.end("completed")
+
+    def recording_status(self, record, status, fields):
+        """Send recordingStatusCallback for `status` if its recordingStatusCallbackEvent asks.
+
+        The events are in-progress, completed (the default) and absent (a silent recording).
+        """
+        url = record.get("recordingStatusCallback")
+        wanted = (record.get("recordingStatusCallbackEvent") or "completed").replace(",", " ")
+        if not url or status not in wanted.split():
+            return
+        started = time.time() - (self.t - getattr(self, "record_started", self.t))
+        params = {
+            **fields,
+            "RecordingStatus": status,
+            "RecordingChannels": "1",
+            "RecordingSource": "RecordVerb",
+            "RecordingStartTime": format_datetime(datetime.fromtimestamp(started, UTC)),
+        }
+        method = record.get("recordingStatusCallbackMethod", "POST")
+        self.notify(self.resolve(url), method, params, "recordingStatusCallback")
