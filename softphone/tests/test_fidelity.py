@@ -354,3 +354,13 @@ def test_reject_reports_call_duration_as_twilio_does(page, status, duration):
     _, server = dial({"/": page, "/status": ""}, status_callback=APP + "/status")
     (callback,) = server.to("/status")
     assert (callback["CallStatus"], callback["CallDuration"]) == (status, duration)
+
+
+def test_connect_with_an_action_requests_it_instead_of_running_on():
+    pages = {
+        "/": '<Connect action="/done"><Stream url="wss://a.example/s"/></Connect><Say>Never</Say>',
+        "/done": "<Say>The stream ended</Say>",
+    }
+    call, server = dial(pages)
+    assert len(server.to("/done")) == 1
+    assert call.heard() == ["The stream ended"]
