@@ -2,10 +2,10 @@
 
 Twilio posts each input to the action URL of the Gather it answers, so the state a call
 needs next can travel in that URL: encrypted and authenticated (AES-GCM, keyed from
-SECRET_KEY), bound to the CallSid, expiring with Twilio's longest call. A menu step then
-touches no database, any worker on any host can take it, and a restart loses nothing. Only
-the end of a call is kept in the store, so that a replayed request of an ended call is
-refused what it asked for.
+SECRET_KEY), bound to the CallSid, expiring with Twilio's longest call, padded to one
+length. A menu step then touches no database, any worker on any host can take it, and a
+restart loses nothing. Only the end of a call is kept in the store, so that a replayed
+request of an ended call is refused what it asked for.
 """
 
 import base64
@@ -24,6 +24,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 MAX_CALL = dt.timedelta(hours=4)
 STATE_PARAM = "s"  # the query parameter of an action URL that carries the sealed state
 NONCE_BYTES = 12
+# Every state is sealed at this length (AES-GCM keeps the plaintext's length): an unknown
+# number's state ({"pending_account_id": null}) and a known one's (a row id) must give URLs
+# of one length, or the URL tells which numbers exist. The longest real state is ~310 bytes.
+SEALED_LENGTH = 512
 
 
 @dataclass
@@ -78,6 +82,7 @@ class Sealer:
     def seal(self, call):
         """Return the call's state as a token readable by no one but this line."""
         plain = json.dumps(sealed_values(call), separators=(",", ":"))
+        plain += " " * (-len(plain) % SEALED_LENGTH)  # JSON ignores trailing blanks
         nonce = os.urandom(NONCE_BYTES)
         sealed = self.aead.encrypt(nonce, plain.encode(), call.call_sid.encode())
         return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()

@@ -170,3 +170,51 @@ ODD_PATHS = (
 def test_odd_paths_under_voice_get_twiml(client, method, path):
     response = send(client, method, path, None, {"CallSid": "CA1", "Digits": "1"}, True)
     assert_twiml(response, (method, path))
+
+
+# The sealed state says nothing about the caller by its length (issue 20, point 2)
+
+
+def action_at_pin_prompt(client, sid, number):
+    """The URL the line's PIN prompt posts back to, after `number` was keyed."""
+    caller = Caller(client, sid)
+    caller.ring()
+    caller.press("main", "1")
+    response = caller.press("identify", number.replace("X", "*"))  # X is keyed as *
+    action = ET.fromstring(response.data).find("Gather").get("action")
+    assert action.startswith("/voice/node/pin?"), response.data  # the PIN prompt
+    return action
+
+
+# Known and unknown numbers of each kind: an ID (check digit right) and a card serial.
+KNOWN = ("11010519491231002X", "440305199002200139", "110000001", "440300003")
+UNKNOWN = ("110105194912310038", "110101199001010015", "110000009", "999999999")
+
+
+def test_known_and_unknown_numbers_give_urls_of_one_length(client):
+    lengths = {
+        number: len(action_at_pin_prompt(client, f"CA{index:032d}", number))
+        for index, number in enumerate(KNOWN + UNKNOWN)
+    }
+    assert len(set(lengths.values())) == 1, lengths
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(
+    account_id=st.one_of(st.none(), st.integers(0, 2**53)),
+    subject=st.one_of(st.none(), st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)),
+    last4=st.one_of(st.none(), st.text(alphabet="0123456789X", min_size=4, max_size=4)),
+    tries=st.integers(0, 9),
+    new_pin_hash=st.one_of(st.none(), st.just("scrypt$16384$8$1$" + "A" * 24 + "$" + "B" * 44)),
+)
+def test_every_state_seals_to_one_length(account_id, subject, last4, tries, new_pin_hash):
+    from ivr.calls import CallState
+    from ivr.calls import Sealer
+
+    state = CallState(
+        "CA" + "f" * 32, "zh", "urumqi", node="confirm_new_pin", tries=tries, subject=subject,
+        pending_account_id=account_id, last4=last4, account_id=account_id, started_at=2**31,
+        route="card", pin_checked=True, new_pin_hash=new_pin_hash,
+    )  # fmt: skip
+    empty = CallState("CA" + "f" * 32, "en", "beijing")
+    assert len(Sealer("k").seal(state)) == len(Sealer("k").seal(empty))
