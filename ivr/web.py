@@ -6,7 +6,11 @@ this process's memory under an unguessable id, so run the dialer with one worker
 sticky sessions); idle calls are hung up and forgotten.
 
 Anyone who reaches the page can use it, so it is on by default only for a local line (no
-auth token), and each client has a budget of calls and PIN entries a minute.
+auth token), and each client has a budget of calls and PIN entries a minute. Every browser
+call rings from a number of its own: the line's per-caller PIN cap then counts one visitor's
+call, not every visitor's, and the dialer's own per-address budget counts the visitor.
+The page is told what a caller hears, never where the call's next request goes: those URLs
+carry the call's sealed state.
 """
 
 import datetime as dt
@@ -43,10 +47,19 @@ MAX_CALLS_PER_CLIENT = 5  # so that one client cannot take all MAX_CALLS
 MAX_BODY = 4096  # bytes of JSON any API request needs, with room to spare
 MAX_DEPTH = 4  # our bodies are flat objects
 # Prompts the page shows as an alert as well as speaking them (the caller must not miss them).
+# Every refusal and every ending but the plain goodbye.
 ALERT_PROMPTS = (
-    "wrong_pin", "account_locked", "invalid_id", "invalid_card", "pin_format", "invalid_key",
-    "too_many_tries", "system_busy",
+    "wrong_pin", "account_locked", "invalid_number", "pin_format", "invalid_key",
+    "too_many_tries", "system_busy", "pin_attempts_exceeded", "wrong_old_pin", "weak_pin",
+    "same_pin", "pin_mismatch", "pin_not_changed", "card_already_lost", "card_lost_refused",
+    "card_lost_call", "card_none", "agents_closed",
 )  # fmt: skip
+NUMBER = re.compile(r"[0-9+\- ()]{1,32}")  # what a phone's number field may hold
+MOBILE_PREFIXES = ("135", "136", "137", "138", "139", "150", "151", "158", "186", "188")
+# Where an event says where the call goes next (an action, a redirect, a callback): those
+# URLs carry the sealed state, which is the line's and says things by its mere presence.
+HIDDEN_FIELDS = ("action", "url")
+QUERY = re.compile(r"(https?://[^\s?#]*)[?#]\S*")
 
 
 class Session:
@@ -101,7 +114,10 @@ class Sessions:
             sessions_ = [self.calls.pop(key) for key in stale]
         for session in sessions_:
             with session.lock:
-                session.call.hangup()  # sends the status callback: the call's row is closed
+                try:
+                    session.call.hangup()  # sends the status callback: the call's row is closed
+                except Exception:  # noqa: BLE001 - one broken call must not fail the visitor who found it
+                    log.exception("an abandoned browser call failed to hang up")
         if stale:
             log.info("hung up %d abandoned browser calls", len(stale))
 
@@ -161,15 +177,19 @@ def refuse_constant(name):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def depth(value, level=0):
+def check(value, level=0):
+    """Refuse JSON nested too deeply, or with text no UTF-8 can carry (a lone surrogate)."""
     if level > MAX_DEPTH:
         raise ValueError("the JSON is nested too deeply")
     if isinstance(value, dict):
-        for item in value.values():
-            depth(item, level + 1)
+        for key, item in value.items():
+            check(key, level + 1)
+            check(item, level + 1)
     elif isinstance(value, list):
         for item in value:
-            depth(item, level + 1)
+            check(item, level + 1)
+    elif isinstance(value, str):
+        value.encode()  # UnicodeEncodeError is a ValueError
 
 
 def body():
@@ -181,7 +201,7 @@ def body():
         return {}
     try:
         data = json.loads(raw, parse_constant=refuse_constant)
-        depth(data)
+        check(data)
     except RecursionError:
         abort(problem(400, "the JSON is nested too deeply"))
     except ValueError as error:  # includes JSONDecodeError and UnicodeDecodeError
@@ -207,6 +227,28 @@ def guard():
     if cross_site(request):
         return problem(403, "requests from other sites are refused")
     return None
+
+
+@bp.after_request
+def defend(response):
+    """The page runs only its own files, in no other site's frame, sniffed as nothing else."""
+    config = current_app.config
+    media = ["'self'"]
+    if config["IVR_PUBLIC_URL"]:
+        parts = urlsplit(config["IVR_PUBLIC_URL"])
+        media.append(f"{parts.scheme}://{parts.netloc}")  # our prompts, by their public URL
+    if config["IVR_DIAL_ANY_URL"]:
+        media += ["http:", "https:"]  # another app's <Play> files
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; font-src 'self'; "
+        f"img-src 'self'; media-src {' '.join(media)}; connect-src 'self'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    )
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def cross_site(request):
@@ -245,9 +287,15 @@ def alert_patterns(texts):
 
 
 def shown(event, origin, alerts):
-    """An event for the page; a played file of ours carries the words it says."""
+    """An event for the page, as a caller would know it; a played file of ours carries the
+    words it says. No URL the call goes to next, no query of any URL (the sealed state)."""
     data = event.as_dict()
     url = data.get("url") or ""
+    if event.kind != "play":  # a prompt's audio is the one URL the page needs (to play it)
+        for field in HIDDEN_FIELDS:
+            data.pop(field, None)
+    if "message" in data:
+        data["message"] = QUERY.sub(r"\1", str(data["message"]))
     if origin and event.kind == "play" and url.startswith(origin + "/audio/"):
         try:
             data["text"] = current_app.extensions["ivr"].words(url[len(origin) :])
@@ -316,20 +364,35 @@ def submit(session, keys):
     return None
 
 
-def line_url():
-    """The Voice URL the dialer rings in-process: the public one when set, as Twilio rings it.
+def line_base():
+    """The line's base URL, as Twilio rings it: the public one when set (a path included).
 
     With IVR_PUBLIC_URL and an auth token, the app checks signatures against the public
     URL, so the in-process request must be made (and signed) for that URL.
     """
     public = current_app.config["IVR_PUBLIC_URL"]
-    base = public.rstrip("/") if public else request.host_url.rstrip("/")
-    return base + "/voice"
+    return public.rstrip("/") if public else request.host_url.rstrip("/")
 
 
-def origin_of(url):
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+def mounted(app, prefix):
+    """The app as a proxy serving it under `prefix` would: the prefix is its SCRIPT_NAME.
+
+    The line is told its public URL (https://host/ivr) and signs and links under it; the
+    in-process request for https://host/ivr/voice must then reach its /voice.
+    """
+
+    def wsgi(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if prefix and (path == prefix or path.startswith(prefix + "/")):
+            environ = {**environ, "SCRIPT_NAME": prefix, "PATH_INFO": path[len(prefix) :]}
+        return app(environ, start_response)
+
+    return wsgi
+
+
+def fresh_caller():
+    """A plausible mobile number of its own for each browser call (see the module's why)."""
+    return "+86" + secrets.choice(MOBILE_PREFIXES) + f"{secrets.randbelow(10**8):08d}"
 
 
 @bp.get("/")
@@ -348,8 +411,13 @@ def page():
 def start():
     """Dial: the hotline in-process, or (when the operator allows it) any TwiML URL."""
     data = body()
-    to = str(data.get("to") or "12333")[:32]
-    url = str(data.get("url") or "").strip()
+    to = data.get("to") or "12333"
+    if not isinstance(to, str) or not NUMBER.fullmatch(to):
+        return problem(400, "the number may hold digits, +, -, spaces and brackets (32 at most)")
+    url = data.get("url") or ""
+    if not isinstance(url, str):
+        return problem(400, "the URL must be text")
+    url = url.strip()
     if url and not current_app.config["IVR_DIAL_ANY_URL"]:
         return problem(403, "dialing other URLs is off (the operator sets IVR_DIAL_ANY_URL=1)")
     if url and not url.startswith(("http://", "https://")):
@@ -362,17 +430,26 @@ def start():
         fetch = web_fetch.guarded_fetch(url, request.host_url, token)
         origin, callback = "", None  # another app: no words of ours, no status callback
     else:
-        fetch = dialer.app_fetch(current_app._get_current_object())
-        url = line_url()
-        origin = origin_of(url)
+        origin = line_base()
+        app = mounted(current_app._get_current_object(), urlsplit(origin).path)
+        fetch = dialer.app_fetch(app, token=current_app.config["TWILIO_AUTH_TOKEN"])
+        url = origin + "/voice"
         callback = origin + "/voice/status"  # so the call's row is closed when it ends
-    call = Call(url, fetch, to=to, measure=dialer.measurer(fetch), status_callback=callback)
+    call = Call(
+        url, fetch, to=to, caller=fresh_caller(), measure=dialer.measurer(fetch),
+        status_callback=callback,
+    )  # fmt: skip
     session = Session(call, now(), client_of(request), origin)
     call_id, reason = sessions().add(session, now())
     if call_id is None:
         return problem(503, reason)
     with session.lock:
-        call.start()
+        try:
+            call.start()
+        except Exception:  # noqa: BLE001 - a call that cannot start must not hold a slot
+            sessions().drop(call_id)
+            log.exception("a browser call failed to start")
+            return problem(502, "the call could not be started; try again")
         if call.ended:
             sessions().drop(call_id)
         return state(call_id, session)
@@ -388,9 +465,9 @@ def keys(call_id):
         return problem(400, "keys are 0-9, * and #")
     pressed = pressed[:64]
     at = data.get("at")
-    at = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None
-    if at is not None and not 0 <= at <= 3600:
-        at = None
+    if isinstance(at, bool) or not isinstance(at, int | float) or not 0 <= at <= 3600:
+        at = None  # compared before float(): a 400-digit integer has no float
+    at = None if at is None else float(at)
     with session.lock:
         expects = session.call.expects()
         if expects is None:
@@ -446,7 +523,8 @@ def init_app(app):
         why = "IVR_WEB_DIALER=1" if config["TWILIO_AUTH_TOKEN"] else "no TWILIO_AUTH_TOKEN"
         log.warning(
             "the web dialer is ON at / (%s): anyone who reaches this server can dial the line, "
-            "%d calls and %d PIN entries a minute per address; IVR_WEB_DIALER=0 turns it off",
+            "%d calls and %d PIN entries a minute per address in this process (each worker "
+            "counts its own); IVR_WEB_DIALER=0 turns it off",
             why,
             config["IVR_WEB_CALLS_PER_MINUTE"],
             config["IVR_WEB_PINS_PER_MINUTE"],

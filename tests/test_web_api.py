@@ -2,6 +2,8 @@
 
 import contextlib
 import datetime as dt
+import json
+import re
 
 import pytest
 from flask import Flask
@@ -45,7 +47,7 @@ def test_the_page_is_a_phone(client):
     assert 'value="12333"' in page
     assert 'data-key="*"' in page
     assert 'data-key="#"' in page
-    assert "/static/dialer.js" in page
+    assert 'src="static/dialer.js"' in page  # relative: the page may be served under a path
     assert 'src="http' not in page
     assert 'href="http' not in page
 
@@ -288,12 +290,22 @@ def test_a_huge_number_is_not_a_moment(client):
     assert response.status_code == 200
 
 
-def test_with_a_public_url_and_a_token_the_dialer_works(make_app):
-    app = make_app(IVR_WEB_DIALER=True, IVR_PUBLIC_URL="https://ivr.example.org")
-    data = start(app.test_client(), to="010-12333")
-    assert data["events"][0]["url"] == "https://ivr.example.org/voice"
-    assert "欢迎致电北京市" in heard(data)
+@pytest.mark.parametrize("public", ("https://ivr.example.org", "https://ivr.example.org/ivr/"))
+def test_with_a_public_url_and_a_token_the_dialer_works(make_app, public):
+    """Every request is signed for the public URL (a path included) and the line accepts it."""
+    app = make_app(IVR_WEB_DIALER=True, IVR_PUBLIC_URL=public, IVR_VOICE_MODE="play")
+    client = app.test_client()
+    data = start(client, to="010-12333")
+    welcome = next(e for e in data["events"] if e["kind"] == "play")
+    assert welcome["text"] == "欢迎致电北京市幺二三三三。"  # the words of our audio
+    assert welcome["url"].startswith(public.rstrip("/") + "/audio/phrase/")
+    press(client, data["id"], "1")
+    press(client, data["id"], "11010519491231002*#")
+    data = press(client, data["id"], "123456#")
+    assert "余额为" in " ".join(e.get("text", "") for e in data["events"])
     assert not [e for e in data["events"] if e["kind"] == "error"]
+    client.post(f"/dialer/api/calls/{data['id']}/hangup", json={})
+    assert ended(app, data)  # the status callback reached the line too
 
 
 def ended(app, data):
@@ -461,3 +473,128 @@ def test_redirects_within_the_dialled_app_are_followed_as_twilio_does(
     if heard_:
         assert heard(data) == heard_
         assert hits[-1][1] is True  # the hop is signed too
+
+
+# The page learns what a caller hears, never the sealed state (issue 20, point 2)
+
+
+def test_the_dialer_json_carries_no_state(client):
+    data = start(client)
+    answers = [data]
+    answers.append(press(client, data["id"], "1"))
+    answers.append(client.post(f"/dialer/api/calls/{data['id']}/wait", json={}).get_json())
+    answers.append(press(client, data["id"], "11010519491231002*#"))
+    assert answers[-1]["expects"]["secret"] is True
+    answers.append(client.post(f"/dialer/api/calls/{data['id']}/hangup", json={}).get_json())
+    for answer in answers:
+        text = json.dumps(answer)
+        assert "s=" not in text
+        assert "/voice" not in text
+        assert not [e for e in answer["events"] if "action" in e or "url" in e]
+    kinds = {e["kind"] for e in answers[-1]["events"]}
+    assert {"gather", "redirect", "status_callback"} <= kinds  # still shown, without a URL
+
+
+# Whatever a visitor sends, the API answers 4xx JSON, never a 500 (issue 20, point 6)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    (
+        '{"to": "\\ud800"}',
+        '{"to": "12333\\udfff"}',
+        '{"to": ["12333"]}',
+        '{"to": "12333; DROP"}',
+        '{"to": "' + "1" * 33 + '"}',
+        '{"url": "http://\\ud800.example/"}',
+        '{"url": 5}',
+        '{"\\ud800": 1}',
+    ),
+)
+def test_a_number_no_phone_can_dial_is_400(client, clock, raw):
+    response = client.post("/dialer/api/calls", data=raw, content_type="application/json")
+    assert response.status_code in (400, 403), response.data
+    assert response.get_json()["error"]
+    clock.advance(minutes=11)  # the refused call held no slot that could fail on expiring
+    assert "欢迎致电" in heard(start(client))
+
+
+def test_a_400_digit_moment_is_no_moment(client):
+    call_id = start(client)["id"]
+    response = client.post(
+        f"/dialer/api/calls/{call_id}/keys",
+        data='{"keys": "1", "at": ' + "9" * 400 + "}",
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    assert "请输入身份证号或社保卡号" in heard(response.get_json())
+
+
+def test_keys_with_a_lone_surrogate_are_400(client):
+    call_id = start(client)["id"]
+    response = client.post(
+        f"/dialer/api/calls/{call_id}/keys",
+        data='{"keys": "1\\ud800"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+
+
+# Each browser call is its own caller (issue 21, point 3)
+
+
+def test_one_visitors_wrong_pins_lock_out_no_other_visitor(make_app):
+    """Six wrong PINs over three numbers from one browser; the next visitor still gets in."""
+    client = make_app(IVR_WEB_DIALER=True, IVR_WEB_PINS_PER_MINUTE=100).test_client()
+    guesser = {"REMOTE_ADDR": "10.0.0.1"}
+    for number in ("110105194912310038", "110101199001010015", "110000009"):
+        data = client.post("/dialer/api/calls", json={}, environ_base=guesser).get_json()
+        for keys in ("1", number + "#", "000000#", "000000#"):
+            data = client.post(
+                f"/dialer/api/calls/{data['id']}/keys", json={"keys": keys}, environ_base=guesser
+            ).get_json()
+        assert "不正确" in heard(data)
+    data = start(client)  # another visitor, at another address
+    press(client, data["id"], "1")
+    press(client, data["id"], "11010519491231002*#")
+    data = press(client, data["id"], "123456#")
+    assert "余额为一千二百三十四元五角六分" in heard(data)
+
+
+def test_every_browser_call_rings_from_a_plausible_number_of_its_own():
+    from ivr.identity import caller_number
+    from ivr.web import fresh_caller
+
+    callers = {fresh_caller() for _ in range(50)}
+    assert len(callers) == 50
+    for caller in callers:
+        assert re.fullmatch(r"\+861[3-9][0-9]{9}", caller)
+        assert caller_number(caller)  # the line counts it as a real number
+
+
+# The page defends itself in the browser (issue 20, point 9)
+
+
+def test_the_page_sends_its_security_headers(client):
+    for path in ("/", "/dialer/api/calls/nope/wait"):
+        response = client.post(path, json={}) if "api" in path else client.get(path)
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        policy = response.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in policy
+        assert "script-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert "unsafe-inline" not in policy
+
+
+def test_every_alert_prompt_is_one_the_line_says(app):
+    from ivr.web import ALERT_PROMPTS
+
+    texts = app.extensions["ivr"].prompts.texts
+    missing = [key for key in ALERT_PROMPTS for lang in texts if key not in texts[lang]]
+    assert not missing, f"ALERT_PROMPTS names prompts the line no longer has: {missing}"
+
+
+def test_the_budgets_are_per_process_and_the_log_says_so(make_app, caplog):
+    make_app(IVR_WEB_DIALER=True)
+    assert "per address in this process" in caplog.text

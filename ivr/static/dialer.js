@@ -29,6 +29,19 @@
   let played = 0;         // events already spoken or played
   let announced = 0;      // events already handed to the screen reader
   let failed = [];        // requests the server never answered, to send again on retry
+  let dialling = false;   // a call is being placed: no id yet, but Esc must still hang it up
+  let generation = 0;     // bumped by each dial and hang-up: older answers are not shown
+
+  // What the server says in English, said in both languages; the API's own words follow.
+  const PROBLEMS = {
+    400: "请求无效。",
+    403: "不能这样拨打。",
+    404: "这个通话已结束。",
+    413: "请求太大。",
+    429: "请求太多，请稍后再试。",
+    502: "没有接通，请重试。",
+    503: "线路繁忙，请先挂断一个通话或稍后再试。",
+  };
 
   class LostServer extends Error {}
 
@@ -45,8 +58,17 @@
     }
     const data = await response.json().catch(() => null);
     if (data === null) throw new LostServer(`HTTP ${response.status}`);  // not our server speaking
-    if (!response.ok) throw Object.assign(new Error(data.error || `HTTP ${response.status}`), { status: response.status });
+    if (!response.ok) {
+      const retry = response.headers.get("Retry-After");
+      throw Object.assign(new Error(data.error || `HTTP ${response.status}`), { status: response.status, retry });
+    }
     return data;
+  }
+
+  function bilingual(error) {
+    let zh = PROBLEMS[error.status] || "有错误。";
+    if (error.status === 429 && error.retry) zh = `请求太多，请 ${error.retry} 秒后再试。`;
+    return `${zh} ${error.message}`;
   }
 
   function showBanner(text) {
@@ -54,13 +76,12 @@
     $("banner").hidden = !text;
   }
 
-  // The call's state rides sealed in the action URL (?s=…), a long opaque token: the timeline
-  // shows only where the call goes next.
-  const unsealed = (url) => (url || "").replace(/([?&]s=)[^&#]+/, "$1…");
-
+  // What a caller would understand: no URL of where the call goes next (the server sends
+  // none), words for what happens.
   function describe(event) {
     switch (event.kind) {
-      case "dial": return `${event.url} (To ${event.to})`;
+      case "dial": return event.to;
+      case "gather": return event.secret ? "输入密码 Your PIN (hidden)" : "等您按键 Your turn";
       case "say": return event.text + (event.cut ? "  ✂" : "");
       case "play": return (event.text || event.url || `tones ${event.digits}`) + (event.cut ? "  ✂" : "");
       case "keys": case "lost_keys": return event.keys;
@@ -68,9 +89,8 @@
       case "transfer": return event.to;
       case "error": case "warning": return `${event.code}: ${event.message}`;
       case "hangup": return event.by;
-      case "redirect": return unsealed(event.url);
-      case "gather": return unsealed(event.action);
-      case "status_callback": return `${event.status} (${event.duration} s)`;
+      case "redirect": return "继续 Next step";
+      case "status_callback": return `通话记录 Call logged: ${event.status}, ${event.duration} s`;
       default: return JSON.stringify(event);
     }
   }
@@ -101,6 +121,11 @@
     return event.language && event.language.startsWith("cmn") ? "zh" : "en";
   }
 
+  function showAlert(text) {
+    $("alert").textContent = text;
+    $("alert").hidden = !text;
+  }
+
   function renderNow(prompt) {
     $("now").replaceChildren(...prompt.map((event) => {
       const line = document.createElement("p");
@@ -110,9 +135,21 @@
       return line;
     }));
     // A wrong PIN, a refused number: shown as well as spoken, so nobody misses it.
-    const alerts = prompt.filter((event) => event.alert);
-    $("alert").textContent = alerts.map((event) => event.text).join(" ");
-    $("alert").hidden = !alerts.length;
+    showAlert(prompt.filter((event) => event.alert).map((event) => event.text).join(" "));
+  }
+
+  // Not in a call any more (hung up here, refused, or gone on the server): nothing on the
+  // screen may still say the call waits, nor show a notice of a prompt that is over.
+  function endLocally(status, keepPrompt) {
+    stopSound();
+    stopCountdown();
+    call = null;
+    dialling = false;
+    $("status").textContent = status;
+    if (!keepPrompt) { $("now").replaceChildren(); showAlert(""); }
+    $("typed").textContent = "";
+    renderValid(null, []);
+    setInCall(false);
   }
 
   // Only what is new is read out: a prompt once, never again on every key.
@@ -201,6 +238,7 @@
   }
 
   function render(data) {
+    dialling = false;
     const events = data.events;
     const errors = events.filter((e) => e.kind === "error");
     showBanner(errors.length ? `Twilio 错误 error ${errors[0].code}: ${errors[0].message}` : "");
@@ -239,24 +277,32 @@
   }
 
   // Requests go one at a time, in the order the keys were pressed. If the server is lost,
-  // they wait for the retry button, and nothing runs out meanwhile.
+  // they wait for the retry button, and nothing runs out meanwhile. A hang-up does not
+  // wait in this line (see hangup), and what comes back for a call hung up is not shown.
   let chain = Promise.resolve();
-  function run(action) {
+  function run(action, gen = generation) {
     chain = chain.then(async () => {
+      if (gen !== generation) return;
       if (failed.length) { failed.push(action); return; }
       try {
-        render(await action());
+        const data = await action();
+        if (gen !== generation || !data) return;
+        render(data);
         $("offline").hidden = true;
       } catch (error) {
+        if (gen !== generation) return;
         if (error instanceof LostServer) {
           failed.push(action);
           stopCountdown();
           $("offline").hidden = false;
+          if (dialling) endLocally("未接通 Not connected");
+          else $("status").textContent = "与服务器的连接中断 Lost the server";
           return;
         }
-        showBanner(`${error.message}`);
-        if (/no such call/.test(error.message)) { call = null; setInCall(false); stopCountdown(); return; }
-        if (call && call.expects) {
+        showBanner(bilingual(error));
+        if (error.status === 404) { endLocally("通话已结束 Call ended"); return; }
+        if (dialling || !call) { endLocally("未通话 Not in a call"); return; }
+        if (call.expects) {
           // Refused (over the budget, say): the server dropped what was typed; the prompt waits on.
           if (error.status === 429) { $("typed").textContent = ""; firstKeyAt = null; }
           startCountdown(call.expects.timeout);
@@ -270,18 +316,30 @@
     const again = failed;
     failed = [];
     $("offline").hidden = true;
-    again.forEach(run);
+    again.forEach((action) => run(action));
   }
 
   function dial(event) {
     event.preventDefault();
+    if (call || dialling) return;
     played = 0;
     announced = 0;
     call = null;
     const url = $("url") ? $("url").value.trim() : "";
-    $("status").textContent = "正在拨号 Dialling…";
+    const gen = ++generation;
+    failed = [];
+    $("offline").hidden = true;
+    endLocally("正在拨号 Dialling…");
+    dialling = true;
+    $("hangup").disabled = false;  // a call being placed can be hung up
     showBanner("");
-    run(() => api("/dialer/api/calls", { to: $("number").value, url })).then(() => {
+    run(async () => {
+      const data = await api("dialer/api/calls", { to: $("number").value, url });
+      if (gen !== generation && !data.ended) {  // hung up while it was placed
+        api(`dialer/api/calls/${data.id}/hangup`).catch(() => {});
+      }
+      return data;
+    }, gen).then(() => {
       // In a call the keyboard dials: focus leaves the number field for the call's screen,
       // where Enter presses nothing (so it cannot send a key twice).
       if (call) $("screen").focus();
@@ -298,21 +356,30 @@
     if (button) { button.classList.add("pressed"); setTimeout(() => button.classList.remove("pressed"), 150); }
     const id = call.id;
     const at0 = firstKeyAt;
-    run(() => api(`/dialer/api/calls/${id}/keys`, { keys: key, at: at0 }));
+    run(() => api(`dialer/api/calls/${id}/keys`, { keys: key, at: at0 }));
   }
 
   function wait() {
     if (!call) return;
     const id = call.id;
-    run(() => api(`/dialer/api/calls/${id}/wait`));
+    run(() => api(`dialer/api/calls/${id}/wait`));
   }
 
+  // At once, whatever is pending: the request goes now, not after the ones queued, and
+  // their answers are not shown. A call still being placed is hung up when its id comes.
   function hangup() {
-    if (!call) return;
-    stopSound();
-    stopCountdown();
-    const id = call.id;
-    run(() => api(`/dialer/api/calls/${id}/hangup`));
+    if (!call && !dialling) return;
+    const id = call && call.id;
+    const gen = ++generation;
+    failed = [];
+    $("offline").hidden = true;
+    showBanner("");
+    endLocally("通话已结束 Call ended", true);
+    $("call").focus();
+    if (!id) return;
+    api(`dialer/api/calls/${id}/hangup`)
+      .then((data) => { if (gen === generation) { render(data); showAlert(""); } })
+      .catch(() => {});
   }
 
   $("dial").addEventListener("submit", dial);
@@ -325,7 +392,9 @@
     button.addEventListener("click", () => press(button.dataset.key));
   });
   document.addEventListener("keydown", (event) => {
-    if (event.target.tagName === "INPUT" || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    // In a call the keyboard is the phone's, even in the number field; out of one, it types.
+    if (event.target.tagName === "INPUT" && !call && !dialling) return;
     if (KEYS.includes(event.key)) { event.preventDefault(); press(event.key); }
     else if (event.key === "Escape") { hangup(); }
   });
