@@ -1,4 +1,4 @@
-"""`softphone`: `test`, `lint` and `map` subcommands; anything else dials."""
+"""`softphone`: `test`, `lint`, `map` and `schema` subcommands; anything else dials."""
 
 import sys
 
@@ -18,6 +18,13 @@ def main(argv=None):
         from softphone.crawl import main as run
 
         return run(argv[1:])
+    if command == "schema":
+        from softphone.scenario import SCHEMA_PATH
+
+        # For editors: `softphone schema > scenario.schema.json`, then the YAML header
+        # `# yaml-language-server: $schema=scenario.schema.json` completes and checks files.
+        print(SCHEMA_PATH.read_text(encoding="utf-8"), end="")
+        return 0
     from softphone.cli import main as run
 
     return run(argv)
