@@ -28,8 +28,7 @@ from softphone import settings
 from softphone import target as targets
 from softphone import transcript as transcripts
 from softphone.coverage import Coverage
-from softphone.coverage import advertised_keys
-from softphone.coverage import gather_id
+from softphone.coverage import asked
 from softphone.coverage import trace_of
 from softphone.interpreter import Call
 from softphone.interpreter import Keys
@@ -50,7 +49,8 @@ class Result:
     step: int | None = None
     events: list = field(default_factory=list)
     trace: list = field(default_factory=list)
-    gathers: list = field(default_factory=list)  # (gather id, (advertised keys, key taken))
+    gathers: list = field(default_factory=list)  # coverage.Asked: each Gather and Record
+    documents: list = field(default_factory=list)  # the TwiML documents fetched, for coverage
     wall: float = 0.0
 
     @property
@@ -71,11 +71,14 @@ class Observer:
         self.fetch = fetch
         self.call = None
         self.trace = []
+        self.documents = []
 
     def __call__(self, method, url, params):
         reply = self.fetch(method, url, params)
         self.trace += trace_of(reply.headers)
         kind = reply.content_type.split(";")[0].strip().lower()
+        if kind in lint.XML_TYPES and 200 <= reply.status < 300:
+            self.documents.append(reply.url or url)
         if self.call is not None and kind in lint.XML_TYPES and 200 <= reply.status < 300:
             for finding in lint.check(reply.body, reply.url or url, reply.content_type):
                 if finding.code not in CALL_ERRORS:
@@ -153,6 +156,7 @@ def run(scenario, target, strict=False, number=None):
     result.seconds = call.t
     result.events = call.events
     result.trace = observer.trace
+    result.documents = observer.documents
     result.wall = time.monotonic() - started
     if result.passed and strict and result.findings:
         data = result.findings[0].data
@@ -182,14 +186,10 @@ def act(call, step):
 
 
 def note_gather(call, step, result):
-    """Remember, for coverage of an app without a flow, the keys a Gather offered and took."""
-    if call.waiting is None or call.waiting.tag != "Gather":
-        return
-    start = max(i for i, e in enumerate(call.events) if e.kind == "gather")
-    offered = advertised_keys(heard(call.events[start:]))
-    action = call.events[start].data["action"]
-    taken = Keys.parse(step.value).keys.rstrip("#") if step.kind == "press" else None
-    result.gathers.append((gather_id(call.doc_url, action), (offered, taken)))
+    """Remember, for coverage of an app without a flow, each Gather and Record and its answer."""
+    noted = asked(call, step.kind, step.value)
+    if noted is not None:
+        result.gathers.append(noted)
 
 
 def check(step, call, events, words):
