@@ -18,15 +18,22 @@ from ivr.types import Outcome
 log = identity.logger(__name__)
 PAGE_SIZE = 3
 PROMPTS = (
-    "invalid_number", "pin_format", "wrong_pin", "balance", "balance_resident",
-    "history_intro", "history_more_intro", "history_line", "history_none", "history_end",
+    "invalid_number", "invalid_id", "pin_format", "wrong_pin", "balance_date", "balance",
+    "balance_resident",
+    "history_intro", "history_more_intro", "history_line", "history_line_resident",
+    "history_none", "history_retiree", "history_end",
     "status_paid", "status_pending", "status_overdue", "credit_latest", "credit_none",
     "credit_resident", "rule_fixed_monthly", "rule_fixed_monthly_tiered", "rule_fixed_yearly",
-    "rule_fixed_yearly_tiered", "rule_pension_share", "rule_employee", "channels", "agent_hours",
+    "rule_fixed_yearly_tiered", "rule_pension_share", "rule_employee", "channels",
+    "resident_payment", "agent_hours",
     "wrong_old_pin", "weak_pin", "same_pin", "pin_mismatch", "pin_changed", "pin_not_changed",
     "card_reported_lost", "card_already_lost", "card_none", "card_lost_call",
 )  # fmt: skip
 CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "CST")  # agents keep Beijing time, no DST
+ID_LENGTH = 18  # GB 11643; card serials are 9 characters, so 18 keyed is an ID (domain §2.6)
+# Residents pay in the autumn for the next insured year (年度): from September the collection
+# under way is for next year's cover (国办发〔2024〕38号 as quoted in domain-review-3.md (b)).
+COLLECTION_FROM_MONTH = 9
 
 
 def _say(key, **params):
@@ -62,10 +69,19 @@ def _pend(env, call, kind, number, account):
 
 
 def identify_by_number(env, call, keyed):
-    """One entry for an ID or a card number, told apart by form and checksum (no menu)."""
+    """One entry for an ID or a card number, told apart by form and checksum (no menu).
+
+    18 characters failing the GB 11643 check are a mistyped ID, never a card (card serials
+    are 9), whether or not such a card exists, so the answer tells a guesser nothing: the
+    caller keys it again, before any PIN, so a typo locks nothing.
+    """
     try:
         kind, number = identity.classify_number(keyed)
     except identity.IdentityError:
+        kind = None
+    if len(keyed.strip()) == ID_LENGTH and kind != "id":
+        return Outcome(ok=False, phrases=_say("invalid_id"))
+    if kind is None:  # the length message is for wrong lengths only
         return Outcome(ok=False, phrases=_say("invalid_number"))
     account = env.store.find_account(kind, number)
     if account is None and kind == "id" and number.isdigit():
@@ -136,7 +152,9 @@ def verify_pin(env, call, keyed):
         return Outcome(ok=False, goto="too_many")
     if failures >= max_tries:
         return Outcome(ok=False, goto="locked")
-    return Outcome(ok=False, phrases=_say("wrong_pin", tries=Value("tries", max_tries - failures)))
+    # The caller's cap counts earlier calls too: the smaller budget is the true one.
+    left = min([max_tries - failures, *(caller_limit - count for _, count in counted)])
+    return Outcome(ok=False, phrases=_say("wrong_pin"), left=left)
 
 
 def _give_back(store, counted, limit):
@@ -152,11 +170,26 @@ def _account(env, call):
     return account
 
 
+def _today(env):
+    """The date in China, which the caller's statements and the insured year follow."""
+    return env.now.astimezone(CHINA_TIME).date()
+
+
 def balance(env, call, _):
+    """The balance the store holds now, dated (截至…), as a statement is."""
     account = _account(env, call)
     if account.category == "resident":
         return Outcome(phrases=_say("balance_resident"))
-    return Outcome(phrases=_say("balance", amount=Value("amount", account.balance)))
+    return Outcome(
+        phrases=_say("balance_date", date=Value("date", _today(env)))
+        + _say("balance", amount=Value("amount", account.balance))
+    )
+
+
+def insured_year(period):
+    """The 年度 a resident's payment in "YYYY-MM" was for: the next year from September on."""
+    year, month = (int(part) for part in period.split("-"))
+    return year + 1 if month >= COLLECTION_FROM_MONTH else year
 
 
 def history(env, call, page):
@@ -167,6 +200,9 @@ def history(env, call, page):
     account = _account(env, call)
     entries = env.store.payments(account.id, page * PAGE_SIZE, PAGE_SIZE + 1)
     if not entries:
+        if page == 0 and account.category == "retiree":
+            # 社会保险法 第二十七条: retirees with enough years no longer pay.
+            return Outcome(phrases=_say("history_retiree"), last=True)
         if page == 0:
             return Outcome(phrases=_say("history_none"), last=True)
         # "1" repeats the last page
@@ -174,6 +210,15 @@ def history(env, call, page):
     phrases = list(_say("history_intro" if page == 0 else "history_more_intro"))
     for entry in entries[:PAGE_SIZE]:
         status = Ref(f"status_{entry.status}")
+        if account.category == "resident":  # residents think in the insured year paid for
+            phrases += _say(
+                "history_line_resident",
+                year=Value("year", insured_year(entry.period)),
+                month=Value("month", entry.period),
+                amount=Value("amount", entry.amount),
+                status=status,
+            )
+            continue
         phrases += _say(
             "history_line",
             month=Value("month", entry.period),
@@ -228,12 +273,19 @@ def credit(env, call, _):
 
 
 def channels(env, call, _):
-    premium = env.settings.resident_premium
+    return Outcome(phrases=_say("channels"))
+
+
+def resident_payment(env, call, _):
+    """The residents' payment for the 年度 now being collected, dated by the clock."""
+    today = _today(env)
+    year = insured_year(f"{today.year}-{today.month:02d}")
     return Outcome(
         phrases=_say(
-            "channels",
-            year=Value("year", env.settings.resident_premium_year),
-            amount=Value("amount", premium),
+            "resident_payment",
+            year=Value("year", year),
+            collected=Value("year", year - 1),
+            amount=Value("amount", env.settings.resident_premium),
         )
     )
 
@@ -342,6 +394,7 @@ def registry():
         .add("history", history)
         .add("credit", credit)
         .add("channels", channels)
+        .add("resident_payment", resident_payment)
         .add("check_old_pin", check_old_pin, outcomes=("locked",))
         .add("new_pin", new_pin)
         .add("repeat_pin", repeat_pin, outcomes=("mismatch",))

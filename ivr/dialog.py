@@ -12,11 +12,12 @@ from ivr.flow import INTENT
 from ivr.flow import FlowError
 from ivr.prompts import Phrase
 from ivr.prompts import other_language
+from ivr.spoken import Value
 from ivr.types import Gather
 from ivr.types import Outcome
 from ivr.types import Turn
 
-PROMPTS = ("no_input", "invalid_key", "too_many_tries")
+PROMPTS = ("no_input", "invalid_key", "too_many_tries", "no_input_limit", "tries_left")
 MAX_HOPS = 32  # say -> say chains longer than this are a flow bug, not a call
 
 
@@ -98,26 +99,36 @@ class Dialog:
         self.phrases += [*outcome.phrases, *self.node_prompt(node, last)]
         return self.gather(node)
 
-    def retry(self, node, reasons, exit_kind):
-        """Count a failed input; reprompt shortly, or give up after max_tries."""
+    def retry(self, node, reasons, exit_kind, left=None):
+        """Count a failed input; reprompt shortly, or give up after max_tries.
+
+        `left` is what the action's own budgets still allow: the caller hears the smaller of
+        it and the node's, and after the last try only that there is none (never a count).
+        """
         self.call.tries += 1
-        self.phrases += reasons
         self.trace.append(f"exit:{node.id}:{exit_kind}")
-        if self.call.tries >= node.max_tries:
+        node_left = node.max_tries - self.call.tries
+        if node_left <= 0:
             self.trace.append(f"exit:{node.id}:max_tries")
-            self.phrases.append(self.prompt("too_many_tries"))
+            # After silence the caller keyed nothing: say so, not that their entries ran out.
+            last = "no_input_limit" if exit_kind == "no_input" else "too_many_tries"
+            self.phrases += [*(reasons if exit_kind != "no_input" else []), self.prompt(last)]
             return self.enter(node.on_max)
+        self.phrases += reasons
+        if left is not None:
+            self.phrases.append(Phrase.of("tries_left", tries=Value("tries", min(left, node_left))))
         self.phrases += self.node_prompt(node, node.short_prompt)
         return self.gather(node)
 
     def follow(self, node, outcome):
         """Go where an action's outcome leads from a collect node."""
-        self.phrases += outcome.phrases
         if outcome.goto:
+            self.phrases += outcome.phrases
             self.trace.append(f"exit:{node.id}:{outcome.goto}")
             return self.enter(node.outcomes[outcome.goto])
         if not outcome.ok:
-            return self.retry(node, [], "invalid")
+            return self.retry(node, list(outcome.phrases), "invalid", outcome.left)
+        self.phrases += outcome.phrases
         if node.next == INTENT:
             return self.enter(self.call.intent or self.flow.entry)
         return self.enter(node.next)

@@ -9,7 +9,9 @@ class Outcome:
     """What an action made of its input: accepted, refused (with why), or a named outcome.
 
     `page` moves the caller to another page of a paged answer (history); only the dialog
-    writes it into the call. `last` says the answer has no further page to offer.
+    writes it into the call. `last` says the answer has no further page to offer. `left` is
+    how many tries the action's own budgets still allow (the account's lock, the caller's
+    cap): the dialog announces the smaller of it and the node's, so no try is promised twice.
     """
 
     ok: bool = True
@@ -17,6 +19,7 @@ class Outcome:
     goto: str | None = None
     page: int | None = None
     last: bool = False
+    left: int | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,6 @@ class Settings:
     lockout_minutes: int = 30
     max_caller_pin_failures: int = 5  # wrong PINs one caller may give across numbers
     resident_premium: str = "400"
-    resident_premium_year: int = 2026
     pin_hash_cost: int = 2**14  # scrypt N of a PIN the caller sets on the line
 
     @classmethod
@@ -87,7 +89,6 @@ class Settings:
             lockout_minutes=config["IVR_LOCKOUT_MINUTES"],
             max_caller_pin_failures=config["IVR_MAX_CALLER_PIN_FAILURES"],
             resident_premium=config["IVR_RESIDENT_PREMIUM"],
-            resident_premium_year=config["IVR_RESIDENT_PREMIUM_YEAR"],
             pin_hash_cost=config["IVR_PIN_HASH_COST"],
         )
 

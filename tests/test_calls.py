@@ -19,7 +19,10 @@ def identify(phone, number, pin):
 def test_welcome_and_main_menu(phone):
     phone.dial(to="0991-12333")
     assert "欢迎致电乌鲁木齐市幺二三三三" in phone.heard
-    assert "查余额请按1" in phone.heard
+    assert (
+        "查医保余额请按1，缴费记录请按2，账户划入请按3，查询渠道和居民缴费请按4，修改密码和社保卡挂失请按5，人工服务请按0。"
+        in phone.heard
+    )
     gather = phone.last("gather")
     assert gather.data["action"].startswith("http://localhost/voice/node/main?s=")
 
@@ -34,30 +37,39 @@ def test_dialled_number_picks_the_line(phone, dialled, region):
 
 def test_balance_by_id_number_in_mandarin(phone):
     phone.dial().press("1")
-    assert "请输入身份证号或社保卡号，以井号结束，X按星号。" in phone.heard
+    assert "请输入身份证号码或社保卡号，按井号键结束；身份证末位是X的，请按星号键。" in phone.heard
     phone.enter(BEIJING_ID + "#")
-    assert "尾号零零二叉，请输入六位密码" in phone.heard
+    assert "尾号零零二叉，请输入六位查询密码，按井号键结束。" in phone.heard
     phone.enter("123456#")
-    assert "您的医保个人账户余额为一千二百三十四元五角六分。" in phone.heard
+    assert (
+        "截至二〇二六年十一月十八日，\n您的医保个人账户余额为一千二百三十四元五角六分。"
+        in phone.heard
+    )
     assert "重听请按1" in phone.heard
 
 
 def test_balance_in_english(phone):
     phone.dial().press("9")
     assert "You are now using the English service." in phone.heard
-    assert "For your balance, press 1." in phone.heard
+    assert "For your medical insurance balance, press 1." in phone.heard
     phone.press("1")
-    assert "Enter your ID or social security card number, then hash." in phone.heard
+    assert "Enter your ID or social security card number, then press hash." in phone.heard
     phone.enter(BEIJING_ID + "#")
-    assert "For the number ending 0 0 2 X, enter your 6-digit PIN" in phone.heard
+    assert (
+        "For the number ending 0 0 2 X, enter your 6-digit query PIN, then press hash."
+        in phone.heard
+    )
     phone.enter("123456#")
-    assert "Your medical insurance personal account balance is 1,234 yuan 56 fen." in phone.heard
+    assert (
+        "As of November eighteenth, twenty twenty-six,\nYour medical insurance personal account"
+        " balance is 1,234 yuan and 56 fen." in phone.heard
+    )
 
 
 def test_english_and_back_to_mandarin(phone):
     phone.dial().press("9").press("9")
     assert "已切换到普通话。" in phone.heard
-    assert "查余额请按1" in phone.heard
+    assert "查医保余额请按1" in phone.heard
 
 
 def test_balance_by_card_number(phone):
@@ -81,7 +93,7 @@ def test_caller_stays_identified(phone):
 def test_history_pages_newest_first(phone):
     identify(phone.dial().press("2"), SHENZHEN_ID, "246810")
     first = phone.heard
-    assert "二〇二六年十月，个人缴费一百六十二元五角，处理中。" in first
+    assert "二〇二六年十月，个人缴费一百六十二元五角，未到账。" in first
     assert "二〇二六年九月，个人缴费一百六十元，已到账。" in first
     assert "二〇二六年八月，个人缴费一百六十元，欠缴。" in first
     assert first.index("十月") < first.index("九月") < first.index("八月")
@@ -102,13 +114,27 @@ def test_history_pages_newest_first(phone):
 
 def test_history_in_english(phone):
     identify(phone.dial().press("9").press("2"), SHENZHEN_ID, "246810")
-    assert "October 2026: your own share, 162 yuan 50 fen, in progress." in phone.heard
-    assert "August 2026: your own share, 160 yuan, overdue." in phone.heard
+    assert (
+        "October twenty twenty-six: your own share, 162 yuan and 50 fen, not yet received."
+        in phone.heard
+    )
+    assert "August twenty twenty-six: your own share, 160 yuan, overdue." in phone.heard
 
 
-def test_history_none(phone):
+def test_a_retiree_hears_why_there_are_no_payments(phone):
     identify(phone.dial().press("2"), URUMQI_RETIREE_ID, "888888")
-    assert "没有查询到您的缴费记录。" in phone.heard
+    assert "您已办理退休，退休后不再缴纳职工医保费，因此没有缴费记录。" in phone.heard
+    assert "没有查询到您的缴费记录" not in phone.heard
+
+
+def test_a_resident_hears_the_insured_year_paid_for(phone):
+    identify(phone.dial().press("2"), RESIDENT_ID, "135790")
+    assert "二〇二六年度居民医保，个人缴费四百元，二〇二五年十月缴纳，已到账。" in phone.heard
+    phone.press("*").press("9").press("2")
+    assert (
+        "Residents' insurance for twenty twenty-six: your payment of 400 yuan,"
+        " made in October twenty twenty-five, received." in phone.heard
+    )
 
 
 @pytest.mark.parametrize(
@@ -141,7 +167,8 @@ def test_monthly_credit_and_rule(phone, id_number, pin, credit, rule):
 def test_monthly_credit_in_english(phone):
     identify(phone.dial().press("9").press("3"), BEIJING_ID, "123456")
     assert (
-        "The latest credit to your personal account was for October 2026: 110 yuan." in phone.heard
+        "The latest credit to your personal account was for October twenty twenty-six: 110 yuan."
+        in phone.heard
     )
     assert (
         "In Beijing, retirees' accounts receive a fixed sum of about 100 yuan a month, or about 110 yuan a month from age 70."
@@ -157,15 +184,40 @@ def test_resident_has_no_personal_account(phone):
     assert "不设个人账户，没有每月划入" in phone.heard
 
 
-def test_other_channels_need_no_identity(phone):
+def test_option_four_is_a_short_menu_of_channels_and_residents_payment(phone):
     phone.dial().press("4")
-    assert "幺二三九三" in phone.heard
-    assert "微信" in phone.heard
-    assert "支付宝" in phone.heard
-    assert "二〇二六年度个人缴费参考标准约为每人四百元" in phone.heard
-    phone.press("*").press("9").press("4")
-    assert "WeChat" in phone.heard
-    assert "1 2 3 9 3" in phone.heard
+    assert phone.heard == "查询渠道请按1，居民医保缴费请按2，返回主菜单请按星号键，人工服务请按0。"
+    phone.press("1")
+    assert "拨打医保服务热线幺二三九三" in phone.heard
+    assert "缴费" not in phone.heard  # the residents' payment is its own answer
+    phone.press("*").press("2")
+    # 2026-11-18: the collection under way is for 二〇二七年度.
+    assert (
+        "二〇二七年度城乡居民医保集中缴费期一般是二〇二六年九月到十二月，个人缴费标准约为每人每年四百元"
+        in phone.heard
+    )
+    assert "集中缴费期以外参保的，一般有三个月待遇等待期。" in phone.heard
+    phone.press("*").press("*").press("9").press("4").press("2")
+    assert (
+        "Residents' insurance for twenty twenty-seven is usually paid from September to December twenty twenty-six."
+        in phone.heard
+    )
+    assert "a three-month wait" in phone.heard
+
+
+@pytest.mark.parametrize(
+    ("advance", "year"),
+    (
+        (dict(days=-80), "二〇二六年度"),
+        (dict(days=-78), "二〇二七年度"),
+        (dict(days=300), "二〇二八年度"),
+    ),
+)
+def test_the_insured_year_follows_the_clock(phone, clock, advance, year):
+    """From September the collection is for next year: 08-30 says 2026, 09-01 says 2027."""
+    clock.advance(**advance)
+    phone.dial().press("4").press("2")
+    assert phone.heard.startswith(year)
 
 
 def test_answer_repeats_and_returns(phone):
@@ -173,20 +225,20 @@ def test_answer_repeats_and_returns(phone):
     phone.press("1")
     assert "余额为一千二百三十四元五角六分" in phone.heard
     phone.press("*")
-    assert "查余额请按1" in phone.heard
+    assert "查医保余额请按1" in phone.heard
 
 
 def test_star_repeats_main_menu(phone):
     phone.dial().press("*")
-    assert "查余额请按1" in phone.heard
+    assert "查医保余额请按1" in phone.heard
     assert "欢迎" not in phone.heard
 
 
 def test_star_goes_back_one_level(phone):
     phone.dial().press("1").enter(BEIJING_ID + "#").enter("*#")
-    assert "请输入身份证号或社保卡号" in phone.heard
+    assert "请输入身份证号码或社保卡号" in phone.heard
     phone.enter("*#")
-    assert "查余额请按1" in phone.heard
+    assert "查医保余额请按1" in phone.heard
 
 
 def test_agent_in_office_hours(phone):
@@ -200,7 +252,7 @@ def test_agent_outside_office_hours(phone, clock):
     phone.dial(to="010-12333").press("0")
     assert "现在不是人工服务时间。" in phone.heard
     assert "人工服务时间为工作日上午九点到中午十二点、下午一点到五点" in phone.heard
-    assert "查余额请按1" in phone.heard
+    assert "查医保余额请按1" in phone.heard
     assert phone.last("transfer") is None
 
 
@@ -221,13 +273,21 @@ def test_invalid_key_says_so_then_short_menu(phone):
     assert "余额请按1，缴费记录请按2" in phone.heard
 
 
-def test_no_input_reprompts_then_goodbye(phone):
+def test_no_input_reprompts_then_goodbye_out_of_hours(phone, clock):
+    clock.advance(days=3)  # Saturday
     phone.dial().wait()
     assert "对不起，没有收到您的按键。" in phone.heard
     assert "余额请按1" in phone.heard
     phone.wait().wait()
-    assert "感谢您的来电，再见。" in phone.heard
+    # The caller keyed nothing: the line does not speak of their "输入次数".
+    assert phone.heard == "对不起，多次没有收到您的按键。\n感谢您的来电，再见。"
     assert phone.ended
+
+
+def test_no_input_in_agent_hours_puts_the_caller_through(phone):
+    phone.dial().wait().wait().wait()
+    assert phone.heard == "对不起，多次没有收到您的按键。\n正在为您转接人工服务，请稍候。"
+    assert phone.last("transfer").data["queue"] == "12333-agents"
 
 
 def test_finish_key_alone_counts_as_no_input(phone):
@@ -235,40 +295,54 @@ def test_finish_key_alone_counts_as_no_input(phone):
     assert "没有收到您的按键" in phone.heard
 
 
-def test_three_invalid_inputs_end_the_call(phone):
+def test_three_invalid_inputs_end_the_call_out_of_hours(phone, clock):
+    clock.advance(hours=10)  # 21:00 in Beijing
     phone.dial().press("7").press("8").press("6")
     assert "您的输入次数已达上限。" in phone.heard
     assert "感谢您的来电，再见。" in phone.heard
     assert phone.last("hangup").data["by"] == "app"
 
 
-def test_bad_id_checksum_is_taken_for_a_card_and_fails_as_an_unknown_number(phone):
-    phone.dial().press("1").enter(BAD_CHECKSUM_ID + "#")  # 18 digits, no valid check: a card
-    assert "尾号零零二幺，请输入六位密码" in phone.heard
-    phone.enter("123456#")
-    assert "证件号码或密码不正确" in phone.heard
+@pytest.mark.parametrize(
+    "typo",
+    (
+        "440305199002200138",  # one digit off in an all-digit ID: not a card number
+        "11010519491231003*",  # X where the check is another
+        "11010519491331002*",  # no 13th month
+    ),
+)
+def test_a_mistyped_id_is_keyed_again_and_locks_nothing(phone, typo):
+    phone.dial().press("1")
+    for _ in range(2):
+        phone.enter(typo + "#")
+        assert phone.heard.startswith("您输入的身份证号码有误，请核对后重新输入。")
+        assert "密码" not in phone.heard
+        assert "十八位" not in phone.heard
+    phone.enter(typo[:-1] + ("*" if typo.endswith("*") else "9") + "#")
+    # The right number then: the account was never counted against.
+    identify(phone.dial().press("1"), SHENZHEN_ID, "246810")
+    assert "余额为三千二百八十七元四角" in phone.heard
 
 
-def test_bad_id_with_an_x_refused(phone):
-    phone.dial().press("1").enter("11010519491231003*#")  # X where the check is another
-    assert "号码有误。身份证号是十八位" in phone.heard
-    assert "请输入身份证号或社保卡号" in phone.heard
+def test_a_mistyped_id_in_english(phone):
+    phone.dial().press("9").press("1").enter(BAD_CHECKSUM_ID + "#")
+    assert phone.heard.startswith("That ID number isn't valid. Please check it and try again.")
 
 
-def test_bad_id_in_english(phone):
+def test_wrong_length_in_english(phone):
     phone.dial().press("9").press("1").enter("12345#")
-    assert "That number is not valid." in phone.heard
+    assert "That number has the wrong length." in phone.heard
 
 
 def test_bad_card_number_refused(phone):
     phone.dial().press("1").enter("1234#")
-    assert "号码有误" in phone.heard
-    assert "不是银行卡号" in phone.heard
+    assert "号码有误。身份证号码是十八位" in phone.heard
+    assert "不要输入银行卡号" in phone.heard
 
 
 def test_wrong_pin_says_tries_left(phone):
     identify(phone.dial().press("1"), BEIJING_ID, "000000")
-    assert "证件号码或密码不正确，您还可以尝试两次。" in phone.heard
+    assert "号码或密码不正确。\n您还可以尝试两次。" in phone.heard
     phone.enter("111111#")
     assert "您还可以尝试一次。" in phone.heard
     phone.enter("123456#")
@@ -293,7 +367,8 @@ def test_three_wrong_pins_lock_across_calls(phone, clock):
     identify(phone.dial().press("1"), BEIJING_ID, "000000")
     phone.enter("000001#").enter("000002#")
     assert "密码错误次数过多，该账户的电话查询已暂停三十分钟。" in phone.heard
-    assert "查余额请按1" in phone.heard  # back at the main menu, politely
+    assert phone.ended  # not the menu, where the caller's PIN keys would be bad choices
+    assert "请按" not in phone.heard
     # A new call, the right PIN: still locked.
     phone.dial().press("1").enter(BEIJING_ID + "#")
     assert "密码错误次数过多" in phone.heard
@@ -332,10 +407,11 @@ def test_barge_in_cuts_the_welcome(phone):
     phone.press("1", at=2.0)
     said = [e for e in phone.events if e.kind == "say" and e.t < 2.0]
     assert said[0].data["cut"] is True
-    assert "请输入身份证号或社保卡号" in phone.heard
+    assert "请输入身份证号码或社保卡号" in phone.heard
 
 
-def test_every_call_ends_with_a_goodbye_on_silence(phone):
+def test_every_call_ends_with_a_goodbye_on_silence(phone, clock):
+    clock.advance(days=3)  # Saturday: no agent to put the caller through to
     identify(phone.dial().press("1"), BEIJING_ID, "123456")
     phone.wait().wait().wait()
     assert phone.ended
@@ -344,22 +420,25 @@ def test_every_call_ends_with_a_goodbye_on_silence(phone):
 
 # The single-path tests above are in Mandarin; these are the paths they leave unheard in English.
 ENGLISH_PATHS = (
-    ("1 440300003# 246810#", "balance is 3,287 yuan 40 fen"),
-    ("2 440305199002200139# 246810# 2 2", "April 2026: your own share, 150 yuan, received.\nThere are no more records"),
+    ("1 440300003# 246810#", "balance is 3,287 yuan and 40 fen"),
+    ("2 440305199002200139# 246810# 2 2", "April twenty twenty-six: your own share, 150 yuan, received.\nThere are no more records"),
+    ("2 650102195809120210# 888888#", "You are retired, so you no longer pay medical insurance contributions"),
     ("3 310101194903010318# 654321#", "receive about 1,680 yuan once a year, or about 1,890 yuan a year from age 75"),
     ("3 650102195809120210# 888888#", "about 2 percent of the local average pension in the year of the reform"),
     ("1 650102198707040387# 135790#", "which has no personal account"),
-    ("4", "the medical insurance hotline, 1 2 3 9 3"),
+    ("4", "For other ways to check your account, press 1. For residents' insurance payments, press 2."),
+    ("4 1", "the medical insurance hotline, 1 2 3 9 3"),
     ("0", "Connecting you to an agent"),
     ("5 11010519491231002*# 123456# 0", "Connecting you to an agent"),
     ("7", "Sorry, that key is not an option"),
     (".", "Sorry, we didn't receive any input"),
-    ("7 7 7", "Thank you for calling. Goodbye."),
-    ("1 12#", "not a bank number"),
-    ("1 11010519491231002*# 000000#", "You have 2 tries left."),
+    ("7 7 7", "That was the last try.\nConnecting you to an agent."),
+    ("1 12#", "not a bank card number"),
+    ("1 11010519491231002*# 000000#", "The number or the PIN is not correct.\nYou have 2 tries left."),
+    ("1 110000001# 000000# 1234# 000000#", "The number or the PIN is not correct.\nThat was the last try."),
     ("1 11010519491231002*# *#", "Enter your ID or social security card number"),
-    ("1 *#", "For your balance, press 1"),
-    ("1 11010519491231002*# 123456# 1", "balance is 1,234 yuan 56 fen"),
+    ("1 *#", "For your medical insurance balance, press 1"),
+    ("1 11010519491231002*# 123456# 1", "balance is 1,234 yuan and 56 fen"),
 )  # fmt: skip
 
 

@@ -70,17 +70,54 @@ def test_after_the_pin_the_caller_hears_the_answer_first_asked_for():
     assert turn.gather.node == "credit"
 
 
-def test_no_input_reprompts_with_the_short_menu_then_says_goodbye():
+def test_no_input_reprompts_with_the_short_menu_then_ends_without_speaking_of_entries():
     call = new_call(node="main")
     first = dialog.step(FLOW, "main", None, call, Script())
     assert keys_of(first) == ["no_input", "language_offer", "main_menu_short"]
     assert call.tries == 1
     dialog.step(FLOW, "main", None, call, Script())
-    last = dialog.step(FLOW, "main", None, call, Script())
-    assert keys_of(last) == ["no_input", "too_many_tries", "goodbye"]
+    closed = Script(agents_open=Outcome(False, goto="closed"))
+    last = dialog.step(FLOW, "main", None, call, closed)
+    # The caller keyed nothing: no "输入次数"; out of hours, the goodbye.
+    assert keys_of(last) == ["no_input_limit", "goodbye"]
     assert last.hangup
     assert last.gather is None
-    assert last.trace == ("exit:main:no_input", "exit:main:max_tries", "node:goodbye")
+    assert last.trace == (
+        "exit:main:no_input", "exit:main:max_tries", "node:give_up", "node:goodbye",
+    )  # fmt: skip
+
+
+def test_repeated_failures_inside_agent_hours_put_the_caller_through():
+    call = new_call(node="main")
+    for _ in range(2):
+        dialog.step(FLOW, "main", "7", call, Script())
+    last = dialog.step(FLOW, "main", "7", call, Script(agents_open=Outcome()))
+    assert keys_of(last) == ["invalid_key", "too_many_tries", "transferring"]
+    assert last.queue == "12333-agents"
+    assert not last.hangup
+
+
+@pytest.mark.parametrize(
+    ("left", "tries_before", "heard"),
+    (
+        (2, 0, ["wrong_pin", ("tries_left", 2), "enter_pin"]),  # the node's 2 and the account's 2
+        (1, 0, ["wrong_pin", ("tries_left", 1), "enter_pin"]),  # the caller's cap is smaller
+        (2, 1, ["wrong_pin", ("tries_left", 1), "enter_pin"]),  # a short PIN used a node try
+        (2, 2, ["wrong_pin", "too_many_tries", "goodbye"]),  # none left: only that, no count
+    ),
+)
+def test_a_refusal_announces_the_smallest_budget_and_none_when_none_is_left(
+    left, tries_before, heard
+):
+    call = new_call(node="pin", subject="s", tries=tries_before)
+    refused = Outcome(False, phrases=(dialog.Phrase.of("wrong_pin"),), left=left)
+    effects = Script(verify_pin=refused, agents_open=Outcome(False, goto="closed"))
+    turn = dialog.step(FLOW, "pin", "000000", call, effects)
+    said = [
+        (p.key, dict(p.params)["tries"].value) if p.key == "tries_left" else p.key
+        for p in turn.phrases
+    ]
+    assert said == heard
 
 
 def test_an_invalid_key_says_why():
@@ -112,7 +149,9 @@ def test_a_named_outcome_goes_where_the_flow_says():
     turn = dialog.step(
         FLOW, "pin", "000000", call, Script(verify_pin=Outcome(False, goto="locked"))
     )
-    assert keys_of(turn) == ["account_locked", "language_offer", "main_menu"]
+    # The lock ends the call: at the menu, the PIN the caller keys next is three bad choices.
+    assert keys_of(turn) == ["account_locked"]
+    assert turn.hangup
     assert turn.trace[:2] == ("key:pin:entry", "exit:pin:locked")
 
 

@@ -22,7 +22,7 @@ def test_values_are_read_for_the_ear_in_each_language():
     prompts.texts["en"]["r"] = "Beijing"
     phrase = Phrase.of("p", amount=Value("amount", "2.02"), region=Ref("r"))
     assert prompts.text("zh", phrase) == "余额两元零二分，北京市"
-    assert prompts.text("en", phrase) == "2 yuan 2 fen, Beijing"
+    assert prompts.text("en", phrase) == "2 yuan and 2 fen, Beijing"
 
 
 @pytest.mark.parametrize(

@@ -49,12 +49,12 @@ def test_mandarin_money(amount, heard):
 @pytest.mark.parametrize(
     ("amount", "heard"),
     (
-        ("1234.56", "1,234 yuan 56 fen"),
+        ("1234.56", "1,234 yuan and 56 fen"),
         ("1005", "1,005 yuan"),
         ("0.05", "5 fen"),
         ("0", "0 yuan"),
-        ("1409.50", "1,409 yuan 50 fen"),
-        ("1200000.08", "1,200,000 yuan 8 fen"),
+        ("1409.50", "1,409 yuan and 50 fen"),
+        ("1200000.08", "1,200,000 yuan and 8 fen"),
         ("-3", "minus 3 yuan"),
     ),
 )
@@ -70,10 +70,10 @@ def test_money_refuses_fractions_of_a_fen():
 @pytest.mark.parametrize(
     ("period", "zh_heard", "en_heard"),
     (
-        ("2025-03", "二〇二五年三月", "March 2025"),
-        ("2010-10", "二〇一〇年十月", "October 2010"),
-        ("2026-12", "二〇二六年十二月", "December 2026"),
-        ("2000-01", "二〇〇〇年一月", "January 2000"),
+        ("2025-03", "二〇二五年三月", "March twenty twenty-five"),
+        ("2010-10", "二〇一〇年十月", "October twenty ten"),
+        ("2026-12", "二〇二六年十二月", "December twenty twenty-six"),
+        ("2000-01", "二〇〇〇年一月", "January two thousand"),
     ),
 )
 def test_months(period, zh_heard, en_heard):
@@ -137,3 +137,38 @@ def test_hours_with_a_break():
     spans = ((dt.time(9), dt.time(12)), (dt.time(13), dt.time(17)))
     assert zh.hours(spans) == "上午九点到中午十二点、下午一点到五点"
     assert en.hours(spans) == "9 am to noon and 1 pm to 5 pm"
+
+
+@pytest.mark.parametrize(
+    ("year", "heard"),
+    (
+        (2026, "twenty twenty-six"),
+        (2010, "twenty ten"),
+        (2005, "two thousand five"),
+        (1999, "nineteen ninety-nine"),
+        (1905, "nineteen oh five"),
+    ),
+)
+def test_english_years_as_americans_say_them(year, heard):
+    assert en.year(year) == heard
+
+
+@pytest.mark.parametrize(
+    ("day", "zh_heard", "en_heard"),
+    (
+        (dt.date(2026, 11, 18), "二〇二六年十一月十八日", "November eighteenth, twenty twenty-six"),
+        (dt.date(2026, 2, 2), "二〇二六年二月二日", "February second, twenty twenty-six"),
+        (
+            dt.date(2027, 1, 31),
+            "二〇二七年一月三十一日",
+            "January thirty-first, twenty twenty-seven",
+        ),
+        (dt.date(2026, 6, 20), "二〇二六年六月二十日", "June twentieth, twenty twenty-six"),
+    ),
+)
+def test_dates_for_the_balance(day, zh_heard, en_heard):
+    assert (zh.date(day), en.date(day)) == (zh_heard, en_heard)
+
+
+def test_english_words_split_hyphens_for_the_clips():
+    assert en.words(en.month("2026-11")) == "November twenty twenty six"

@@ -1,4 +1,4 @@
-"""English for the ear: "1,234 yuan 56 fen", "March 2025", "1 2 3 4"."""
+"""English for the ear: "1,234 yuan and 56 fen", "March twenty twenty-five", "1 2 3 4"."""
 
 import calendar
 import re
@@ -12,7 +12,7 @@ def number(value):
 
 
 def amount(value):
-    """Read yuan and fen: Decimal("1234.56") -> "1,234 yuan 56 fen"."""
+    """Read yuan and fen: Decimal("1234.56") -> "1,234 yuan and 56 fen"."""
     fen = to_fen(value)
     sign = "minus " if fen < 0 else ""
     yuan, cents = divmod(abs(fen), 100)
@@ -21,18 +21,52 @@ def amount(value):
         parts.append(f"{yuan:,} yuan")
     if cents:
         parts.append(f"{cents} fen")
-    return sign + " ".join(parts)
+    return sign + " and ".join(parts)
+
+
+def _tens(value):
+    """Two digits as in a year: 26 -> "twenty-six", 5 -> "oh five"."""
+    if value < 10:
+        return f"oh {ONES[value]}"
+    return words_for(value).replace(" ", "-")
 
 
 def year(value):
-    """Read a year as a number."""
-    return str(int(value))
+    """Read a year as Americans say it: 2026 -> "twenty twenty-six", 2005 -> "two thousand five"."""
+    value = int(value)
+    head, tail = divmod(value, 100)
+    if 2000 <= value < 2010 or tail == 0 and value % 1000 == 0:
+        return words_for(value)
+    if tail == 0:
+        return f"{words_for(head)} hundred"
+    return f"{words_for(head)} {_tens(tail)}"
 
 
 def month(period):
-    """Read a "YYYY-MM" period: "2025-03" -> "March 2025"."""
+    """Read a "YYYY-MM" period: "2025-03" -> "March twenty twenty-five"."""
     year_text, month_text = period.split("-")
-    return f"{calendar.month_name[int(month_text)]} {int(year_text)}"
+    return f"{calendar.month_name[int(month_text)]} {year(year_text)}"
+
+
+ORDINALS = (
+    "_ first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
+    "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth"
+).split()
+
+
+def ordinal(value):
+    """A day of the month in words: 3 -> "third", 21 -> "twenty-first", 30 -> "thirtieth"."""
+    if value <= 20:
+        return ORDINALS[value]
+    tens, ones = divmod(value, 10)
+    if not ones:
+        return TENS[tens][:-1] + "ieth"
+    return f"{TENS[tens]}-{ORDINALS[ones]}"
+
+
+def date(day):
+    """Read a date: 2026-11-18 -> "November eighteenth, twenty twenty-six"."""
+    return f"{calendar.month_name[day.month]} {ordinal(day.day)}, {year(day.year)}"
 
 
 def digits(text):
@@ -102,4 +136,5 @@ def words(text):
             return words_for(hour) + (" oh " if minute < 10 else " ") + words_for(minute)
         return words_for(int(token.replace(",", "")))
 
-    return NUMBER.sub(spell, text)
+    # Hyphenated words ("twenty-six") are said as their parts, one clip each.
+    return NUMBER.sub(spell, text).replace("-", " ")

@@ -94,6 +94,11 @@ def month(period):
     return year(year_text) + number(int(month_text)) + "月"
 
 
+def date(day):
+    """Read a date: 2026-11-18 -> 二〇二六年十一月十八日."""
+    return f"{year(day.year)}{number(day.month)}月{number(day.day)}日"
+
+
 def digits(text):
     """Read a code one character at a time: "0021" -> 零零二幺, "X" -> 叉."""
     return "".join(CODE_DIGITS[c] for c in text if c in CODE_DIGITS)
