@@ -22,7 +22,11 @@ def create_app(method="POST"):
     def check():
         signature = request.headers.get("X-Twilio-Signature", "")
         params = request.form if request.method == "POST" else {}
-        if not RequestValidator(TOKEN).validate(request.url, params, signature):
+        # The URL as requested: request.url decodes the query (%3A%2F in a RecordingUrl).
+        url = request.base_url + (
+            "?" + request.query_string.decode() if request.query_string else ""
+        )
+        if not RequestValidator(TOKEN).validate(url, params, signature):
             abort(403)
 
     def xml(response):

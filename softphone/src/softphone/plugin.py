@@ -11,6 +11,7 @@ import pytest
 from softphone import dialer
 from softphone import runner
 from softphone import scenario as scenarios
+from softphone import settings
 
 SUFFIXES = (".call.yaml", ".call.yml")
 
@@ -25,6 +26,10 @@ def pytest_addoption(parser):
     for name, help_text in options:
         group.addoption(f"--softphone-{name}", dest=f"softphone_{name}", help=help_text)
         parser.addini(f"softphone_{name}", help_text)
+    for name in settings.NUMBER_DEFAULTS:  # the number's settings, as `softphone test` takes them
+        word = settings.DIAL_NAMES.get(name, name)
+        flag = f"--softphone-{word.replace('_', '-')}"
+        group.addoption(flag, dest=f"softphone_number_{name}", help=f"the number's {word}")
     group.addoption(
         "--softphone-strict",
         action="store_true",
@@ -69,10 +74,22 @@ class ScenarioFile(pytest.File):
         yield item
 
 
+def number_of(config):
+    """The number's settings given on the command line, or None."""
+    given = {
+        name: config.getoption(f"softphone_number_{name}") for name in settings.NUMBER_DEFAULTS
+    }
+    given = {name: value for name, value in given.items() if value is not None}
+    if "agent_after" in given:
+        given["agent_after"] = float(given["agent_after"])
+    return settings.Number(**given) if given else None
+
+
 def _runner_for(scenario):
     def run_scenario(softphone_target, pytestconfig):
         strict = pytestconfig.getoption("softphone_strict")
-        result = runner.run(scenario, softphone_target(scenario), strict)
+        number = number_of(pytestconfig)
+        result = runner.run(scenario, softphone_target(scenario), strict, number)
         if not result.passed:
             pytest.fail(result.failure, pytrace=False)
 
