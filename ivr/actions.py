@@ -29,6 +29,7 @@ PROMPTS = (
     "wrong_old_pin", "weak_pin", "same_pin", "pin_mismatch", "pin_changed", "pin_not_changed",
     "card_reported_lost", "card_already_lost", "card_none", "card_lost_call",
 )  # fmt: skip
+WITHHELD_CALLER = "withheld"  # the one caller every withheld From counts as
 CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "CST")  # agents keep Beijing time, no DST
 ID_LENGTH = 18  # GB 11643; card serials are 9 characters, so 18 keyed is an ID (domain §2.6)
 # Residents pay in the autumn for the next insured year (年度): from September the collection
@@ -95,9 +96,10 @@ def _caller_subjects(env, call):
     """What counts one caller's wrong PINs across numbers: the call, and a real From number."""
     secret = env.settings.secret_key
     subjects = [identity.subject("call", call.call_sid, secret)] if call.call_sid else []
-    number = identity.caller_number(env.caller)
-    if number:
-        subjects.append(identity.subject("caller", number, secret))
+    # A withheld or anonymous From names no one, so all such callers count as one: one of
+    # them can no longer walk numbers call after call with a fresh count each time.
+    number = identity.caller_number(env.caller) or WITHHELD_CALLER
+    subjects.append(identity.subject("caller", number, secret))
     return subjects
 
 
@@ -117,6 +119,13 @@ def verify_pin(env, call, keyed):
     except identity.IdentityError:
         return Outcome(ok=False, phrases=_say("pin_format"))
     settings, store = env.settings, env.store
+    account = store.get_account(call.pending_account_id) if call.pending_account_id else None
+    if call.route == "card" and account is not None and store.card_lost(account.card_number):
+        # A lost card identifies no one, whatever PIN follows: none is checked or counted,
+        # so the words never confirm a right one to whoever holds the card.
+        call.subject, call.pending_account_id = None, None
+        log.info("card ending %s is reported lost: no PIN checked", call.last4)
+        return Outcome(ok=False, goto="card_lost")
     lock = dt.timedelta(minutes=settings.lockout_minutes)
     caller_limit = settings.max_caller_pin_failures
     counted = []  # (subject, count) of the caller's counters taken for this attempt
@@ -132,17 +141,12 @@ def verify_pin(env, call, keyed):
     if failures is None:  # locked: nothing is checked, so the caller's counters are given back
         _give_back(store, counted, caller_limit)
         return Outcome(ok=False, goto="locked")
-    account = store.get_account(call.pending_account_id) if call.pending_account_id else None
     decoy = identity.decoy_hash(settings.pin_hash_cost)
     matches = identity.verify_pin(keyed, account.pin_hash if account else decoy)
     if matches and account:
         store.clear_lockout(call.subject)
         _give_back(store, counted, caller_limit)
         call.subject, call.pending_account_id = None, None
-        if call.route == "card" and store.card_lost(account.card_number):
-            # Said only after the right PIN, so a lost card tells a guesser nothing.
-            log.info("card ending %s is reported lost: not identified by it", call.last4)
-            return Outcome(ok=False, goto="card_lost")
         call.account_id = account.id
         log.info("caller verified for account ending %s", call.last4)
         return Outcome()
@@ -323,13 +327,17 @@ def new_pin(env, call, keyed):
         identity.check_pin_format(keyed)
     except identity.IdentityError:
         return Outcome(ok=False, phrases=_say("pin_format"))
+    account = _account(env, call)
     try:
-        identity.check_new_pin(keyed)
+        numbers = (account.id_number, account.card_number)
+        identity.check_new_pin(keyed, numbers, account.birth_date)
     except identity.IdentityError:
         return Outcome(ok=False, phrases=_say("weak_pin"))
-    if identity.verify_pin(keyed, _account(env, call).pin_hash):
+    if identity.verify_pin(keyed, account.pin_hash):
         return Outcome(ok=False, phrases=_say("same_pin"))
-    call.new_pin_hash = identity.hash_pin(keyed, n=env.settings.pin_hash_cost)
+    # Salted after the PIN it replaces: the change lands only if that PIN still holds.
+    salt = identity.salt_after(account.pin_hash, env.settings.secret_key)
+    call.new_pin_hash = identity.hash_pin(keyed, n=env.settings.pin_hash_cost, salt=salt)
     return Outcome()
 
 
@@ -342,11 +350,23 @@ def repeat_pin(env, call, keyed):
 
 
 def change_pin(env, call, _):
-    """The caller confirmed: the new PIN replaces the old in one statement."""
-    if not (call.pin_checked and call.new_pin_hash):
-        return Outcome(phrases=_say("pin_not_changed"))
-    env.store.set_pin_hash(_account(env, call).id, call.new_pin_hash)
+    """The caller confirmed: the new PIN replaces the old in one compare-and-set statement.
+
+    Only if the PIN is still the one this call's new PIN was made to replace: of two calls
+    confirming different new PINs at once, one holds and the other hears it did not change.
+    """
+    new_hash = call.new_pin_hash
     call.pin_checked, call.new_pin_hash = False, None
+    if not new_hash:
+        return Outcome(phrases=_say("pin_not_changed"))
+    account = _account(env, call)
+    current = account.pin_hash
+    if not (
+        identity.replaces(new_hash, current, env.settings.secret_key)
+        and env.store.set_pin_hash(account.id, new_hash, expected=current)
+    ):
+        log.info("PIN change for account ending %s lost to another change", call.last4)
+        return Outcome(phrases=_say("pin_not_changed"))
     log.info("query PIN changed for account ending %s", call.last4)
     return Outcome(phrases=_say("pin_changed"))
 

@@ -87,12 +87,37 @@ def classify_number(keyed):
     return "card", normalize_card(keyed)
 
 
-def check_new_pin(pin):
-    """Refuse a new PIN that is easy to guess: one digit repeated, or a run up or down."""
+def check_new_pin(pin, numbers=(), born=None):
+    """Refuse a new PIN that is easy to guess, or that comes from the account itself.
+
+    Easy: one digit repeated, a run up or down (wrapping, 789012), a pattern repeated
+    (121212, 123123), pairs (112233), a mirror (123321), two digits only (112112). From the
+    account: six digits in a row of its ID or card number (`numbers`), or the birth date
+    (`born`) as people write it (YYMMDD, DDMMYY, MMDDYY, YYYYMM, MMYYYY).
+    """
     check_pin_format(pin)
-    steps = {int(b) - int(a) for a, b in zip(pin, pin[1:], strict=False)}
-    if len(steps) == 1 and steps <= {-1, 0, 1}:
-        raise IdentityError("a PIN of one repeated digit or a run of digits is easy to guess")
+    steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:], strict=False)}
+    easy = (
+        (len(steps) == 1 and steps <= {0, 1, 9})
+        or pin == pin[:2] * 3
+        or pin == pin[:3] * 2
+        or pin[0::2] == pin[1::2]
+        or pin == pin[::-1]
+        or len(set(pin)) <= 2
+    )
+    if easy:
+        raise IdentityError("a PIN of repeated digits, a run or a pattern is easy to guess")
+    if any(pin in number for number in numbers if number):
+        raise IdentityError("a PIN taken from the ID or card number is easy to guess")
+    if born is not None and pin in birth_date_forms(born):
+        raise IdentityError("a PIN made of the birth date is easy to guess")
+
+
+def birth_date_forms(born):
+    """The six-digit ways a birth date is written."""
+    y4, y2 = f"{born.year:04d}", f"{born.year % 100:02d}"
+    m, d = f"{born.month:02d}", f"{born.day:02d}"
+    return {y2 + m + d, d + m + y2, m + d + y2, y4 + m, m + y4}
 
 
 def check_pin_format(pin):
@@ -101,12 +126,30 @@ def check_pin_format(pin):
         raise IdentityError("a query PIN has exactly 6 digits")
 
 
-def hash_pin(pin, n=SCRYPT_N):
-    """Return a salted scrypt hash of a PIN, self-describing so the cost can change later."""
-    salt = secrets.token_bytes(16)
+def hash_pin(pin, n=SCRYPT_N, salt=None):
+    """Return a salted scrypt hash of a PIN, self-describing so the cost can change later.
+
+    `salt` (16 bytes) is random unless given (see salt_after).
+    """
+    salt = secrets.token_bytes(16) if salt is None else salt
     digest = hashlib.scrypt(pin.encode(), salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
     encoded = [base64.b64encode(part).decode() for part in (salt, digest)]
     return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${encoded[0]}${encoded[1]}"
+
+
+def salt_after(previous_hash, key):
+    """The salt of a new PIN's hash, derived from the hash it replaces (keyed, unique like it):
+    a change then says which PIN it was checked against, so it lands only if that one holds."""
+    return hmac.new(key.encode(), previous_hash.encode(), hashlib.sha256).digest()[:16]
+
+
+def replaces(new_hash, previous_hash, key):
+    """Whether a new PIN's hash was made to replace this one (see salt_after)."""
+    try:
+        salt = base64.b64decode(new_hash.split("$")[4])
+    except (IndexError, ValueError):
+        return False
+    return hmac.compare_digest(salt, salt_after(previous_hash, key))
 
 
 # One PIN hash at a time in a process. A flood of PIN entries then waits here, holding a

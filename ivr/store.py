@@ -427,12 +427,17 @@ class Store:
 
     # self-service
 
-    def set_pin_hash(self, account_id, pin_hash):
-        """Replace an account's PIN hash in one statement; return whether the account exists."""
+    def set_pin_hash(self, account_id, pin_hash, expected=None):
+        """Replace an account's PIN hash in one statement; return whether it was replaced.
+
+        With `expected`, only while the hash is still that one (compare and set): of two
+        changes made against the same PIN, the second finds it gone and changes nothing.
+        """
+        statement = sa.update(accounts).where(accounts.c.id == account_id)
+        if expected is not None:
+            statement = statement.where(accounts.c.pin_hash == expected)
         with self.begin() as conn:
-            result = conn.execute(
-                sa.update(accounts).where(accounts.c.id == account_id).values(pin_hash=pin_hash)
-            )
+            result = conn.execute(statement.values(pin_hash=pin_hash))
         return result.rowcount == 1
 
     def report_card_lost(self, card_number, now):

@@ -154,9 +154,11 @@ def test_the_callers_count_follows_a_real_from_number_across_calls(make_app, clo
     caller = "+8613912345678"
     assert [guess(f"CA{n}", caller, f"99000000{n}") for n in range(3)] == [None, None, "too_many"]
     assert guess("CA9", caller, "990000009") == "too_many"  # a new call from the same phone
-    # A withheld caller ID names nobody: only each call's own count applies.
-    withheld = [guess(f"CB{n}", "+266696687", f"99000001{n}") for n in range(4)]
-    assert withheld == [None, None, None, None]
+    # A withheld caller ID names nobody, so every withheld caller counts as one: a guesser
+    # hiding the number gets no fresh count with each call.
+    hidden = ("+266696687", "anonymous", "", None, "+266696687")
+    withheld = [guess(f"CB{n}", From, f"99000001{n}") for n, From in enumerate(hidden)]
+    assert withheld == [None, None, "too_many", "too_many", "too_many"]
 
 
 def test_old_counts_are_purged_but_running_locks_kept(make_app, clock):

@@ -230,6 +230,19 @@ def test_change_the_pin_then_the_new_one_opens_the_account(phone, lang, menu, ch
         ("111111", "新密码太容易被猜到"),
         ("987654", "新密码太容易被猜到"),
         ("345678", "新密码太容易被猜到"),
+        ("789012", "新密码太容易被猜到"),  # a run that wraps
+        ("123123", "新密码太容易被猜到"),
+        ("121212", "新密码太容易被猜到"),
+        ("112233", "新密码太容易被猜到"),
+        ("123321", "新密码太容易被猜到"),
+        ("131331", "新密码太容易被猜到"),  # two digits only
+        # From the account (ID 440305199002200139, born 1990-02-20, card 440300003):
+        ("900220", "新密码太容易被猜到"),
+        ("200290", "新密码太容易被猜到"),
+        ("022090", "新密码太容易被猜到"),
+        ("199002", "新密码太容易被猜到"),
+        ("200139", "新密码太容易被猜到"),  # the ID's last six
+        ("440300", "新密码太容易被猜到"),  # the card's
         ("246810", "新密码不能与原密码相同"),
         ("12345", "查询密码为六位数字"),
     ),
@@ -310,11 +323,20 @@ def test_a_lost_card_identifies_no_one_but_the_id_still_does(
     assert ("一千二百三十四元五角六分" if lang == "zh" else "1,234 yuan 56 fen") in phone.heard
 
 
-def test_a_lost_card_says_nothing_before_the_right_pin(phone, line):
-    line.extensions["ivr"].store.report_card_lost(BEIJING_CARD, line.extensions["ivr"].clock())
-    phone.dial(to="010-12333").press("1").enter(BEIJING_CARD + "#").enter("000001#")
-    assert "证件号码或密码不正确，您还可以尝试两次。" in phone.heard
-    assert "挂失" not in phone.heard
+def test_a_lost_card_never_confirms_a_right_pin(line):
+    """The refusal came only after the right PIN: whoever held the card learnt the PIN."""
+    hotline = line.extensions["ivr"]
+    hotline.store.report_card_lost(BEIJING_CARD, hotline.clock())
+    texts = hotline.prompts.texts["zh"]
+    heard = {}
+    for pin in ("123456", "000001"):  # the right PIN, a wrong one
+        phone = Phone.for_app(line, token=TOKEN)
+        phone.dial(to="010-12333").press("1").enter(BEIJING_CARD + "#").enter(pin + "#")
+        heard[pin] = phone.heard
+    assert heard["123456"] == heard["000001"]  # the same words whatever the PIN
+    assert texts["card_lost_refused"] in heard["123456"]
+    assert texts["wrong_pin"] not in heard["123456"]
+    assert "余额" not in heard["123456"]
 
 
 def test_a_card_found_at_a_window_identifies_again(phone, line):
@@ -407,3 +429,45 @@ def test_pin_change_and_lost_card_whole_call_on_each_store(store_app):
     assert "尾号零零零幺的社保卡已临时挂失。" in phone.heard
     phone.press("*").press("1").enter(BEIJING_ID + "#").enter("258147#")
     assert "您的医保个人账户余额为一千二百三十四元五角六分。" in phone.heard
+
+
+# Two calls changing the same PIN at once (issue #20, point 8)
+
+
+def at_confirmation(line, new):
+    """A call that checked the old PIN and keyed a new one twice: it waits for "1" to save."""
+    phone = Phone.for_app(line, token=TOKEN)
+    sign_in(phone, SHANGHAI_ID, "654321").press("1").enter("654321#")
+    phone.enter(new + "#").enter(new + "#")
+    return phone
+
+
+def test_of_two_calls_changing_the_pin_only_the_first_is_told_saved(line):
+    first, second = at_confirmation(line, "258147"), at_confirmation(line, "369147")
+    first.press("1")
+    assert "查询密码已修改" in first.heard
+    second.press("1")  # its new PIN was keyed against the PIN the first call replaced
+    assert "密码没有修改。" in second.heard
+    assert "查询密码已修改" not in second.heard
+    account = line.extensions["ivr"].store.find_account("id", SHANGHAI_ID)
+    assert identity.verify_pin("258147", account.pin_hash)
+
+
+def test_two_calls_confirming_at_once_one_holds_on_each_store(store_app):
+    phones = [at_confirmation(store_app, pin) for pin in ("258147", "369147")]
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda phone: phone.press("1"), phones))
+    saved = [phone for phone in phones if "查询密码已修改" in phone.heard]
+    assert len(saved) == 1
+    account = store_app.extensions["ivr"].store.find_account("id", SHANGHAI_ID)
+    winner = "258147" if saved[0] is phones[0] else "369147"
+    assert identity.verify_pin(winner, account.pin_hash)
+
+
+def test_a_pin_is_set_only_over_the_hash_it_was_made_against(store_app):
+    store = store_app.extensions["ivr"].store
+    account = store.find_account("id", SHANGHAI_ID)
+    new = identity.hash_pin("258147", n=2**4)
+    assert not store.set_pin_hash(account.id, new, expected="scrypt$16$8$1$x$y")
+    assert store.set_pin_hash(account.id, new, expected=account.pin_hash)
+    assert not store.set_pin_hash(account.id, new, expected=account.pin_hash)  # gone now
