@@ -317,3 +317,25 @@ def test_map_rings_a_get_app_with_method_get(capsys):
     assert "  S0   record    'What is your full name?'" in out
     assert "  S5   end       'You said Flask. Thank you for your call.'" in out
     assert "error" not in out
+
+
+def test_speech_hints_with_quotes_are_said_as_words():
+    app = Flask("quoted")
+
+    @app.post("/voice")
+    def ask():
+        response = VoiceResponse()
+        gather = response.gather(input="speech", hints='say "yes", "", no', action="/voice/bye")
+        gather.say("What do you say?")
+        return xml(response)
+
+    @app.post("/voice/bye")
+    def bye():
+        response = VoiceResponse()
+        response.say(f"You said {request.form.get('SpeechResult')}. Goodbye.")
+        return xml(response)
+
+    text = crawl.Crawler(targets.in_process(app)).crawl().text()
+    assert '  S0 --"say yes"--> S1' in text
+    assert "  S1   end       'You said say yes. Goodbye.'" in text
+    assert '  S0 --"no"--> S2' in text

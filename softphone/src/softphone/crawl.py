@@ -168,7 +168,11 @@ def inputs_at(call, keys):
     if "dtmf" in accepted:
         tried += keys or [sample_entry(verb)]
     if "speech" in accepted:
-        hints = [h.strip() for h in (verb.get("hints") or "").split(",") if h.strip()]
+        # A hint is said as words; a quote in it would end them early.
+        hints = [
+            " ".join(h.replace('"', " ").split()) for h in (verb.get("hints") or "").split(",")
+        ]
+        hints = [hint for hint in hints if hint]
         tried += [f'"{hint}"' for hint in hints[:MAX_HINTS]] or [f'"{SPEECH_SAMPLE}"']
     return [*tried, SILENCE]
 
