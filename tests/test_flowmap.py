@@ -198,4 +198,4 @@ def test_dot_of_keyword_ids_renders():
         ["dot", "-Tsvg"], input=dot(flow, prompts, "en").encode(), capture_output=True, check=False
     )
     assert done.returncode == 0, done.stderr.decode()
-    assert done.stdout.count(b"<g id=\"node") == 10  # eight nodes and the two starts
+    assert done.stdout.count(b'<g id="node') == 10  # eight nodes and the two starts
