@@ -95,6 +95,7 @@ bench: $(STAMP)
 	$(PY) bench/webhooks.py
 	$(PY) bench/audio_bench.py
 	$(PY) bench/time_to_balance.py
+	$(PY) bench/scenarios.py
 
 # Serve the line for real on HOST:PORT: nginx in front (ivr/nginx.conf.in: it reads every
 # request whole, so a slow client costs no thread of the app), gunicorn behind it on a unix
