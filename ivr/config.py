@@ -41,7 +41,6 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 64 * 1024,
     # Example values: the residents' yearly premium the guide quotes (set per deployment).
     "IVR_RESIDENT_PREMIUM": "400",
-    "IVR_RESIDENT_PREMIUM_YEAR": 2026,
     # Keys the hashes that name identifiers in the lockout table and the ids of spoken phrases.
     # The app refuses to start with this public value once TWILIO_AUTH_TOKEN is set.
     "SECRET_KEY": DEV_SECRET_KEY,
@@ -54,7 +53,7 @@ DEFAULTS = {
     "IVR_WEB_PINS_PER_MINUTE": 5,  # PIN entries one address may submit a minute
 }
 INTEGERS = (
-    "IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES", "IVR_RESIDENT_PREMIUM_YEAR",
+    "IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES",
     "IVR_MAX_CALLER_PIN_FAILURES", "IVR_PIN_HASH_COST", "IVR_PROXIES",
     "IVR_WEB_CALLS_PER_MINUTE", "IVR_WEB_PINS_PER_MINUTE", "IVR_STORE_CONCURRENCY",
 )  # fmt: skip
@@ -65,7 +64,7 @@ FROM_ENVIRONMENT = (
     "IVR_AUDIO_DIR", "IVR_AUDIO_CACHE",
     "IVR_DEFAULT_LANG",
     "IVR_MAX_PIN_TRIES", "IVR_LOCKOUT_MINUTES", "IVR_RESIDENT_PREMIUM",
-    "IVR_RESIDENT_PREMIUM_YEAR", "SECRET_KEY", "IVR_DIAL_ANY_URL",
+    "SECRET_KEY", "IVR_DIAL_ANY_URL",
     "IVR_WEB_DIALER", "IVR_WEB_CALLS_PER_MINUTE", "IVR_WEB_PINS_PER_MINUTE",
     "IVR_MAX_CALLER_PIN_FAILURES", "IVR_DB_TIMEOUT", "IVR_PIN_HASH_COST", "IVR_PROXIES",
     "IVR_STORE_CONCURRENCY",
