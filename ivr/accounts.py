@@ -197,19 +197,20 @@ def _age(born, on):
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
-def _retiree_credits(regions, region, born, periods):
-    """Credits a retiree gets under the region's rule, month by month (or once a year)."""
+def _retiree_credits(regions, region, born, periods, own=None):
+    """Credits a retiree gets under the region's rule, month by month (or once a year).
+
+    Where the rule gives no figure, the person's own made-up monthly sum (`own`) is used.
+    """
     rule = regions[region].credit
     entries = []
     for period in periods:
         year, month = map(int, period.split("-"))
         older = rule.older_age is not None and _age(born, dt.date(year, month, 1)) >= rule.older_age
-        amount = rule.older_amount if older else rule.amount
-        if rule.kind == "pension_share":
-            entries.append({"period": period, "amount": str(rule.monthly_share())})
-        elif rule.kind == "fixed_monthly":
+        amount = (rule.older_amount if older else rule.amount) or own
+        if rule.kind != "fixed_yearly":
             entries.append({"period": period, "amount": str(amount)})
-        elif month == 1:  # fixed_yearly: credited once, at the start of the year
+        elif month == rule.month:  # credited once, in the first month of the 医保年度
             entries.append({"period": period, "amount": str(amount)})
     return entries
 
@@ -237,7 +238,8 @@ def demo_document(regions, today):
                 {"period": f"{today.year - 1}-10", "amount": "400.00", "status": "paid"},
             ]
         else:
-            row["credits"] = _retiree_credits(regions, region, born, months)
+            own = row.pop("monthly_credit", None)
+            row["credits"] = _retiree_credits(regions, region, born, months, own)
         accounts.append(row)
     return {"accounts": accounts}
 

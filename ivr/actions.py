@@ -24,10 +24,12 @@ PROMPTS = (
     "history_none", "history_retiree", "history_end",
     "status_paid", "status_pending", "status_overdue", "credit_latest", "credit_none",
     "credit_resident", "rule_fixed_monthly", "rule_fixed_monthly_tiered", "rule_fixed_yearly",
-    "rule_fixed_yearly_tiered", "rule_pension_share", "rule_employee", "channels",
+    "rule_fixed_yearly_tiered", "rule_fixed_monthly_shape", "rule_fixed_monthly_by_age",
+    "rule_fixed_monthly_no_age", "rule_pension_share", "rule_employee", "channels",
     "resident_payment", "agent_hours",
     "wrong_old_pin", "weak_pin", "same_pin", "pin_mismatch", "pin_changed", "pin_not_changed",
     "card_reported_lost", "card_already_lost", "card_none", "card_lost_call",
+    "card_found", "card_not_lost",
 )  # fmt: skip
 WITHHELD_CALLER = "withheld"  # the one caller every withheld From counts as
 CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "CST")  # agents keep Beijing time, no DST
@@ -235,18 +237,19 @@ def history(env, call, page):
 
 
 def _rule(env, account):
-    """Say how the account's region credits a retiree's personal account."""
+    """Say how the account's region credits a retiree's personal account.
+
+    A figure only where regions.toml has one with its source; otherwise the rule's shape.
+    """
     region = env.regions[account.region]
     rule = region.credit
     name = Ref(f"region_{region.key}")
     if rule.kind == "pension_share":
-        return _say(
-            "rule_pension_share",
-            region=name,
-            percent=Value("number", rule.percent),
-            amount=Value("amount", rule.monthly_share()),
-        )
+        return _say("rule_pension_share", region=name, percent=Value("number", rule.percent))
     period = "monthly" if rule.kind == "fixed_monthly" else "yearly"
+    if rule.amount is None:
+        shape = {True: "by_age", False: "no_age", None: "shape"}[rule.by_age]
+        return _say(f"rule_fixed_{period}_{shape}", region=name)
     if rule.older_age is None:
         return _say(f"rule_fixed_{period}", region=name, amount=Value("amount", rule.amount))
     return _say(
@@ -382,13 +385,27 @@ def report_lost_card(env, call, _):
     last4 = Value("digits", account.card_number[-4:])
     if env.store.report_card_lost(account.card_number, env.now):
         log.info("card ending %s reported lost", account.card_number[-4:])
-        phrases = _say("card_reported_lost", card=last4)
+        days = Value("count", env.regions[account.region].card_hold_days)
+        phrases = _say("card_reported_lost", card=last4, days=days)
     else:
         phrases = _say("card_already_lost", card=last4)
     if call.route == "card":
         call.account_id = None
         phrases += _say("card_lost_call")
     return Outcome(phrases=phrases)
+
+
+def lift_card_report(env, call, _):
+    """Lift a temporary loss report by phone (the caller found the card): it identifies again."""
+    account = _account(env, call)
+    if not account.card_number:
+        return Outcome(phrases=_say("card_none"))
+    last4 = Value("digits", account.card_number[-4:])
+    if not env.store.card_lost(account.card_number):
+        return Outcome(phrases=_say("card_not_lost", card=last4))
+    env.store.report_card_found(account.card_number)
+    log.info("card ending %s: loss report lifted", account.card_number[-4:])
+    return Outcome(phrases=_say("card_found", card=last4))
 
 
 def agents_open(env, call, _):
@@ -420,6 +437,7 @@ def registry():
         .add("repeat_pin", repeat_pin, outcomes=("mismatch",))
         .add("change_pin", change_pin)
         .add("report_lost_card", report_lost_card)
+        .add("lift_card_report", lift_card_report)
         .add("agents_open", agents_open, outcomes=("closed",))
         .add("agent_hours", agent_hours)
     )

@@ -36,6 +36,10 @@ SWEEP_EVERY = dt.timedelta(minutes=10)
 # Seconds one webhook may spend, all its waits together (store calls, the PIN-hash queue):
 # Twilio waits 15 s, and the busy message must reach it before, over the network.
 WEBHOOK_DEADLINE = 10
+# Prompts each dialled line says its own way: 010-12393 is Beijing's 医保服务热线, an area
+# code not in regions.toml gets a greeting that names no region (regions.Line.suffix).
+LINE_PROMPTS = ("welcome",)
+LINE_SUFFIXES = ("_12393", "_neutral", "_neutral_12393")
 
 
 def load_definitions(actions, flow_file=None):
@@ -44,6 +48,7 @@ def load_definitions(actions, flow_file=None):
     regions = load_regions()
     required = set(dialog.PROMPTS) | set(actions.prompts)
     required |= {f"region_{key}" for key in regions.by_key}
+    required |= {f"{key}{suffix}" for key in LINE_PROMPTS for suffix in LINE_SUFFIXES}
     prompts.check(required)
     keys = {lang: prompts.keys(lang) for lang in prompts.texts}
     flow = load_flow(flow_file or FLOW_FILE, actions=actions.outcomes(), prompt_keys=keys)
@@ -62,7 +67,7 @@ class Effects:
     def prompt_values(self, call):
         """Values any prompt may read: the line's region, the number being checked, limits."""
         return {
-            "region": Ref(f"region_{call.line}"),
+            "region": Ref(f"region_{self.env.regions[call.line].key}"),
             "last4": Value("digits", call.last4 or ""),
             "minutes": Value("number", self.env.settings.lockout_minutes),
         }
@@ -147,11 +152,23 @@ class Hotline:
                 turn = dialog.start(self.flow, call, effects)
             else:
                 turn = dialog.step(self.flow, node, digits, call, effects)
+            turn = self._for_line(turn, call)
             sealed = self.sealer.seal(call) if turn.gather and call_sid else None
             return Spoken(turn, self._speeches(turn), sealed)
         except Exception:
             log.exception("call %s failed; the caller hears the busy message", mask(call_sid))
             return self._busy(call or self._new_call(call_sid, to, env.now), effects)
+
+    def _for_line(self, turn, call):
+        """Speak the dialled line's own version of its prompts (welcome_12393, welcome_neutral)."""
+        suffix = self.regions.line(call.line).suffix
+        if not suffix:
+            return turn
+        phrases = tuple(
+            dataclasses.replace(p, key=p.key + suffix) if p.key in LINE_PROMPTS else p
+            for p in turn.phrases
+        )
+        return dataclasses.replace(turn, phrases=phrases)
 
     def _busy(self, call, effects):
         try:
