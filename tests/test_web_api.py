@@ -598,3 +598,16 @@ def test_every_alert_prompt_is_one_the_line_says(app):
 def test_the_budgets_are_per_process_and_the_log_says_so(make_app, caplog):
     make_app(IVR_WEB_DIALER=True)
     assert "per address in this process" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "key", ("pin_attempts_exceeded", "weak_pin", "card_lost_refused", "card_already_lost")
+)
+def test_endings_and_refusals_are_alerts(app, key):
+    """Too many PINs across numbers, a lost card, a weak new PIN: red on the page."""
+    from ivr.web import alert_patterns
+
+    texts = app.extensions["ivr"].prompts.texts
+    for lang in texts:
+        said = texts[lang][key].replace("{card}", "002X").replace("{tries}", "2")
+        assert any(pattern.search(said) for pattern in alert_patterns(texts)), (lang, key)

@@ -1,5 +1,6 @@
 """The web dialer in a real headless Chromium (Debian's), driven by Playwright."""
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -359,3 +360,161 @@ def test_over_the_budget_the_page_says_so(page, app):
     )
     playwright.expect(page.locator("#typed")).to_have_text("")
     playwright.expect(page.locator("#countdown")).to_contain_text("timeout in")
+
+
+# Alerts, banners and the status say what is true now (issue 21, points 16 and 17)
+
+ALERT_RED = "rgb(138, 28, 28)"
+
+
+def dial(page):
+    page.get_by_role("button", name="拨打 Call").click()
+    now(page, "请按1")
+
+
+def to_pin(page):
+    dial(page)
+    keypad(page, "1")
+    now(page, "请输入身份证号")
+    keypad(page, "11010519491231002*#")
+    now(page, "密码")
+
+
+def test_a_refusal_is_red_and_a_stale_alert_goes(page):
+    to_pin(page)
+    alert = page.locator("#alert")
+    keypad(page, "000000#")
+    playwright.expect(alert).to_be_visible()
+    page.keyboard.press("Escape")  # the prompt it belonged to is over
+    playwright.expect(page.locator("#status")).to_contain_text("Call ended")
+    playwright.expect(alert).to_be_hidden()
+    to_pin(page)
+    playwright.expect(alert).to_be_hidden()  # nothing of the last call
+    for _ in range(2):  # with the first call's, the third wrong PIN: the account is locked
+        keypad(page, "000000#")
+        playwright.expect(page.locator("#typed")).to_have_text("")
+    now(page, "密码错误次数过多")
+    playwright.expect(alert).to_contain_text("密码错误次数过多")  # a refusal, in red
+    assert alert.evaluate("e => getComputedStyle(e).color") == ALERT_RED
+
+
+def json_answer(status, error, **headers):
+    body = json.dumps({"error": error})
+    return lambda route: route.fulfill(
+        status=status, body=body, content_type="application/json", headers=headers
+    )
+
+
+def test_refusals_speak_both_languages_and_the_status_follows(page):
+    page.route("**/dialer/api/calls", json_answer(429, "too many calls", **{"Retry-After": "7"}))
+    page.get_by_role("button", name="拨打 Call").click()
+    banner = page.locator("#banner")
+    playwright.expect(banner).to_contain_text("请求太多，请 7 秒后再试。 too many calls")
+    playwright.expect(page.locator("#status")).to_have_text("未通话 Not in a call")
+    playwright.expect(page.get_by_role("button", name="拨打 Call")).to_be_enabled()
+    page.unroute("**/dialer/api/calls")
+    dial(page)
+    page.route("**/keys", json_answer(404, "no such call (it ended or expired)"))
+    keypad(page, "1")
+    playwright.expect(banner).to_contain_text("这个通话已结束。 no such call")
+    playwright.expect(page.locator("#status")).to_have_text("通话已结束 Call ended")
+    playwright.expect(page.locator('.key[data-key="2"]')).to_be_disabled()
+    playwright.expect(page.locator("#countdown")).to_have_text("")
+
+
+def open_calls(app):
+    return len(app.extensions["ivr.web"].calls)
+
+
+def test_esc_hangs_up_while_a_request_is_pending(page, app):
+    held = []
+    page.route("**/dialer/api/calls", lambda route: held.append(route))  # held until let go
+    page.locator("#number").focus()
+    page.keyboard.press("Enter")
+    playwright.expect(page.locator("#status")).to_contain_text("Dialling")
+    page.wait_for_timeout(100)
+    page.keyboard.press("Escape")
+    playwright.expect(page.locator("#status")).to_have_text("通话已结束 Call ended")
+    held[0].continue_()  # the call is placed after all, and hung up as soon as it is
+    for _ in range(50):
+        if open_calls(app) == 0:
+            break
+        page.wait_for_timeout(100)
+    assert open_calls(app) == 0
+    playwright.expect(page.locator("#status")).to_have_text("通话已结束 Call ended")
+    page.unroute("**/dialer/api/calls")
+    dial(page)
+    page.route("**/keys", lambda route: held.append(route))
+    keypad(page, "1")
+    page.wait_for_timeout(100)
+    page.keyboard.press("Escape")
+    playwright.expect(page.locator("#status")).to_contain_text("Call ended")
+    held[1].continue_()
+    page.wait_for_timeout(300)
+    playwright.expect(page.locator("#status")).to_contain_text("Call ended")
+    assert "请按键" not in page.locator("#status").inner_text()
+    assert open_calls(app) == 0
+
+
+def test_keys_typed_in_the_number_field_go_to_the_call(page):
+    dial(page)
+    page.locator("#number").focus()
+    page.keyboard.press("1")
+    now(page, "请输入身份证号")
+    playwright.expect(page.locator("#number")).to_have_value("12333")
+
+
+# The timeline, the icon and the page's own defences (issue 21, point 18; issue 20, point 9)
+
+BROKEN_WORDS = """() => {
+    const broken = [];
+    for (const cell of document.querySelectorAll("#timeline .what, #timeline .kind")) {
+        const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            for (const match of node.data.matchAll(/[A-Za-z][A-Za-z'-]*/g)) {
+                const range = document.createRange();
+                range.setStart(node, match.index);
+                range.setEnd(node, match.index + match[0].length);
+                if (range.getClientRects().length > 1) broken.push(match[0]);
+            }
+        }
+    }
+    return broken;
+}"""
+
+
+def test_the_timeline_on_a_phone_is_what_a_caller_understands(open_page):
+    page = open_page(PHONE)
+    dial(page)
+    keypad(page, "9")
+    now(page, "Payment records")
+    page.get_by_role("button", name="不按键，等待 Stay silent").click()
+    now(page, "Sorry")
+    keypad(page, "1")
+    now(page, "ID")
+    page.get_by_role("button", name="不按键，等待 Stay silent").click()
+    page.wait_for_timeout(300)
+    timeline = page.locator("#timeline").inner_text()
+    for internal in ("http", "/voice", "s=", "CA"):
+        assert internal not in timeline
+    assert page.evaluate(BROKEN_WORDS) == []
+    screenshot(page, "web-dialer-timeline-phone.png")
+
+
+def test_the_page_has_an_icon_and_breaks_no_policy_of_its_own(open_page, server):
+    problems = []
+
+    def watch(page):
+        page.on("console", lambda message: problems.append(message.text))
+        page.on("pageerror", lambda error: problems.append(str(error)))
+
+    page = open_page(before=watch)
+    icon = page.locator('link[rel="icon"]').get_attribute("href")
+    response = page.request.get(server + "/" + icon)
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    dial(page)
+    keypad(page, "1")
+    now(page, "请输入身份证号")
+    assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p]
+    assert page.evaluate("document.fonts.check('16px \"IVR Hei\"', '余额')")
