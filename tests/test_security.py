@@ -156,6 +156,13 @@ def test_a_body_bigger_than_a_webhook_is_refused(make_app):
     assert big.status_code == 413
 
 
+def test_a_short_secret_key_is_refused_once_a_token_is_set(tmp_path):
+    settings = {"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3", "TWILIO_AUTH_TOKEN": TOKEN}
+    with pytest.raises(ValueError, match="SECRET_KEY has 1 characters .* 16 at least"):
+        create_app({**settings, "SECRET_KEY": "s"})
+    create_app({**settings, "SECRET_KEY": "s" * 16}).extensions["ivr"].store.engine.dispose()
+
+
 def test_the_public_secret_key_is_refused_once_a_token_is_set(tmp_path):
     settings = {"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3"}
     with pytest.raises(ValueError, match="SECRET_KEY"):

@@ -1,6 +1,7 @@
 """What `make serve` runs: gunicorn with gunicorn.conf.py, a health check, a masked access log."""
 
 import contextlib
+import http.client
 import os
 import shutil
 import socket
@@ -165,3 +166,29 @@ def signed_post(url, fields, signed_for, headers):
     signature = RequestValidator(TOKEN).compute_signature(signed_for, fields)
     headers = {**headers, "X-Twilio-Signature": signature}
     return requests.post(url, data=fields, headers=headers, timeout=10)
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (make serve installs it as root)")
+def test_after_a_413_the_next_request_on_the_connection_is_answered(tmp_path):
+    """gunicorn alone answered a too-big body "keep-alive" and then dropped the connection,
+    so the next request on it failed; nginx refuses it and says the connection closes."""
+    with served_as_make_serve(tmp_path, f"sqlite:///{tmp_path / 'serve.sqlite3'}") as base:
+        connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
+        try:
+            form = {"Content-Type": "application/x-www-form-urlencoded"}
+            big = b"CallSid=CA1&Junk=" + b"x" * 100_000
+            connection.request("POST", "/voice/status", big, form)
+            refused = connection.getresponse()
+            refused.read()
+            assert refused.status == 413
+            assert refused.getheader("Connection") == "close"
+            signature = RequestValidator(TOKEN).compute_signature(
+                base + "/voice/status", {"CallSid": "CA2"}
+            )
+            signed = {**form, "X-Twilio-Signature": signature}
+            connection.request("POST", "/voice/status", b"CallSid=CA2", signed)  # a new one
+            answer = connection.getresponse()
+            assert answer.status == 200
+            assert b"<Response" in answer.read()
+        finally:
+            connection.close()
