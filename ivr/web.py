@@ -427,7 +427,8 @@ def start():
         return refused
     if url:
         token = web_fetch.dial_token(current_app.config["SECRET_KEY"])
-        fetch = web_fetch.guarded_fetch(url, request.host_url, token)
+        public = current_app.config["IVR_PUBLIC_URL"]  # "this app" by configuration, not Host
+        fetch = web_fetch.guarded_fetch(url, public, token)
         origin, callback = "", None  # another app: no words of ours, no status callback
     else:
         origin = line_base()

@@ -4,6 +4,10 @@ import contextlib
 import datetime as dt
 import json
 import re
+import socket
+import threading
+import time
+from urllib.parse import quote
 
 import pytest
 from flask import Flask
@@ -611,3 +615,113 @@ def test_endings_and_refusals_are_alerts(app, key):
     for lang in texts:
         said = texts[lang][key].replace("{card}", "002X").replace("{tries}", "2")
         assert any(pattern.search(said) for pattern in alert_patterns(texts)), (lang, key)
+
+
+# Dialling another app cannot hold the server or reach inside it (issue 20, point 5)
+
+
+@contextlib.contextmanager
+def dripping_server(drip_for=20.0):
+    """An HTTP server that answers one byte of TwiML every 0.2 s, for `drip_for` seconds."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n\r\n")
+                deadline = time.monotonic() + drip_for
+                while time.monotonic() < deadline and not stop.is_set():
+                    try:
+                        conn.sendall(b" ")
+                    except OSError:
+                        break
+                    time.sleep(0.2)
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"<Response><Say>Finally.</Say></Response>")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+def test_an_app_that_drips_its_answer_is_cut_at_the_deadline(client, dial_any, monkeypatch):
+    monkeypatch.setattr("softphone.dialer.TIMEOUT", 1)  # each byte comes well within it
+    with dripping_server() as base:
+        data = start(client, url=base + "/voice")
+    errors = [e for e in data["events"] if e["kind"] == "error"]
+    assert [e["code"] for e in errors] == [11205]
+    assert errors[0]["message"].startswith("no answer from")  # cut, not waited out ("took 20 s")
+
+
+def test_a_huge_document_is_not_read(client, serve, dial_any):
+    app = Flask(__name__)
+
+    @app.post("/voice")
+    def voice():
+        verbs = "<Unknown/>" * (1024 * 1024 // 10)  # 1 MiB of verbs no engine knows
+        return Response(f"<Response>{verbs}<Say>Hi.</Say></Response>", mimetype="text/xml")
+
+    data = start(client, url=serve(app) + "/voice")
+    errors = [e for e in data["events"] if e["kind"] == "error"]
+    assert [e["code"] for e in errors] == [11200]
+    assert "larger than 64 KiB" in errors[0]["message"]
+
+
+def test_the_host_a_client_names_is_not_this_app(client, serve, dial_any):
+    inside = []
+    private = serve(foreign_app(inside, dial_any), host="127.0.0.2")
+    base = serve(foreign_app([], dial_any))
+    response = client.post(
+        "/dialer/api/calls",
+        json={"url": f"{base}/to-private?where={private}/voice"},
+        headers={"Host": private.removeprefix("http://")},
+    )
+    errors = [e for e in response.get_json()["events"] if e["kind"] == "error"]
+    assert [e["code"] for e in errors] == [11200]
+    assert inside == []
+
+
+def test_a_url_parsed_two_ways_is_refused(client, serve, dial_any):
+    inside = []
+    private = serve(foreign_app(inside, dial_any), host="127.0.0.2")
+    base = serve(foreign_app([], dial_any))
+    sneaky = f"{private}\\@{base.removeprefix('http://')}/voice"  # urllib3 connects to private
+    data = start(client, url=f"{base}/twiml-to-private?where={quote(sneaky)}")
+    assert [e["code"] for e in data["events"] if e["kind"] == "error"] == [11200]
+    assert inside == []
+
+
+def test_the_address_connected_to_is_checked_not_a_lookup_before(
+    client, serve, dial_any, monkeypatch
+):
+    """A name that looks public when checked and private when connecting gains nothing."""
+    inside = []
+    private = serve(foreign_app(inside, dial_any), host="127.0.0.2")
+    base = serve(foreign_app([], dial_any))
+    real = socket.getaddrinfo
+
+    def rebinding(host, port, *args, **kwargs):
+        """A public address to a look-up (no port), the private one to a connection."""
+        if host != "rebind.example":
+            return real(host, port, *args, **kwargs)
+        return real("93.184.216.34" if port is None else "127.0.0.2", port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    port = private.rsplit(":", 1)[1]
+    data = start(client, url=f"{base}/to-private?where=http://rebind.example:{port}/voice")
+    errors = [e for e in data["events"] if e["kind"] == "error"]
+    assert [e["code"] for e in errors] == [11200]
+    assert "a private address" in errors[0]["message"]
+    assert inside == []
