@@ -6,6 +6,7 @@ from urllib.parse import quote
 import pytest
 from flask import Flask
 from flask import request
+from softphone.common import estimate_say
 from softphone.interpreter import Call
 from softphone.interpreter import Keys
 from softphone.interpreter import Reply
@@ -364,3 +365,74 @@ def test_connect_with_an_action_requests_it_instead_of_running_on():
     call, server = dial(pages)
     assert len(server.to("/done")) == 1
     assert call.heard() == ["The stream ended"]
+
+
+# <say-as> spoken as Polly reads it (docs.aws.amazon.com/polly/latest/dg/say-as-tag.html)
+
+
+@pytest.mark.parametrize(
+    ("say", "heard"),
+    (
+        (
+            'On <say-as interpret-as="date" format="mdy">12/25/2026</say-as>.',
+            "On December twenty-fifth, twenty twenty-six.",
+        ),
+        (
+            'On <say-as interpret-as="date" format="dmy">25-12-2026</say-as>',
+            "On December twenty-fifth, twenty twenty-six",
+        ),
+        ('On <say-as interpret-as="date">????0922</say-as>', "On September twenty-second"),
+        ('In <say-as interpret-as="date" format="y">2005</say-as>', "In two thousand five"),
+        ('You are <say-as interpret-as="ordinal">3</say-as> in line', "You are third in line"),
+        ('The <say-as interpret-as="ordinal">22nd</say-as>', "The twenty-second"),
+        (
+            '<say-as interpret-as="cardinal">1234</say-as> points',
+            "one thousand two hundred thirty-four points",
+        ),
+        ('<say-as interpret-as="number">1,000,017</say-as>', "one million seventeen"),
+        ('Call <say-as interpret-as="telephone">2025551212</say-as>', "Call 2 0 2, 5 5 5, 1 2 1 2"),
+        (
+            'Call <say-as interpret-as="telephone">555-1212x45</say-as>',
+            "Call 5 5 5, 1 2 1 2, extension 4 5",
+        ),
+        ('Code <say-as interpret-as="spell-out">ab 12</say-as>', "Code a b 1 2"),
+        ('Oh <say-as interpret-as="expletive">darn</say-as>', "Oh [beep]"),
+    ),
+)
+def test_say_as_is_heard_as_polly_says_it(say, heard):
+    call, _ = dial({"/": f'<Say voice="Polly.Joanna">{say}</Say>'})
+    assert call.heard() == [heard]
+
+
+def test_a_say_as_is_timed_as_its_words():
+    say = 'Due <say-as interpret-as="date" format="mdy">1/2/2027</say-as>'
+    call, _ = dial({"/": f"<Say>{say}</Say><Say>Next</Say>"})
+    words = "Due January second, twenty twenty-seven"
+    assert call.heard()[0] == words
+    assert events(call, "say")[1].t == pytest.approx(estimate_say(words, "en-US"))
+
+
+def test_uk_english_says_double_and_triple_in_a_phone_number():
+    say = 'Ring <say-as interpret-as="telephone">2122241555</say-as>'
+    call, _ = dial({"/": f'<Say voice="Polly.Amy" language="en-GB">{say}</Say>'})
+    assert call.heard() == ["Ring 2 1 2, double 2 4, 1 triple 5"]
+
+
+@pytest.mark.parametrize(
+    ("say", "heard"),
+    (
+        # Polly lists no interpret-as="currency": the amount is read as written
+        ('That is <say-as interpret-as="currency">$42.01</say-as>', "That is $42.01"),
+        # a date needs its format (Polly's page); without one it is read as written
+        ('On <say-as interpret-as="date">12/25/2026</say-as>', "On 12/25/2026"),
+        ('On <say-as interpret-as="date" format="mdy">13/45/2026</say-as>', "On 13/45/2026"),
+        # words are English: another language hears the figures as written
+        (
+            '<lang xml:lang="cmn-CN"><say-as interpret-as="cardinal">1234</say-as></lang>元',
+            "1234元",
+        ),
+    ),
+)
+def test_say_as_polly_cannot_read_is_heard_as_written(say, heard):
+    call, _ = dial({"/": f"<Say>{say}</Say>"})
+    assert call.heard() == [heard]

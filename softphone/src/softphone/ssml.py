@@ -2,7 +2,8 @@
 
 Every word is spoken: the text and tails of every child, whatever the tag (`<emphasis>`,
 `<phoneme>`, `<w>`, `<amazon:effect>`... speak their words). `<sub alias>` speaks its alias;
-`<say-as interpret-as="digits">` (and `characters`, `spell-out`) one character at a time;
+`<say-as>` speaks as Polly reads its `interpret-as` (the sayas module: digits one at a time,
+a cardinal, an ordinal or a date in words, a telephone number in groups);
 `<break time|strength>` and the pauses that end `<p>` and `<s>` add silence; `<prosody rate>`
 slows or speeds its words; `<lang xml:lang>` is the language their time is estimated in.
 The pause lengths are Polly's comma / sentence / paragraph pauses, estimated (undocumented).
@@ -12,11 +13,12 @@ import re
 from dataclasses import dataclass
 from dataclasses import field
 
+from softphone import sayas
+
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 BREAKS = {"none": 0.0, "x-weak": 0.0, "weak": 0.25, "medium": 0.5, "strong": 0.75, "x-strong": 1.25}
 MAX_BREAK = 10.0  # Polly ignores a longer break time; we cap it there
 RATES = {"x-slow": 0.6, "slow": 0.8, "medium": 1.0, "default": 1.0, "fast": 1.25, "x-fast": 1.5}
-SPELLED = ("digits", "characters", "spell-out")
 TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*$")
 
 
@@ -67,9 +69,9 @@ def _walk(element, language, rate, spoken):
     if name == "sub":
         _add(spoken, element.get("alias") or "".join(element.itertext()), language, rate)
         return
-    if name == "say-as" and element.get("interpret-as") in SPELLED:
-        characters = "".join("".join(element.itertext()).split())
-        _add(spoken, " ".join(characters), language, rate)
+    if name == "say-as":
+        how, written = element.get("interpret-as"), "".join(element.itertext())
+        _add(spoken, sayas.spoken(written, how, element.get("format"), language), language, rate)
         return
     if name == "lang":
         language = element.get(XML_LANG) or element.get("lang") or language
