@@ -33,7 +33,7 @@ from tests.tcp_proxy import TcpProxy
 
 CALLERS = 200
 BUSY = "系统繁忙，请稍后再拨。再见。"
-PIN_PROMPT = "请输入六位密码"
+PIN_PROMPT = "请输入六位查询密码"
 TWILIO_LIMIT = 15  # seconds Twilio waits for a webhook before its own error
 SECRET = "faults-test-secret"
 

@@ -23,10 +23,10 @@ from tests.served import served_app
 BEIJING_ID, BEIJING_CARD, BEIJING_PIN = "11010519491231002X", "110000001", "123456"
 UNKNOWN_CARD = "990000001"  # no account has it; same last 4 as Beijing's card
 SECRET = "lockout-test-secret"
-WRONG_PIN = "证件号码或密码不正确"
+WRONG_PIN = "号码或密码不正确"
 TRIES_LEFT = ("您还可以尝试两次", "您还可以尝试一次")
 LOCKED = "密码错误次数过多，该账户的电话查询已暂停三十分钟。"
-ENDED = "本次通话将结束"
+ENDED = "密码错误次数过多，为保护账户安全，现在不能继续查询"
 GUESSERS = 60
 
 
@@ -60,7 +60,7 @@ def test_parallel_wrong_pins_check_at_most_the_limit(store_url):
 
         def guess(index):
             phone = by_id(Phone.for_url(base_url + "/voice", token=TOKEN))
-            assert "请输入六位密码" in phone.heard
+            assert "请输入六位查询密码" in phone.heard
             ready.wait()  # every caller at the PIN prompt, then all guess at once
             return phone.enter(f"{index:06d}#").heard  # 000000 … 000059: all wrong
 
@@ -92,7 +92,7 @@ def test_the_lock_is_the_accounts_whatever_route(store_url, make_app, first, the
     assert LOCKED in phone.heard
     then(phone)  # the other number of the same account: locked as soon as it is keyed
     assert LOCKED in phone.heard
-    assert "请输入六位密码" not in phone.heard
+    assert "请输入六位查询密码" not in phone.heard
 
 
 def test_tries_are_counted_per_account_not_per_route(store_url, make_app):
