@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -32,8 +31,9 @@ KEYS_HELP = """\
   .                         silence: press nothing and let the prompt time out
   12w34#                    w waits half a second between two keys
   1@2.5                     press 1 at 2.5 s into the prompt, cutting it short (barge-in)
-  hangup                    hang up
-  "spoken words"            say words, where a Gather listens for speech (keep the quotes)
+  hangup                    hang up (hangup@5: 5 s into the prompt or recording)
+  "spoken words"            say words, where a Gather listens for speech (keep the quotes;
+                            "spoken words"@2 begins them 2 s into the prompt)
 e.g. --keys '1 1 11010519491231002*# 123456# . "yes please" hangup'"""
 SHORT_HELP = "keys then Enter; Enter alone or '.' is silence; '1@2.5' barges in; 'q' hangs up"
 INTERACTIVE_HELP = """\
@@ -41,7 +41,13 @@ Type keys (0-9, * and #) and press Enter; Enter alone or '.' is silence; 'w' wai
 second; '1@2.5' presses 1 at 2.5 s into the prompt; "quoted words" are speech; 'q', 'hangup',
 Ctrl-D or Ctrl-C hang up. On a terminal a countdown shows the prompt and the Gather's timeout
 running: when it ends, what you typed is sent (nothing: silence). A PIN is never echoed."""
-GROUP = re.compile(r"\.|hangup|[0-9*#w]+(@[0-9]+(\.[0-9]+)?)?", re.IGNORECASE)
+# One group of --keys: silence, or keys, hangup or quoted words, each with an optional @SECONDS.
+GROUP = re.compile(
+    r"\.|(?:hangup|[0-9*#w]+|\"[^\"]*\"|'[^']*')(?:@[0-9]+(?:\.[0-9]+)?)?", re.IGNORECASE
+)
+# --keys split into groups: quoted words (spaces and all, an @SECONDS after the closing quote)
+# or a run of anything else; a quote left open is what is left over.
+GROUPS = re.compile(r"\"[^\"]*\"\S*|'[^']*'\S*|[^\s\"']\S*")
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
 
@@ -51,15 +57,16 @@ class Refused(Exception):
 
 def to_keys(group):
     """Turn one group of the key grammar into Keys; ValueError (saying why) when it is not one."""
-    if len(group) >= 2 and group[0] == group[-1] and group[0] in "\"'":
-        try:
-            return Keys(speech=group[1:-1])
-        except TypeError:  # an engine without speech input
-            raise ValueError("this softphone does not take speech input yet") from None
     if not GROUP.fullmatch(group):
         if "@" in group:
             raise ValueError("'@' needs keys before it and seconds after it, e.g. 1@2.5")
         raise ValueError("keys are 0-9, * and # (and w to wait); words are hangup or quoted")
+    if group[0] in "\"'":
+        words, _, at = group[1:].rpartition(group[0])
+        words = " ".join(words.split())
+        if not words:
+            raise ValueError("the quotes hold no words")
+        return Keys(speech=words, at=float(at[1:]) if at else None)
     keys = Keys.parse(group)  # a stricter engine may refuse more, with a ValueError of its own
     if group.lower() != "hangup" and group != "." and not (keys.keys or keys.hangup):
         raise ValueError("no keys in it")
@@ -68,13 +75,9 @@ def to_keys(group):
 
 def script(text):
     """Split --keys into Keys, one per group; quoted groups are speech and may hold spaces."""
-    lexer = shlex.shlex(text, posix=False)
-    lexer.whitespace_split = True
-    lexer.commenters = ""  # "#" is a key, not a comment
-    try:
-        groups = list(lexer)
-    except ValueError as error:  # an unclosed quote
-        raise ValueError(f"--keys: {error}") from None
+    groups = GROUPS.findall(text)
+    if GROUPS.sub("", text).strip():  # "#" is a key, never a comment; only a quote is left
+        raise ValueError("--keys: No closing quotation")
     keys = []
     for number, group in enumerate(groups, 1):
         try:
