@@ -1,6 +1,7 @@
 """`softphone map`: crawls of small apps with dead ends, loops, retries, records and hold."""
 
 import re
+import sys
 
 import pytest
 from flask import Flask
@@ -339,3 +340,21 @@ def test_speech_hints_with_quotes_are_said_as_words():
     assert '  S0 --"say yes"--> S1' in text
     assert "  S1   end       'You said say yes. Goodbye.'" in text
     assert '  S0 --"no"--> S2' in text
+
+
+def test_map_in_process_keeps_the_apps_start_up_log_quiet_unless_verbose(
+    tmp_path, monkeypatch, caplog, capsys
+):
+    (tmp_path / "loud_maze.py").write_text(
+        "import logging\nimport test_crawl\n"
+        "logging.getLogger('loud').warning('SECRET_KEY is the public default')\n"
+        "app = test_crawl.retrying_app()\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    for verbose in (False, True):
+        monkeypatch.delitem(sys.modules, "loud_maze", raising=False)
+        caplog.clear()
+        assert crawl.main(["--app", "loud_maze:app", *(["-v"] if verbose else [])]) == 0
+        said = any("SECRET_KEY is the public default" in r.getMessage() for r in caplog.records)
+        assert said == verbose
+    assert "no dead ends, errors or loops found" in capsys.readouterr().out

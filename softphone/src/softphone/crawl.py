@@ -313,11 +313,13 @@ def main(argv=None):
     parser.add_argument("--max-depth", type=int, default=6, help="inputs given per call (6)")
     parser.add_argument("--max-requests", type=int, default=300, help="webhooks in all (300)")
     parser.add_argument("--format", choices=("text", "mermaid"), default="text")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the app's start-up log")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.url:
         target = targets.over_http(args.url, args.token or dialer.default_token())
     else:
-        target = targets.in_process(targets.load_app(args.app), args.token)
+        app = targets.load_app(args.app, quiet=not args.verbose)
+        target = targets.in_process(app, args.token)
     number = dataclasses.asdict(settings.from_args(args))
     found = Crawler(
         target, max_depth=args.max_depth, max_requests=args.max_requests, **number
