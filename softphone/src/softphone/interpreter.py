@@ -201,10 +201,10 @@ class Call(Gathering, Queues, Recording):
 
     def send(self, keys):
         """Give the caller's answer to the waiting Gather (or Record) and run on."""
+        if keys.hangup:  # a caller can hang up whatever the call is doing
+            return self.hangup(keys.at)
         if self.ended or self.waiting is None:
             return self
-        if keys.hangup:
-            return self.hangup(keys.at)
         element, self.waiting = self.waiting, None
         if element.tag == "Record":
             self.finish_record(element, keys)

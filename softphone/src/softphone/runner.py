@@ -175,14 +175,15 @@ def discard_recordings(call):
 
 
 def act(call, step):
+    """Give the call what an action step does: keys, silence, words or a hang-up (at a moment)."""
     if step.kind == "press":
         call.send(Keys.parse(step.value))
     elif step.kind == "wait":
         call.send(Keys())
     elif step.kind == "speak":
-        call.send(Keys(speech=step.value))
+        call.send(Keys(speech=step.value, at=step.at))
     else:
-        call.hangup()
+        call.send(Keys(hangup=True, at=step.at))
 
 
 def note_gather(call, step, result):

@@ -47,7 +47,8 @@ class Secrets:
 
 def _press(answer, secret, secrets):
     if answer.speech is not None:
-        return {"speak": answer.speech}
+        timed = {"text": answer.speech, "at": answer.at}
+        return {"speak": answer.speech if answer.at is None else timed}
     if not answer.keys:
         return {"wait": True}
     at = f"@{answer.at:g}" if answer.at is not None else ""
@@ -76,13 +77,14 @@ def scenario_of(events, answers, name=None, number=None, secrets=None):
             secret = bool(event.data.get("secret"))
         elif event.kind == "say":
             said.append(event.data["text"])
-        elif event.kind in ("keys", "silence") and pending:
+        elif event.kind in ("keys", "silence", "speech") and pending:
             flush()
             steps.append(_press(pending.pop(0), secret, secrets))
         elif event.kind == "hangup" and event.data.get("by") == "caller":
             if not event.data.get("reason"):
                 flush()
-                steps.append({"hangup": True})
+                timed = pending.pop(0) if pending and pending[0].hangup else Keys(hangup=True)
+                steps.append({"hangup": True if timed.at is None else {"at": timed.at}})
     flush()
     transfer = next((e for e in events if e.kind == "transfer"), None)
     if transfer and transfer.data.get("queue"):

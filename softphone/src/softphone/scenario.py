@@ -8,6 +8,8 @@
       - expect: "Welcome"
       - press: "1"
       - expect: {regex: "ID card.*press 1"}
+      - speak: {text: "my balance", at: 2}   # or speak: "my balance", once the prompt played
+      - hangup: {at: 5}                      # or hangup: true
 
 `${NAME}` is read from the environment (then from `env`); `${RANDOM:N}` is N random digits,
 the same at every use in one run. A mistake names the file, the step number and the field.
@@ -51,6 +53,7 @@ class Step:
     kind: str
     value: object
     shown: str = ""  # as written, before `${...}` is filled: a PIN stays `${PIN}`
+    at: float | None = None  # speak and hangup: seconds into the prompt (None: once it played)
 
 
 @dataclass
@@ -183,7 +186,13 @@ def _step(number, raw, path, expand):
         value = expand(str(value), where, kind).replace(" ", "")
         if not KEYS.match(value):
             raise bad(f"{value!r} is not keys: 0-9 * # w, then an optional @seconds")
-    elif kind in ("speak", "expect_play"):
+    elif kind == "speak":
+        words = value["text"] if isinstance(value, dict) else value
+        at = value.get("at") if isinstance(value, dict) else None
+        return Step(number, kind, expand(words, where, kind), words, at)
+    elif kind == "hangup":
+        return Step(number, kind, True, at=value.get("at") if isinstance(value, dict) else None)
+    elif kind == "expect_play":
         value = expand(value, where, kind)
     elif kind in ("expect", "expect_not"):
         value = _heard(value, bad, lambda text: expand(text, where, kind))
@@ -209,10 +218,11 @@ def _heard(value, bad, expand):
 def describe(step):
     """A step as a reader wrote it, for failure messages."""
     value = step.value
+    at = f" at {step.at:g} s" if step.at is not None else ""
     if isinstance(value, re.Pattern):
         value = f"regex {value.pattern!r}"
     elif value is True:
-        return step.kind
+        return step.kind + at
     else:
         value = repr(step.shown or value)
-    return f"{step.kind} {value}"
+    return f"{step.kind} {value}{at}"
