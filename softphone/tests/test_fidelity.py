@@ -207,6 +207,21 @@ def test_lint_flags_what_a_wait_url_may_not_hold(wait, document, code):
     assert lint.check(doc(document)) == []  # fine anywhere but on hold
 
 
+@pytest.mark.parametrize("strict", (True, False))
+def test_strict_fails_a_scenario_whose_wait_url_holds_a_record(strict):
+    pages = {
+        "/": '<Enqueue waitUrl="/wait">support</Enqueue>',
+        "/wait": '<Say>Please hold</Say><Record/><Pause length="10"/>',
+    }
+    text = "name: hold\ndial: {agent_after: 5}\nsteps:\n  - expect: Please hold\n"
+    result = runner.run(scenarios.parse(text), Target(Server(pages), BASE), strict=strict)
+    assert result.passed is not strict
+    found = "Response/Record: <Record> is not allowed in a queue waitUrl"
+    assert [e.data["message"] for e in result.findings] == [found]
+    if strict:
+        assert result.failure.startswith(f"--strict: lint 12200: {found}")
+
+
 # 4. an agent takes a caller who sits in a waitUrl Gather at the agent's time
 
 

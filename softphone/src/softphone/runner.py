@@ -65,7 +65,11 @@ class Result:
 
 
 class Observer:
-    """Wrap a target's fetch: lint every TwiML document and keep the app's trace."""
+    """Wrap a target's fetch: lint every TwiML document and keep the app's trace.
+
+    A document fetched while the call holds (a queue's or a conference's waitUrl, or where
+    it redirects) is linted as a waitUrl of that kind, as the engine plays it.
+    """
 
     def __init__(self, fetch):
         self.fetch = fetch
@@ -80,7 +84,9 @@ class Observer:
         if kind in lint.XML_TYPES and 200 <= reply.status < 300:
             self.documents.append(reply.url or url)
         if self.call is not None and kind in lint.XML_TYPES and 200 <= reply.status < 300:
-            for finding in lint.check(reply.body, reply.url or url, reply.content_type):
+            hold = getattr(self.call, "hold", None)
+            wait = hold.kind if hold is not None else None
+            for finding in lint.check(reply.body, reply.url or url, reply.content_type, wait=wait):
                 if finding.code not in CALL_ERRORS:
                     self.call.event(
                         "warning",
