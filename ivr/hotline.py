@@ -69,7 +69,7 @@ class Effects:
         return {
             "region": Ref(f"region_{self.env.regions[call.line].key}"),
             "last4": Value("digits", call.last4 or ""),
-            "minutes": Value("number", self.env.settings.lockout_minutes),
+            "minutes": Value("count", self.env.settings.lockout_minutes),
         }
 
 

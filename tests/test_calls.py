@@ -1,6 +1,9 @@
 """Whole calls to the hotline through the softphone: what a caller hears, in both languages."""
 
 import pytest
+from softphone.phone import Phone
+
+from tests.conftest import TOKEN
 
 BEIJING_ID = "11010519491231002*"  # ends in X, keyed as *
 SHANGHAI_ID = "310101194903010318"
@@ -142,11 +145,11 @@ def test_a_resident_hears_the_insured_year_paid_for(phone):
     (
         (
             BEIJING_ID, "123456", "二〇二六年十月，划入金额一百一十元",
-            "北京市退休人员的个人账户按月定额划入，每月约一百元，年满七十周岁后每月约一百一十元。",
+            "北京市退休人员的个人账户由统筹基金按月定额划入，每月一百元，年满七十周岁后每月一百一十元。",
         ),
         (
             SHANGHAI_ID, "654321", "二〇二六年一月，划入金额一千八百九十元",
-            "上海市退休人员的个人账户每年一次性划入，约一千六百八十元，年满七十五周岁后每年约一千八百九十元。",
+            "上海市退休人员的个人账户在每个医保年度开始时一次性划入，每年一千六百八十元，年满七十五周岁后每年一千八百九十元。",
         ),
         (
             SHENZHEN_ID, "246810", "二〇二六年九月，划入金额一百六十元",
@@ -154,7 +157,7 @@ def test_a_resident_hears_the_insured_year_paid_for(phone):
         ),
         (
             URUMQI_RETIREE_ID, "888888", "暂未查询到您的个人账户划入记录",
-            "乌鲁木齐市退休人员的个人账户按月定额划入，约为改革当年本地平均基本养老金的百分之二。",
+            "乌鲁木齐市退休人员的个人账户由统筹基金按月定额划入，标准按门诊共济改革当年本地区基本养老金平均水平的百分之二左右确定，具体金额由当地医保部门公布。",
         ),
     ),
 )  # fmt: skip
@@ -171,7 +174,7 @@ def test_monthly_credit_in_english(phone):
         in phone.heard
     )
     assert (
-        "In Beijing, retirees' accounts receive a fixed sum of about 100 yuan a month, or about 110 yuan a month from age 70."
+        "In Beijing, retirees' accounts receive a fixed sum of 100 yuan a month from the pooled fund, or 110 yuan a month from age 70."
         in phone.heard
     )
 
@@ -251,7 +254,7 @@ def test_agent_outside_office_hours(phone, clock):
     clock.advance(days=3)  # Saturday
     phone.dial(to="010-12333").press("0")
     assert "现在不是人工服务时间。" in phone.heard
-    assert "人工服务时间为工作日上午九点到中午十二点、下午一点到五点" in phone.heard
+    assert "人工服务时间为法定工作日上午九点到中午十二点、下午一点到五点。" in phone.heard
     assert "查医保余额请按1" in phone.heard
     assert phone.last("transfer") is None
 
@@ -259,7 +262,7 @@ def test_agent_outside_office_hours(phone, clock):
 def test_agent_hours_in_english(phone, clock):
     clock.advance(hours=10)  # 21:00 in Beijing
     phone.dial(to="010-12333").press("9").press("0")
-    assert "Agents answer on working days, 9 am to noon and 1 pm to 5 pm." in phone.heard
+    assert "Agents answer on official working days, 9 am to noon and 1 pm to 5 pm." in phone.heard
 
 
 def test_agent_from_account_services(phone):
@@ -384,6 +387,17 @@ def test_three_wrong_pins_lock_across_calls(phone, clock):
     assert "余额为一千二百三十四元五角六分" in phone.heard
 
 
+@pytest.mark.parametrize(("minutes", "spoken"), ((2, "两分钟"), (30, "三十分钟"), (12, "十二分钟")))
+def test_lockout_minutes_are_read_as_a_count(make_app, minutes, spoken):
+    """Minutes are counted, so 2 is 两 (两分钟, never 二分钟), as the tries left are."""
+    phone = Phone.for_app(make_app(IVR_LOCKOUT_MINUTES=minutes), token=TOKEN)
+    identify(phone.dial().press("1"), BEIJING_ID, "000000")
+    phone.enter("000001#").enter("000002#")
+    assert f"该账户的电话查询已暂停{spoken}。" in phone.heard
+    phone.dial().press("9").press("1").enter(BEIJING_ID + "#")
+    assert f"phone queries for this account are paused for {minutes} minutes." in phone.heard
+
+
 def test_unknown_number_locks_like_a_real_one(phone):
     identify(phone.dial().press("1"), UNKNOWN_ID, "000000")
     phone.enter("000001#").enter("000002#")
@@ -423,8 +437,8 @@ ENGLISH_PATHS = (
     ("1 440300003# 246810#", "balance is 3,287 yuan and 40 fen"),
     ("2 440305199002200139# 246810# 2 2", "April twenty twenty-six: your own share, 150 yuan, received.\nThere are no more records"),
     ("2 650102195809120210# 888888#", "You are retired, so you no longer pay medical insurance contributions"),
-    ("3 310101194903010318# 654321#", "receive about 1,680 yuan once a year, or about 1,890 yuan a year from age 75"),
-    ("3 650102195809120210# 888888#", "about 2 percent of the local average pension in the year of the reform"),
+    ("3 310101194903010318# 654321#", "receive 1,680 yuan once a year, at the start of the medical insurance year, or 1,890 yuan from age 75"),
+    ("3 650102195809120210# 888888#", "about 2 percent of the region's average basic pension in the year of the outpatient-pooling reform. The local medical insurance office publishes the amount."),
     ("1 650102198707040387# 135790#", "which has no personal account"),
     ("4", "For other ways to check your account, press 1. For residents' insurance payments, press 2."),
     ("4 1", "the medical insurance hotline, 1 2 3 9 3"),
