@@ -241,7 +241,8 @@ class Store:
             }
         elif backend == "sqlite":
             options["connect_args"] = {"timeout": timeout}
-            options["pool_timeout"] = timeout
+            if sa.make_url(url).database not in (None, "", ":memory:"):  # memory has no queue
+                options["pool_timeout"] = timeout
         self.engine = sa.create_engine(url, **options)
         self.watchdog = backend == "postgresql"  # a network can be slow; a file cannot
         self.sqlite = backend == "sqlite"  # a lock's wait is set per call (busy_timeout)
