@@ -1,5 +1,6 @@
 """Round three (issue 22): where a call test passed or failed differently than on Twilio."""
 
+import math
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
@@ -7,6 +8,7 @@ import pytest
 from flask import Flask
 from flask import request
 from softphone.common import estimate_say
+from softphone.crawl import Crawler
 from softphone.interpreter import Call
 from softphone.interpreter import Keys
 from softphone.interpreter import Reply
@@ -451,3 +453,45 @@ def test_uk_english_says_double_and_triple_in_a_phone_number():
 def test_say_as_polly_cannot_read_is_heard_as_written(say, heard):
     call, _ = dial({"/": f"<Say>{say}</Say>"})
     assert call.heard() == [heard]
+
+
+# <Echo> holds the call until the caller hangs up (it used to run on into the next verb)
+
+ECHO = {"/": "<Say>This is an echo test</Say><Echo/><Say>Never heard</Say>", "/status": ""}
+
+
+def test_echo_holds_the_call_until_the_caller_hangs_up():
+    call, server = dial(ECHO, "123", Keys(hangup=True, at=30), status_callback=APP + "/status")
+    assert call.heard() == ["This is an echo test"]
+    (note,) = events(call, "note")
+    assert "until they hang up" in note.data["message"]
+    assert [(e.data["keys"], e.data["echoed"]) for e in events(call, "keys")] == [("123", True)]
+    (hangup,) = events(call, "hangup")
+    assert hangup.data == {"by": "caller"}
+    assert hangup.t == pytest.approx(events(call, "keys")[0].t + 2 * 0.4 + 30)
+    assert [r[1] for r in server.requests] == [BASE, APP + "/status"]
+    assert server.to("/status")[0]["CallDuration"] == str(math.ceil(hangup.t))
+
+
+def test_an_echo_nobody_hangs_up_lasts_until_the_calls_limit():
+    call, _ = dial(ECHO, ".")
+    assert call.heard() == ["This is an echo test"]
+    (hangup,) = events(call, "hangup")
+    assert (hangup.t, hangup.data["by"]) == (4 * 3600, "twilio")
+    assert call.ended
+
+
+def test_a_scenario_hangs_up_during_an_echo():
+    text = "steps:\n  - expect: echo test\n  - hangup: {at: 10}\n  - expect_hangup: true\n"
+    result = runner.run(scenarios.parse(text), Target(Server(ECHO), BASE))
+    assert result.passed, result.failure
+    assert [e.kind for e in result.events][-2:] == ["echo", "hangup"]
+    assert result.gathers == []  # coverage: an echo asks nothing
+
+
+def test_the_map_ends_a_path_at_an_echo():
+    found = Crawler(Target(Server(ECHO), BASE)).crawl()
+    assert [(s.kind, s.label) for s in found.states.values()] == [
+        ("dead_end", "This is an echo test")
+    ]
+    assert not [f for f in found.findings() if "loop" in f]

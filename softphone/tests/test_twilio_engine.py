@@ -440,7 +440,6 @@ def test_answer_must_be_one_twilio_knows():
         '<Connect><Stream url="wss://example.com/s"/></Connect>',
         '<Pay paymentConnector="c"/>',
         "<Refer><Sip>sip:a@example.com</Sip></Refer>",
-        "<Echo/>",
         "<Sms>hi</Sms>",
     ),
 )

@@ -95,7 +95,7 @@ def asked(call, kind, value=None):
     """The Gather or Record the call waits at and the caller's answer (a step's kind and
     value: press, speak, wait, hangup), or None if it waits for nothing."""
     verb = call.waiting
-    if verb is None:
+    if verb is None or verb.tag == "Echo":  # an echo asks nothing
         return None
     start = max((i for i, e in enumerate(call.events) if e.kind in ANSWERS), default=-1)
     said = " ".join(e.data["text"] for e in call.events[start + 1 :] if e.kind == "say")

@@ -236,7 +236,7 @@ class Crawler:
             code = data.get("code")
             label = f"error {code}: {data['message']}"
             return State(f"error:{code}:{data.get('url', '')}", "error", label, path)
-        if call.ended:
+        if call.ended or call.waiting.tag == "Echo":  # an echo waits only for the hang-up
             return self.ending(events, said, path)
         kind = "record" if call.waiting.tag == "Record" else "gather"
         keys = advertised_keys(" ".join(said)) if kind == "gather" else []

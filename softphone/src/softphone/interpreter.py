@@ -24,6 +24,7 @@ from softphone import ssml
 from softphone.common import DTMF_KEYS
 from softphone.common import LOOP_CAP
 from softphone.common import MAX_SECONDS
+from softphone.common import REACTION
 from softphone.common import SEQUENCE
 from softphone.common import WAIT
 from softphone.common import Event
@@ -48,13 +49,20 @@ WEBHOOK_TICK = 0.1
 # Verbs Twilio knows that the softphone does not simulate: a note, and the call runs on.
 NOT_SIMULATED = {
     "Connect": "connects the call to a stream, an assistant or a room",
-    "Echo": "echoes the caller's audio back",
     "Pay": "takes a card payment",
     "Refer": "hands a SIP call to another address",
     "Sms": "sends a text message (deprecated)",
     "Start": "starts a stream, recording or transcription alongside the call",
     "Stop": "stops a stream, recording or transcription",
 }
+# <Echo>: Twilio's docs have no page for it, and its helper libraries give it no attribute (no
+# timeout, unlike SignalWire's cXML <Echo timeout>, 60 s by default): the caller's own audio
+# comes back until they hang up, at most the call's 4 hours, and the verbs after it never run.
+ECHO_NOTE = (
+    "<Echo> plays the caller's own audio back until they hang up: not simulated (there is no "
+    "audio); the call waits for the caller to hang up, at most its 4 hours, and the verbs "
+    "after <Echo> never run"
+)
 KEYS_GRAMMAR = """\
 One group per prompt, separated by spaces:
   1   123#   *#    keys (0-9 * #), pressed after the prompt has played
@@ -206,6 +214,8 @@ class Call(Gathering, Queues, Recording):
         if self.ended or self.waiting is None:
             return self
         element, self.waiting = self.waiting, None
+        if element.tag == "Echo":
+            return self.echo_back(element, keys)
         if element.tag == "Record":
             self.finish_record(element, keys)
         else:
@@ -220,7 +230,9 @@ class Call(Gathering, Queues, Recording):
         if waiting is not None and waiting.tag == "Record":
             self.finish_record(waiting, Keys(hangup=True, at=at))
             return self
-        if waiting is not None and at is not None:
+        if waiting is not None and waiting.tag == "Echo":
+            self.t += max(at or 0.0, 0.0)  # an echo has no prompt: `at` counts from now
+        elif waiting is not None and at is not None:
             moment = self.t + max(at, 0.0)
             self.replay(moment)
             self.t = moment
@@ -548,7 +560,35 @@ class Call(Gathering, Queues, Recording):
 
     def answered(self):
         """Whether the caller has heard anything yet (Twilio answers the call to play it)."""
-        return any(e.kind in ("say", "play", "pause", "gather", "record") for e in self.events)
+        heard = ("say", "play", "pause", "gather", "record", "echo")
+        return any(e.kind in heard for e in self.events)
+
+    def verb_echo(self, verb):
+        """<Echo>: the call waits for the caller, whose keys and words only come back to them."""
+        self.event("note", verb="Echo", message=ECHO_NOTE)
+        self.event("echo")
+        self.waiting = verb
+
+    def echo_back(self, echo, keys):
+        """What the caller does during <Echo>: keys and words are echoed, silence lasts until
+        the call's 4-hour limit ends it; nothing is requested."""
+        if keys.speech is not None:
+            self.t += max(keys.at or 0.0, 0.0)
+            self.event("speech", text=keys.speech, echoed=True)
+            self.t += estimate_say(keys.speech, "en-US")
+        elif keys.keys:
+            start = self.t + (REACTION if keys.at is None else max(keys.at, 0.0))
+            timed = self.key_times(keys, start) or [("", start)]
+            self.t = timed[0][1]
+            self.event("keys", keys=keys.keys, echoed=True)
+            self.t = timed[-1][1]
+        else:
+            self.event("silence", duration=round(MAX_SECONDS - self.t, 2))
+            self.t = MAX_SECONDS
+            self.event("hangup", by="twilio", reason="the call reached its 4-hour limit in <Echo>")
+            return self.end("completed")
+        self.waiting = echo
+        return self
 
     # reading the call
 
@@ -557,6 +597,9 @@ class Call(Gathering, Queues, Recording):
         if self.waiting is None:
             return None
         verb = self.waiting
+        if verb.tag == "Echo":  # only a hang-up ends it: the timeout is the call's limit
+            timeout = round(MAX_SECONDS - self.t)
+            return {"kind": "echo", "timeout": timeout, "prompt_seconds": 0, "num_digits": None}
         if verb.tag == "Record":
             finish = verb.get("finishOnKey", "1234567890*#")
             timeout = int_attr(verb.get("timeout"), 5, codes.RECORD_TIMEOUT, [], self.t, "timeout")
