@@ -3,7 +3,9 @@
 Polly's say-as page (docs.aws.amazon.com/polly/latest/dg/say-as-tag.html; Twilio's <Say>
 page sends SSML questions there) lists characters / spell-out, cardinal / number, ordinal,
 digits, fraction, unit, date (with `format`), time, address, expletive and telephone.
-`currency` is not among them, so its text is spoken as written, as any text is.
+`currency` is not among them, so its text is spoken as written, as any text is. Every voice
+is read the Polly way, Twilio's `Google.*` voices too (Google documents a currency reading;
+it is not reproduced), as the rest of SSML is read here for every voice.
 
 Choices where Polly's page gives no words (each made once, here):
 - Words are English (US) for any `en-*` language; in another language the text stays as
