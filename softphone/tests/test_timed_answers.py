@@ -169,6 +169,8 @@ def test_a_saved_timed_answer_replays(answer, step, tmp_path):
     assert step in save.write_scenario(call.events, path, [answer])["steps"]
     result = runner.run(scenarios.load(path), Target(Server(LIBRARY), BASE))
     assert result.passed, result.failure
-    assert [e.t for e in events(result, "hangup")] == [
-        e.t for e in call.events if e.kind == "hangup"
-    ]
+    # The same moment, give or take the tenths a webhook really takes on a loaded machine.
+    replayed = [e.t for e in events(result, "hangup")]
+    recorded = [e.t for e in call.events if e.kind == "hangup"]
+    assert len(replayed) == len(recorded) == 1
+    assert replayed[0] == pytest.approx(recorded[0], abs=0.5)
