@@ -4,6 +4,10 @@
 espeak-ng into audio/<lang>/<key>.wav, 8 kHz mono 16-bit as a phone line carries it. A
 prompt with placeholders is rendered in pieces (<key>.<n>.wav) and, on a call, assembled
 with the clips of its values into one WAV per phrase, cached on disk by content hash.
+
+Pauses are measured, not left to espeak-ng: 250 ms at a comma, 500 ms at a full stop, inside a
+prompt (tts.synthesize), where a piece's punctuation meets a value, and after a prompt's last
+word, so that two phrases played one after the other are two sentences.
 """
 
 import datetime as dt
@@ -35,10 +39,12 @@ log = identity.logger(__name__)
 bp = Blueprint("audio", __name__, url_prefix="/audio")
 AUDIO_DIR = Path(__file__).resolve().parent.parent / "audio"
 # Part of every text hash: a new speed or reading re-renders what it touches (here: all).
-RENDERER = f"espeak-ng+pypinyin/1+{tts.version()}"
+RENDERER = f"espeak-ng+pypinyin/2+{tts.version()}"
 JOIN_MS = 30  # silence between two clips of a phrase
-PAUSE_MS = 250  # a comma inside a value
+# A pause in a recipe: "|" and the mark it stands for ("|，", "|."); "|" alone is a comma.
 PAUSE = "|"
+MARKS = "，、；：。！？,;:.!?"
+EDGES = re.compile(rf"^([\s{MARKS}]*)(.*?)([\s{MARKS}]*)$", re.DOTALL)
 KEY = re.compile(r"[a-z0-9_]+(\.[0-9]+)?")
 PHRASE = re.compile(r"[0-9a-f]{32}")
 SPEAKABLE = re.compile(r"[\w\u3007\u3400-\u9fff]")
@@ -51,6 +57,30 @@ PURGE_EVERY = dt.timedelta(minutes=10)
 
 class AudioError(RuntimeError):
     """Audio that cannot be made (a clip missing, espeak-ng absent)."""
+
+
+def is_pause(clip):
+    return clip.startswith(PAUSE)
+
+
+def pause(marks):
+    """The recipe's pause for a piece's marks: the longest of them ("，" before "。" is 。)."""
+    marks = [mark for mark in marks if mark in tts.PAUSE_MS]
+    return PAUSE + max(marks, key=tts.PAUSE_MS.get) if marks else None
+
+
+def pause_ms(clip):
+    return tts.PAUSE_MS.get(clip[len(PAUSE) :], tts.COMMA_MS)
+
+
+def sandhi_clips(prompts, lang):
+    """The clip of 一 in the tones a number gives it, by reading: {"yi2": key, "yi4": key}.
+
+    一 is yí before a fourth tone (一万, 一次) and yì before the others (一千, 一百, 一元); its
+    own clip (yī) says the rest (十一, 二〇一九, 一月). tts decides which, in the phrase.
+    """
+    base = {text: key for key, text in prompts.clips.get(lang, {}).items()}.get("一")
+    return {f"yi{t}": f"{base}_{t}" for t in (2, 4)} if lang == "zh" and base else {}
 
 
 def template_parts(text):
@@ -76,6 +106,7 @@ def items(prompts, lang):
             if kind == "text" and SPEAKABLE.search(piece):
                 found[f"{key}.{index}"] = piece
     found.update(prompts.clips[lang])
+    found.update({key: f"一[{reading}]" for reading, key in sandhi_clips(prompts, lang).items()})
     return found
 
 
@@ -120,7 +151,10 @@ def render(prompts, lang, directory, force=False, progress=None):
         if not force and manifest.get(key) == digest and path.exists():
             unchanged += 1
             continue
-        prepare(tts.synthesize(text)).export(path, format="wav").close()
+        sound = prepare(tts.synthesize(text))
+        if key in prompts.texts[lang]:  # a whole prompt: the pause after it is in its file
+            sound += tts.audio_segment().silent(tts.final_pause(text), frame_rate=RATE)
+        sound.export(path, format="wav").close()
         manifest[key] = digest
         rendered += 1
     removed = 0
@@ -151,6 +185,7 @@ class Library:
             lang: {text: key for key, text in clips.items()}
             for lang, clips in prompts.clips.items()
         }
+        self.sandhi = {lang: sandhi_clips(prompts, lang) for lang in prompts.clips}
 
     def has(self, lang, key):
         return key in self.manifests.get(lang, {}) and self.path(lang, key).exists()
@@ -189,8 +224,12 @@ class Library:
             clips.append(phrase.key)
         for index, (kind, piece) in enumerate(parts):
             if kind == "text":
-                if SPEAKABLE.search(piece) and len(parts) > 1:
-                    clips.append(f"{phrase.key}.{index}")
+                if len(parts) > 1:  # a piece: its edges' marks are pauses of the phrase
+                    before, _, after = EDGES.fullmatch(piece).groups()
+                    clips.append(pause(before))
+                    if SPEAKABLE.search(piece):
+                        clips.append(f"{phrase.key}.{index}")
+                    clips.append(pause(after))
                 continue
             value = params.get(piece)
             if isinstance(value, Ref):
@@ -199,10 +238,26 @@ class Library:
                 clips += self.value_clips(lang, value.speak(lang))
             else:
                 raise AudioError(f"{phrase.key}: no clips for the value of {piece!r}")
-        missing = [clip for clip in clips if clip != PAUSE and not self.has(lang, clip)]
+        clips = self.tones(lang, [clip for clip in clips if clip])
+        missing = [clip for clip in clips if not is_pause(clip) and not self.has(lang, clip)]
         if missing:
             raise AudioError(f"{phrase.key}: audio/{lang}/{missing[0]}.wav is not rendered")
         return clips
+
+    def tones(self, lang, clips):
+        """Swap each clip of 一 for the one in the tone the words around it give it."""
+        variants = self.sandhi.get(lang)
+        if not variants:
+            return clips
+        texts = [self.clip_text(lang, clip) for clip in clips]
+        syllables = tts.pinyin("".join(texts))
+        out, at = [], 0
+        for clip, text in zip(clips, texts, strict=True):
+            if text == "一" and clip == self.by_text[lang]["一"]:
+                clip = variants.get(syllables[at], clip)
+            out.append(clip)
+            at += len(text)
+        return out
 
     def phrase_id(self, lang, clips):
         """Name an assembled phrase by a keyed hash of its content (clips and their texts).
@@ -235,17 +290,19 @@ class Library:
         return self.loaded[lang, key]
 
     def assemble(self, lang, clips):
-        """Join clips into one phrase, with a short silence between two clips."""
+        """Join clips into one phrase: a short silence between two clips, or the pause asked."""
         AudioSegment = tts.audio_segment()
-        join = AudioSegment.silent(duration=JOIN_MS, frame_rate=RATE)
-        sound = AudioSegment.empty()
-        for index, clip in enumerate(clips):
-            if index:
-                sound += join
-            if clip == PAUSE:
-                sound += AudioSegment.silent(duration=PAUSE_MS, frame_rate=RATE)
-            else:
-                sound += self.clip(lang, clip)
+        sound, waiting = AudioSegment.empty(), None
+        for clip in clips:
+            if is_pause(clip):
+                waiting = max(waiting or 0, pause_ms(clip))
+                continue
+            if len(sound):
+                sound += AudioSegment.silent(JOIN_MS if waiting is None else waiting, RATE)
+            sound += self.clip(lang, clip)
+            waiting = None
+        if waiting and len(sound):  # the phrase's last mark: the pause before the next phrase
+            sound += AudioSegment.silent(waiting, RATE)
         return sound.set_frame_rate(RATE).set_channels(1).set_sample_width(2)
 
     def cached(self, phrase_id, lang, clips):
@@ -262,12 +319,16 @@ class Library:
         """The words a rendered file says."""
         if key == PAUSE:
             return "，" if lang == "zh" else ","
+        if is_pause(key):
+            return key[len(PAUSE) :]
         if key in self.prompts.clips[lang]:
             return self.prompts.clips[lang][key]
+        if key in self.sandhi.get(lang, {}).values():
+            return "一"
         name, _, index = key.partition(".")
         text = self.prompts.texts[lang].get(name, "")
-        if index:
-            return template_parts(text)[int(index)][1]
+        if index:  # a piece: the marks at its edges are the recipe's pauses
+            return EDGES.fullmatch(template_parts(text)[int(index)][1]).group(2)
         return text
 
     def text_of(self, path, store):
@@ -287,7 +348,8 @@ class Library:
             return None
         lang, clips = found
         joiner = "" if lang == "zh" else " "
-        return joiner.join(self.clip_text(lang, clip) for clip in clips).replace(" ,", ",")
+        said = joiner.join(self.clip_text(lang, clip) for clip in clips)
+        return re.sub(rf"\s+([{MARKS}])", r"\1", said)
 
     def url_path(self, lang, phrase, store):
         """The path a <Play> fetches for a phrase; the phrase's recipe is kept in the store."""
@@ -349,7 +411,7 @@ def phrase_file(phrase_id):
     if found is None:
         abort(404)
     lang, clips = found
-    if any(clip != PAUSE and not library().has(lang, clip) for clip in clips):
+    if any(not is_pause(clip) and not library().has(lang, clip) for clip in clips):
         abort(404)
     path = library().cached(phrase_id, lang, clips)
     return private(serve(path, phrase_id, max_age=None))

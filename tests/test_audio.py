@@ -4,6 +4,7 @@ import datetime as dt
 import io
 import logging
 import random
+import re
 import shutil
 import wave
 from decimal import Decimal
@@ -11,11 +12,14 @@ from pathlib import Path
 
 import pytest
 from flask import current_app
+from pydub.silence import detect_silence
 from softphone.phone import Phone
 
 from ivr import audio
 from ivr import create_app
+from ivr import tts
 from ivr.prompts import Phrase
+from ivr.prompts import Ref
 from ivr.prompts import load_prompts
 from ivr.spoken import Value
 from ivr.spoken import en
@@ -98,12 +102,90 @@ def test_an_assembled_amount_lasts_as_long_as_its_clips(play_app):
     clips = library.recipe("zh", phrase)
     assert clips == [
         "balance.0",
-        *(f"clip_{c}" for c in "yi qian er bai san shi si yuan wu jiao liu fen".split()),
+        *(f"clip_{c}" for c in "yi_4 qian er bai san shi si yuan wu jiao liu fen".split()),
+        "|。",
     ]
-    parts = sum(seconds(library.path("zh", clip).read_bytes()) for clip in clips)
-    joins = (len(clips) - 1) * audio.JOIN_MS / 1000
+    words = clips[:-1]
+    parts = sum(seconds(library.path("zh", clip).read_bytes()) for clip in words)
+    joins = (len(words) - 1) * audio.JOIN_MS / 1000
     assembled = library.assemble("zh", clips)
-    assert len(assembled) / 1000 == pytest.approx(parts + joins, abs=0.01)
+    assert len(assembled) / 1000 == pytest.approx(parts + joins + 0.5, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "ones"),
+    (
+        ("balance", Value("amount", Decimal("10000")), ["clip_yi_2"]),  # 一万 yí
+        ("balance", Value("amount", Decimal("1100.1")), ["clip_yi_4"] * 3),  # 一千一百元一角 yì
+        ("balance", Value("amount", Decimal("21.1")), ["clip_yi", "clip_yi_4"]),  # 二十一元一角
+        ("balance", Value("amount", Decimal("110000")), ["clip_yi"]),  # 十一万 yī
+        ("tries_left", Value("tries", 1), ["clip_yi_2"]),  # 一次 yí: the tone comes from 次
+        ("balance_date", Value("month", "2021-01"), ["clip_yi", "clip_yi"]),  # 二〇二一年一月
+    ),
+)
+def test_one_takes_the_tone_the_next_syllable_gives_it(play_app, key, value, ones):
+    library = play_app.extensions["ivr"].audio
+    name = {"balance": "amount", "tries_left": "tries", "balance_date": "date"}[key]
+    clips = library.recipe("zh", Phrase.of(key, **{name: value}))
+    assert [clip for clip in clips if clip.startswith("clip_yi")] == ones
+    heard = {clip: tts.runs(audio.items(library.prompts, "zh")[clip]) for clip in set(ones)}
+    for clip, runs in heard.items():  # each clip of 一 is rendered in its own tone
+        assert runs == [("cmn-latn-pinyin", {"clip_yi": "yi1"}.get(clip, f"yi{clip[-1]}"))]
+
+
+def pauses(sound):
+    """The silences a caller hears as pauses (150 ms or more), in seconds: [(start, length)]."""
+    found = detect_silence(sound, min_silence_len=150, silence_thresh=-45)
+    return [(start / 1000, (end - start) / 1000) for start, end in found]
+
+
+def assert_pauses(sound, marks):
+    """One pause for each mark, in order: ≈ 250 ms at a comma, ≈ 500 ms at a full stop.
+
+    The last mark ends the phrase: its pause is the silence before the next phrase.
+    """
+    heard = pauses(sound)
+    assert len(heard) == len(marks), heard
+    for (_, length), mark in zip(heard, marks, strict=True):
+        low, high = (0.45, 0.6) if mark in "。." else (0.2, 0.35)
+        assert low <= length <= high, (mark, heard)
+    start, length = heard[-1]
+    assert start + length == pytest.approx(len(sound) / 1000, abs=0.001)
+
+
+def marks(text):
+    return re.findall(r"[，、；：。,;:.](?=\s|$|[^\d\s])", text)
+
+
+@pytest.mark.parametrize("lang", ("zh", "en"))
+def test_a_menu_pauses_at_its_commas_and_full_stops(lang):
+    text = load_prompts().texts[lang]["main_menu"]
+    sound = tts.audio_segment().from_wav(
+        io.BytesIO((audio.AUDIO_DIR / lang / "main_menu.wav").read_bytes())
+    )
+    assert len(marks(text)) >= 6  # a comma or a stop after each of the six options
+    assert_pauses(sound, marks(text))
+
+
+@pytest.mark.parametrize(
+    ("lang", "key", "params", "said"),
+    (
+        ("zh", "history_line", {"status": Ref("status_pending")}, "，，。"),
+        ("en", "history_line", {"status": Ref("status_pending")}, ":,,."),
+        ("zh", "credit_latest", {}, "，。"),
+        ("en", "credit_latest", {}, ":."),
+    ),
+)
+def test_an_answer_pauses_between_its_sentences(play_app, lang, key, params, said):
+    """二〇二六年十月，个人缴费一百六十元，未到账。 and the next line after a full stop."""
+    library = play_app.extensions["ivr"].audio
+    phrase = Phrase.of(
+        key, month=Value("month", "2026-10"), amount=Value("amount", Decimal("160")), **params
+    )
+    sound = library.assemble(lang, library.recipe(lang, phrase))
+    assert_pauses(sound, list(said))
+    # Two lines played one after the other: the first one's full stop is heard between them.
+    assert_pauses(sound + sound, list(said * 2))
 
 
 def test_audio_is_served_with_validators_and_a_long_max_age(play_app):
@@ -208,7 +290,8 @@ def test_a_missing_clip_falls_back_to_say_with_a_warning(tmp_path, clock, caplog
     with caplog.at_level(logging.WARNING):
         response = app.test_client().post("/voice", data={"CallSid": "CA1", "To": "12333"})
     assert b"<Play>" in response.data
-    assert "查余额请按1".encode() in response.data  # main_menu, said instead
+    menu = load_prompts().texts["zh"]["main_menu"]
+    assert menu.split("，")[0].encode() in response.data  # main_menu, said instead
     assert "audio/zh/main_menu.wav is not rendered; speaking this phrase with <Say>" in caplog.text
 
 

@@ -15,6 +15,9 @@ from ivr.prompts import load_prompts
 # reading is written down here.
 POLYPHONES = set("重为行还长发号调期只了中数处种更当地参藏宁蒙得着和便应空少好相间量差都教看")
 POLYPHONES |= set("结解假率曾乐传转载似强朝角卡兴几给切系会没约分正")
+# 子: a neutral suffix (桌子) or a full third tone (电子, not 垫子). 一 and 不 change tone with
+# the next syllable (一次 yí, 一千 yì, 十一 yī; 不是 bú, 不能 bù): each word is checked as said.
+POLYPHONES |= set("子一不")
 
 # Each word as a caller should hear it, one syllable per character (5: neutral tone).
 READINGS = {
@@ -47,7 +50,10 @@ READINGS = {
     "更早": "geng4 zao3",
     "更多": "geng4 duo1",
     "当地": "dang1 di4",
-    "当年": "dang1 nian2",
+    "当年": "dang4 nian2",
+    "改革当年": "gai3 ge2 dang4 nian2",
+    "电子": "dian4 zi3",
+    "长时间": "chang2 shi2 jian1",
     "本地": "ben3 di4",
     "参加": "can1 jia1",
     "参考": "can1 kao3",
@@ -84,16 +90,42 @@ READINGS = {
     "解除": "jie3 chu2",
     "挂失了": "gua4 shi1 le5",
     "相同": "xiang1 tong2",
+    # 一: yí before a fourth tone, yì before the others, yī counting, in dates and after 按.
+    "一次": "yi2 ci4",
+    "一次性": "yi2 ci4 xing4",
+    "一致": "yi2 zhi4",
+    "一个": "yi2 ge4",
+    "一般": "yi4 ban1",
+    "下一年": "xia4 yi4 nian2",
+    "上一级": "shang4 yi4 ji2",
+    "一二三四五六": "yi1 er4 san1 si4 wu3 liu4",
+    "按一": "an4 yi1",
+    # 不: bú before a fourth tone, else bù.
+    "不是": "bu2 shi4",
+    "不正确": "bu2 zheng4 que4",
+    "不要": "bu2 yao4",
+    "不设": "bu2 she4",
+    "不再": "bu2 zai4",
+    "不用": "bu2 yong4",
+    "不能": "bu4 neng2",
+    "不超过": "bu4 chao1 guo4",
+    "不低于": "bu4 di1 yu2",
+    "不随": "bu4 sui2",
+    "不一致": "bu4 yi2 zhi4",
+    "对不起": "dui4 bu4 qi3",
 }
 # Clips numbers and times are assembled from say one character: its reading in a value.
 CLIPS = {"中": "zhong1", "角": "jiao3", "分": "fen1", "点": "dian3", "两": "liang3", "幺": "yao1"}
+CLIPS |= {"一": "yi1", "子": "zi3"}
+# The clip of 一 in the tones a number gives it (一万 yí, 一千 yì): picked where it is assembled.
+SANDHI_CLIPS = {"clip_yi_2": "yi2", "clip_yi_4": "yi4"}
 PAUSE_MARKS = {",", ".", ";", "?"}
 
 
 def heard(text):
     """Pair each Han character of a text with the syllable tts.runs gives it."""
     text = tts.AFTER_HAN_DIGITS.sub(lambda m: m.group().translate(tts.ZH_DIGITS), text)
-    han = [c for c in "".join(tts.HAN.findall(text)) if c not in tts.PAUSES]
+    han = [c for c in "".join(tts.HAN.findall(tts.plain(text))) if c not in tts.PAUSES]
     syllables = [
         s
         for voice, spoken in tts.runs(text)
@@ -113,6 +145,9 @@ def recorded_texts():
 @pytest.mark.parametrize(("key", "text"), recorded_texts())
 def test_every_polyphone_in_a_prompt_is_read_right(key, text):
     han, syllables = heard(text)
+    if key in SANDHI_CLIPS:
+        assert (han, syllables) == ("一", [SANDHI_CLIPS[key]])
+        return
     if han in CLIPS:
         assert syllables == [CLIPS[han]]
         return
@@ -139,10 +174,48 @@ def test_every_polyphone_in_a_prompt_is_read_right(key, text):
         ("卡号为九位", "ka3 hao4 wei2 jiu3 wei4"),
         ("标准为每月", "biao1 zhun3 wei2 mei3 yue4"),
         ("正在为您转接", "zheng4 zai4 wei4 nin2 zhuan3 jie1"),
+        ("改革当年", "gai3 ge2 dang4 nian2"),
+        ("电子社保卡", "dian4 zi3 she4 bao3 ka3"),
+        ("长时间没有按键", "chang2 shi2 jian1 mei2 you3 an4 jian4"),
+        # 一 as a number says it: yì before 千/百/元, yí before 万/次, yī as a digit or ones.
+        ("一千一百元", "yi4 qian1 yi4 bai3 yuan2"),
+        ("一万零一元", "yi2 wan4 ling2 yi1 yuan2"),
+        ("二十一元一角", "er4 shi2 yi1 yuan2 yi4 jiao3"),
+        ("一百一十元", "yi4 bai3 yi1 shi2 yuan2"),
+        ("十一万", "shi2 yi1 wan4"),
+        ("二〇二一年一月一日", "er4 ling2 er4 yi1 nian2 yi1 yue4 yi1 ri4"),
+        ("下午一点", "xia4 wu3 yi1 dian3"),
+        ("第一", "di4 yi1"),
+        ("请按1，重听", "qing3 an4 yi1 , chong2 ting1"),
+        ("还可以尝试一次。", "hai2 ke3 yi3 chang2 shi4 yi2 ci4 ."),
+        ("现在不是人工服务时间", "xian4 zai4 bu2 shi4 ren2 gong1 fu2 wu4 shi2 jian1"),
+        ("两次输入的新密码不一致", "liang3 ci4 shu1 ru4 de5 xin1 mi4 ma3 bu4 yi2 zhi4"),
+        ("差不多", "cha4 bu5 duo1"),
     ),
 )
 def test_phrases_with_two_readings(text, reading):
-    assert " ".join(heard(text)[1]) == reading
+    spoken = " ".join(s for voice, part in tts.runs(text) for s in part.split())
+    assert spoken == reading
+
+
+def test_a_reading_written_after_a_character_is_said():
+    assert tts.runs("一[yi2]") == [("cmn-latn-pinyin", "yi2")]
+    assert tts.plain("一[yi4]千") == "一千"
+
+
+@pytest.mark.parametrize(
+    ("text", "clauses"),
+    (
+        ("查余额请按1，缴费记录请按2。", [("查余额请按1，", 250), ("缴费记录请按2。", 500)]),
+        ("请按井号键结束；身份证", [("请按井号键结束；", 250), ("身份证", 0)]),
+        ("For English, press 9.", [("For English,", 250), ("press 9.", 500)]),
+        ("{month}: your share", [("{month}:", 250), ("your share", 0)]),
+        ("about 1.5 yuan", [("about 1.5 yuan", 0)]),
+        ("，个人缴费", [("，", 250), ("个人缴费", 0)]),
+    ),
+)
+def test_clauses_end_at_marks_with_their_pause(text, clauses):
+    assert tts.clauses(text) == clauses
 
 
 def test_the_readings_do_not_change_pypinyin_for_anyone_else():
