@@ -8,8 +8,11 @@ import pytest
 from softphone.phone import Phone
 
 from ivr import identity
+from ivr.accounts import parse_account
 from ivr.identity import IdentityError
+from ivr.regions import load_regions
 from tests.conftest import TOKEN
+from tests.conftest import account
 from tests.databases import BACKENDS
 from tests.databases import database_url
 
@@ -18,6 +21,7 @@ BEIJING_CARD = "110000001"
 SHENZHEN_ID = "440305199002200139"  # employee, 7 payments; card 440300003, PIN 246810
 SHANGHAI_ID = "310101194903010318"  # no card, PIN 654321
 URUMQI_RETIREE_ID = "650102195809120210"  # no payments, PIN 888888
+NEW_EMPLOYEE_ID = "650102198005050038"  # imported by the test that needs it: no payments yet
 
 
 @pytest.fixture
@@ -33,9 +37,9 @@ def phone(line):
 
 def says(phone):
     """(text, language) of every <Say> since the last key press."""
-    return [
-        (e.data["text"], e.data["language"]) for e in phone.events[phone.mark :] if e.kind == "say"
-    ]
+    # phone.mark is a place in the call's order (Call.mark), not an index into its events
+    since = phone.call.since(phone.mark)
+    return [(e.data["text"], e.data["language"]) for e in since if e.kind == "say"]
 
 
 def sign_in(phone, number, pin, lang="zh"):
@@ -62,7 +66,7 @@ def test_the_english_menu_offers_mandarin_in_the_mandarin_voice(phone):
     phone.dial(to="010-12333").press("9")
     assert says(phone)[1] == ("普通话请按9。", "cmn-CN")
     assert says(phone)[2][1] == "en-US"
-    assert "For your balance, press 1." in says(phone)[2][0]
+    assert "For your medical insurance balance, press 1." in says(phone)[2][0]
     phone.wait()  # the short reprompt keeps the offer, in its own voice
     assert ("普通话请按9。", "cmn-CN") in says(phone)
     assert "普通话" not in " ".join(text for text, lang in says(phone) if lang == "en-US")
@@ -75,7 +79,7 @@ def test_the_offer_plays_the_other_languages_recording(make_app):
     assert plays[1].endswith("/audio/en/language_offer.wav")
     assert plays[2].endswith("/audio/zh/main_menu.wav")
     phone.press("9")
-    plays = [e.data["url"] for e in phone.events[phone.mark :] if e.kind == "play"]
+    plays = [e.data["url"] for e in phone.call.since(phone.mark) if e.kind == "play"]
     assert plays[1].endswith("/audio/zh/language_offer.wav")
     assert plays[2].endswith("/audio/en/main_menu.wav")
 
@@ -87,7 +91,9 @@ def test_the_offer_plays_the_other_languages_recording(make_app):
     ("keyed", "kind"),
     (
         ("11010519491231002*", "id"),
-        ("110105194912310021", "card"),  # 18 digits, a wrong check digit: a card number
+        # 18 digits, a wrong check digit: no ID, so the form says card (the line itself refuses
+        # it as a mistyped ID before asking for a PIN: test_calls, invalid_id)
+        ("110105194912310021", "card"),
         ("110000001", "card"),
         ("6217001234567890123", "card"),
     ),
@@ -104,24 +110,26 @@ def test_an_entry_that_is_neither_is_refused(keyed):
 
 def test_balance_by_card_with_no_identify_menu(phone):
     phone.dial(to="010-12333").press("1")
-    assert "请输入身份证号或社保卡号" in phone.heard
+    assert "请输入身份证号码或社保卡号，按井号键结束" in phone.heard
     phone.enter(BEIJING_CARD + "#")
-    assert "尾号零零零幺，请输入六位密码" in phone.heard
+    assert "尾号零零零幺，请输入六位查询密码" in phone.heard
     phone.enter("123456#")
     assert "您的医保个人账户余额为一千二百三十四元五角六分。" in phone.heard
 
 
 def test_balance_by_id_in_english_with_no_identify_menu(phone):
     phone.dial(to="010-12333").press("9").press("1")
-    assert "Enter your ID or social security card number, then hash." in phone.heard
+    assert "Enter your ID or social security card number, then press hash." in phone.heard
     phone.enter(BEIJING_ID + "#").enter("123456#")
-    assert "Your medical insurance personal account balance is 1,234 yuan 56 fen." in phone.heard
+    assert "As of November eighteenth, twenty twenty-six," in phone.heard  # the balance is dated
+    assert "personal account balance is 1,234 yuan and 56 fen." in phone.heard
 
 
 @pytest.mark.parametrize(
-    ("lang", "said"), (("zh", "号码有误。身份证号是十八位"), ("en", "That number is not valid."))
+    ("lang", "said"),
+    (("zh", "号码有误。身份证号码是十八位"), ("en", "That number has the wrong length.")),
 )
-def test_an_entry_of_neither_form_says_why(phone, lang, said):
+def test_an_entry_of_a_wrong_length_says_why(phone, lang, said):
     phone.dial(to="010-12333")
     if lang == "en":
         phone.press("9")
@@ -165,18 +173,34 @@ def test_earlier_records_are_offered_only_while_there_are_more(phone, lang, more
     assert ("没有更多记录了。" if lang == "zh" else "There are no more records.") in phone.heard
 
 
-def test_no_records_at_all_offers_no_earlier_ones(phone):
-    phone.dial(to="010-12333").press("2").enter(URUMQI_RETIREE_ID + "#").enter("888888#")
-    assert "没有查询到您的缴费记录。" in phone.heard
+@pytest.mark.parametrize(
+    ("number", "pin", "said"),
+    (
+        # A retiree no longer pays (社会保险法 第二十七条) and is told so, not "no records".
+        (URUMQI_RETIREE_ID, "888888", "您已办理退休，退休后不再缴纳职工医保费，因此没有缴费记录。"),
+        (NEW_EMPLOYEE_ID, "258369", "没有查询到您的缴费记录。"),
+    ),
+)
+def test_no_records_at_all_offers_no_earlier_ones(line, phone, number, pin, said):
+    employee = account(NEW_EMPLOYEE_ID, "258369", "urumqi", "employee", "9.00")
+    line.extensions["ivr"].store.replace_accounts(
+        [parse_account(employee, 0, load_regions(), cost=2**4)]
+    )
+    phone.dial(to="010-12333").press("2").enter(number + "#").enter(pin + "#")
+    assert said in phone.heard
+    assert "没有更多记录了" not in phone.heard
     assert "查询更早的记录请按2" not in phone.heard
     assert "重听请按1" in phone.heard
 
 
 def test_an_employees_payment_line_says_it_is_the_personal_share(phone):
     phone.dial(to="010-12333").press("2").enter(SHENZHEN_ID + "#").enter("246810#")
-    assert "二〇二六年十月，个人缴费一百六十二元五角，处理中。" in phone.heard
+    assert "二〇二六年十月，个人缴费一百六十二元五角，未到账。" in phone.heard
     phone.dial(to="010-12333").press("9").press("2").enter(SHENZHEN_ID + "#").enter("246810#")
-    assert "October 2026: your own share, 162 yuan 50 fen, in progress." in phone.heard
+    assert (
+        "October twenty twenty-six: your own share, 162 yuan and 50 fen, not yet received."
+        in phone.heard
+    )
 
 
 # Account services: change the query PIN
@@ -184,16 +208,22 @@ def test_an_employees_payment_line_says_it_is_the_personal_share(phone):
 
 def test_the_main_menu_keeps_five_options_and_offers_account_services(phone):
     phone.dial(to="010-12333")
-    assert "账户服务请按5" in phone.heard
+    assert "修改密码和社保卡挂失请按5" in phone.heard
     assert "请按6" not in phone.heard
     phone.dial(to="010-12333").press("9")
-    assert "Account services, 5." in phone.heard
+    assert "Change your PIN or report a lost card, 5." in phone.heard
+    assert ", 6." not in phone.heard
 
 
 @pytest.mark.parametrize(
     ("lang", "menu", "changed", "balance"),
     (
-        ("zh", "修改查询密码请按1，社保卡挂失请按2", "查询密码已修改", "余额为一千二百三十四元"),
+        (
+            "zh",
+            "修改查询密码请按1，社保卡临时挂失请按2",
+            "查询密码已修改",
+            "余额为一千二百三十四元",
+        ),
         (
             "en",
             "To change your query PIN, press 1.",
@@ -271,17 +301,19 @@ def test_two_different_new_pins_start_the_new_pin_again(phone, line):
     assert identity.verify_pin("654321", account.pin_hash)  # nothing changed
 
 
-def test_wrong_old_pins_lock_the_account_and_end_the_identification(phone, line):
+def test_wrong_old_pins_lock_the_account_and_end_the_call(phone, line):
     sign_in(phone, SHANGHAI_ID, "654321", "en").press("1").enter("000001#")
     assert "That is not your current PIN. You have 2 tries left." in phone.heard
     phone.enter("000001#")
     assert "You have 1 try left." in phone.heard
     phone.enter("000001#")
     assert "phone queries for this account are paused for 30 minutes" in phone.heard
-    phone.press("1")  # the balance asks who is calling again, and the lock holds
-    assert "Enter your ID or social security card number" in phone.heard
+    assert phone.heard.endswith("Thank you for calling. Goodbye.")
+    assert phone.ended  # a lock ends the call: no menu for habitual PIN keys to fall into
+    phone.dial(to="010-12333").press("9").press("1")  # the lock holds on the next call
     phone.enter(SHANGHAI_ID + "#")
     assert "paused for 30 minutes" in phone.heard
+    assert "enter your 6-digit query PIN" not in phone.heard
 
 
 # Account services: report the card lost
@@ -292,14 +324,22 @@ def test_wrong_old_pins_lock_the_account_and_end_the_identification(phone, line)
     (
         (
             "zh",
+            # What a 临时挂失 suspends, and that the bank's side is the bank's (issue #21, 5)
+            "就医购药等社保功能将暂停使用。卡上的银行账户，请另外拨打该银行的客服电话挂失。"
             "确认挂失请按1",
-            "尾号零零零幺的社保卡已临时挂失。",
-            "这张社保卡已挂失，不能用卡号查询。请输入身份证号",
+            # How long it holds, and that it is lifted by phone or at a service point
+            "尾号零零零幺的社保卡已临时挂失，七天内有效。请在七天内带上身份证到社保卡服务网点"
+            "办理挂失补办手续；找回社保卡的，可以在七天内拨打本热线或到社保卡服务网点解除挂失。",
+            "这张社保卡已临时挂失，不能用卡号查询。请输入身份证号码",
         ),
         (
             "en",
-            "To report it lost, press 1.",
-            "Your social security card ending 0 0 0 1 is now reported lost.",
+            "such as paying for medical care and medicines, are suspended. Report its bank"
+            " account to the issuing bank's hotline separately. To report it lost, press 1.",
+            "Your social security card ending 0 0 0 1 is now reported lost, for 7 days. Within"
+            " them, please bring your ID to a social security card service point to make the"
+            " report formal and get a new card. If you find the card, you can lift the report"
+            " on this line or at a service point within that time.",
             "This social security card is reported lost, so it cannot be used",
         ),
     ),
@@ -320,7 +360,7 @@ def test_a_lost_card_identifies_no_one_but_the_id_still_does(
     assert "1,234" not in phone.heard
     assert "一千二百三十四" not in phone.heard
     phone.enter(BEIJING_ID + "#").enter("123456#")  # the ID still works
-    assert ("一千二百三十四元五角六分" if lang == "zh" else "1,234 yuan 56 fen") in phone.heard
+    assert ("一千二百三十四元五角六分" if lang == "zh" else "1,234 yuan and 56 fen") in phone.heard
 
 
 def test_a_lost_card_never_confirms_a_right_pin(line):
@@ -351,7 +391,7 @@ def test_a_card_found_at_a_window_identifies_again(phone, line):
 def test_reporting_twice_or_without_a_card(phone):
     sign_in(phone, BEIJING_ID, "123456").press("2").press("1").press("*").press("5").press("2")
     phone.press("1")
-    assert "尾号零零零幺的社保卡已经挂失了。" in phone.heard
+    assert "尾号零零零幺的社保卡已经临时挂失了。" in phone.heard
     sign_in(phone, SHANGHAI_ID, "654321", "en").press("2").press("1")
     assert "There is no social security card number on your account" in phone.heard
 
@@ -365,8 +405,8 @@ def test_star_at_the_lost_card_confirmation_goes_back_and_reports_nothing(phone,
 @pytest.mark.parametrize(
     ("lang", "ended", "refused", "balance"),
     (
-        ("zh", "本次来电是用这张卡验证的", "这张社保卡已挂失", "一千二百三十四元五角六分"),
-        ("en", "This call was checked with that card", "is reported lost", "1,234 yuan 56 fen"),
+        ("zh", "您本次是用这张卡号登录的", "这张社保卡已临时挂失", "一千二百三十四元五角六分"),
+        ("en", "You signed in with that card", "is reported lost", "1,234 yuan and 56 fen"),
     ),
 )
 def test_reporting_the_card_that_identified_the_call_ends_its_identification(
@@ -376,7 +416,7 @@ def test_reporting_the_card_that_identified_the_call_ends_its_identification(
     assert ended in phone.heard
     phone.press("*").press("1")  # the balance asks who is calling again
     assert (
-        "请输入身份证号或社保卡号" if lang == "zh" else "Enter your ID or social"
+        "请输入身份证号码或社保卡号" if lang == "zh" else "Enter your ID or social"
     ) in phone.heard
     phone.enter(BEIJING_CARD + "#").enter("123456#")
     assert refused in phone.heard
@@ -387,7 +427,7 @@ def test_reporting_the_card_that_identified_the_call_ends_its_identification(
 
 def test_reporting_by_id_keeps_the_call_identified(phone):
     sign_in(phone, BEIJING_ID, "123456").press("2").press("1")
-    assert "本次来电" not in phone.heard
+    assert "您本次是用这张卡号登录的" not in phone.heard
     phone.press("*").press("1")
     assert "一千二百三十四元五角六分" in phone.heard
 
@@ -426,7 +466,7 @@ def test_pin_change_and_lost_card_whole_call_on_each_store(store_app):
     phone.enter("258147#").enter("258147#").press("1")
     assert "查询密码已修改" in phone.heard
     phone.press("*").press("5").press("2").press("1")
-    assert "尾号零零零幺的社保卡已临时挂失。" in phone.heard
+    assert "尾号零零零幺的社保卡已临时挂失，七天内有效。" in phone.heard
     phone.press("*").press("1").enter(BEIJING_ID + "#").enter("258147#")
     assert "您的医保个人账户余额为一千二百三十四元五角六分。" in phone.heard
 
