@@ -205,13 +205,17 @@ DALI_RETIREE = account(
         (
             "zh",
             "您的个人账户最近一次划入是二〇二六年十月，划入金额六十二元四角。",
-            "大理州退休人员的个人账户按月定额划入，约为改革当年本地平均基本养老金的百分之二。",
+            # No source gives 大理's figure: the national rule's shape, and who publishes it
+            "大理州退休人员的个人账户由统筹基金按月定额划入，标准按门诊共济改革当年本地区"
+            "基本养老金平均水平的百分之二左右确定，具体金额由当地医保部门公布。",
         ),
         (
             "en",
-            "The latest credit to your personal account was for October 2026: 62 yuan 40 fen.",
-            "In Dali, retirees' accounts receive a fixed sum each month, about 2 percent of the"
-            " local average pension in the year of the reform.",
+            "The latest credit to your personal account was for October twenty twenty-six:"
+            " 62 yuan and 40 fen.",
+            "In Dali, retirees' accounts receive a fixed sum each month from the pooled fund, set"
+            " at about 2 percent of the region's average basic pension in the year of the"
+            " outpatient-pooling reform. The local medical insurance office publishes the amount.",
         ),
     ),
 )
@@ -227,6 +231,6 @@ def test_a_dali_retiree_is_imported_and_hears_dalis_credit_rule(
     assert "欢迎致电大理州幺二三三三" in phone.heard  # the dialled area code picks the line
     if lang == "en":
         phone.press("9")
-    phone.press("3").press("2").enter("532900007#").enter("753159#")
+    phone.press("3").enter("532900007#").enter("753159#")
     assert credit in phone.heard
     assert rule in phone.heard
