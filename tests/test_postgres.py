@@ -23,8 +23,9 @@ def test_whole_call_on_postgresql(database, make_app):
     hotline = app.extensions["ivr"]
     import_accounts({"accounts": ACCOUNTS}, hotline.regions, hotline.store)  # idempotent
     phone = Phone.for_app(app, token=TOKEN)
-    phone.dial().press("2").press("1").enter("440305199002200139#").enter("246810#")
-    assert "二〇二六年十月，个人缴费一百六十二元五角，处理中。" in phone.heard
-    phone.dial().press("1").press("1").enter("11010519491231002*#")
+    phone.dial().press("2").enter("440305199002200139#").enter("246810#")
+    assert "二〇二六年十月，个人缴费一百六十二元五角，未到账。" in phone.heard
+    phone.dial().press("1").enter("11010519491231002*#")
     phone.enter("000000#").enter("000001#").enter("000002#")
     assert "密码错误次数过多" in phone.heard
+    assert phone.ended  # a lock ends the call

@@ -4,6 +4,7 @@ The words come from prompts/<lang>.toml (so rewording a prompt does not break th
 structure around them is spelled out in full.
 """
 
+import datetime as dt
 import re
 from decimal import Decimal
 from xml.sax.saxutils import escape
@@ -108,7 +109,8 @@ def test_answer(line):
     caller.ring("010-12333")
     for node, digits in (("main", "1"), ("identify", "11010519491231002*")):
         step(caller, node, digits)
-    balance = speak("balance", amount=Value("amount", Decimal("1234.56")))
+    dated = speak("balance_date", date=Value("date", dt.date(2026, 11, 18)))  # the clock's day
+    balance = dated + speak("balance", amount=Value("amount", Decimal("1234.56")))
     assert step(caller, "pin", "123456") == gather("balance", balance + speak("after_answer"))
 
 
@@ -119,12 +121,23 @@ def test_transfer(line):
     assert step(caller, "main", "0") == expected
 
 
-def test_hangup_after_three_silences(line):
+def test_three_silences_in_agent_hours_reach_an_agent(line):
     caller, speak = line
     caller.ring("010-12333")
     step(caller, "main")
     step(caller, "main")
-    heard = speak("no_input") + speak("too_many_tries") + speak("goodbye")
+    heard = speak("no_input_limit") + speak("transferring")  # never "输入次数" after silence
+    expected = f"{HEAD}<Response>{heard}<Enqueue>12333-agents</Enqueue><Hangup /></Response>"
+    assert step(caller, "main") == expected
+
+
+def test_hangup_after_three_silences_out_of_agent_hours(line, clock):
+    clock.advance(hours=10)  # 21:00 in Beijing: no agent answers
+    caller, speak = line
+    caller.ring("010-12333")
+    step(caller, "main")
+    step(caller, "main")
+    heard = speak("no_input_limit") + speak("goodbye")
     assert step(caller, "main") == f"{HEAD}<Response>{heard}<Hangup /></Response>"
 
 
