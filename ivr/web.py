@@ -47,12 +47,13 @@ MAX_CALLS_PER_CLIENT = 5  # so that one client cannot take all MAX_CALLS
 MAX_BODY = 4096  # bytes of JSON any API request needs, with room to spare
 MAX_DEPTH = 4  # our bodies are flat objects
 # Prompts the page shows as an alert as well as speaking them (the caller must not miss them).
-# Every refusal and every ending but the plain goodbye.
+# Every refusal (with its tries left, a prompt of its own) and every ending but the goodbye.
 ALERT_PROMPTS = (
-    "wrong_pin", "account_locked", "invalid_number", "pin_format", "invalid_key",
-    "too_many_tries", "system_busy", "pin_attempts_exceeded", "wrong_old_pin", "weak_pin",
-    "same_pin", "pin_mismatch", "pin_not_changed", "card_already_lost", "card_lost_refused",
-    "card_lost_call", "card_none", "agents_closed",
+    "wrong_pin", "tries_left", "account_locked", "invalid_number", "invalid_id", "pin_format",
+    "invalid_key", "too_many_tries", "no_input_limit", "system_busy", "pin_attempts_exceeded",
+    "wrong_old_pin", "weak_pin", "same_pin", "pin_mismatch", "pin_not_changed",
+    "card_already_lost", "card_not_lost", "card_lost_refused", "card_lost_call", "card_none",
+    "agents_closed",
 )  # fmt: skip
 NUMBER = re.compile(r"[0-9+\- ()]{1,32}")  # what a phone's number field may hold
 MOBILE_PREFIXES = ("135", "136", "137", "138", "139", "150", "151", "158", "186", "188")

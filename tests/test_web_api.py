@@ -150,7 +150,7 @@ def test_play_mode_events_carry_their_words(make_app):
     assert plays[0]["text"] == "欢迎致电北京市幺二三三三。"
     assert plays[1]["text"] == "For English, press 9."  # the English recording
     assert plays[1]["url"] == "http://localhost/audio/en/language_offer.wav"
-    assert plays[2]["text"].startswith("查余额请按1")
+    assert plays[2]["text"].startswith("查医保余额请按1")
     assert client.get(plays[1]["url"].removeprefix("http://localhost")).mimetype == "audio/wav"
 
 
@@ -285,7 +285,7 @@ def test_hostile_json_is_400_with_a_reason(client, raw):
 def test_a_huge_number_is_not_a_moment(client):
     call_id = start(client)["id"]
     data = press(client, call_id, "1", at=1e308)
-    assert "请输入身份证号或社保卡号" in heard(data)
+    assert "请输入身份证号码或社保卡号" in heard(data)
     response = client.post(
         f"/dialer/api/calls/{call_id}/keys",
         data='{"keys": "1", "at": 1e999}',
@@ -347,7 +347,15 @@ def test_the_page_shows_wrong_pins_as_alerts(client):
     call_id = to_pin_prompt(client)
     data = press(client, call_id, "000000#")
     alerts = [e["text"] for e in data["events"] if e.get("alert")]
-    assert alerts == ["证件号码或密码不正确，您还可以尝试两次。"]
+    assert alerts == ["号码或密码不正确。", "您还可以尝试两次。"]  # the tries left with it
+
+
+def test_the_page_shows_a_mistyped_id_as_an_alert(client):
+    call_id = start(client)["id"]
+    press(client, call_id, "1")
+    data = press(client, call_id, "110105194912310021#")  # the check digit is wrong
+    alerts = [e["text"] for e in data["events"] if e.get("alert")]
+    assert alerts == ["您输入的身份证号码有误，请核对后重新输入。"]
 
 
 # Dialling another app (IVR_DIAL_ANY_URL=1) lends it nothing of ours
