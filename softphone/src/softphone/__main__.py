@@ -1,4 +1,4 @@
-"""`softphone`: `test`, `lint`, `map` and `schema` subcommands; anything else dials."""
+"""`softphone`: `test`, `lint`, `map`, `sip` and `schema` subcommands; anything else dials."""
 
 import sys
 
@@ -16,6 +16,10 @@ def main(argv=None):
         return run(argv[1:])
     if command == "map":
         from softphone.crawl import main as run
+
+        return run(argv[1:])
+    if command == "sip":
+        from softphone.sip import main as run
 
         return run(argv[1:])
     if command == "schema":

@@ -155,6 +155,9 @@ class Call(Gathering, Queues, Recording):
             None: no-answer (nobody answers a softphone's transfer).
         recordings: the directory <Record> writes its WAV files to (default: a temporary one).
         timer: the wall clock that times webhooks.
+        say_seconds: (text, voice, language) -> seconds a <Say> takes; None estimates them. A
+            real-time driver (the SIP front) gives the length of the audio it will play, so
+            the engine's timeline (barge-in, the Gather timeout's start) is the caller's.
     """
 
     def __init__(
@@ -173,6 +176,7 @@ class Call(Gathering, Queues, Recording):
         answer=None,
         recordings=None,
         timer=time.monotonic,
+        say_seconds=None,
     ):
         if answer is not None and answer not in DIAL_ANSWERS:
             raise ValueError(f"answer must be one of {', '.join(DIAL_ANSWERS)}, not {answer!r}")
@@ -184,6 +188,7 @@ class Call(Gathering, Queues, Recording):
         self.to, self.caller = to, caller
         self.extra_params = dict(extra_params or {})
         self.agent_after, self.answer, self.timer = agent_after, answer, timer
+        self.say_seconds = say_seconds
         self.recordings_dir, self.recordings_folder, self.recordings = recordings, None, {}
         self.events = []
         self.t = 0.0
@@ -471,8 +476,14 @@ class Call(Gathering, Queues, Recording):
             return
         handler(verb)
 
+    def say_length(self, text, voice, language):
+        """Seconds a <Say> of `text` takes: the say_seconds hook's, else the estimate."""
+        if self.say_seconds is not None:
+            return self.say_seconds(text, voice, language)
+        return estimate_say(text, language)
+
     def speak(self, text, voice, language, duration=None, **extra):
-        duration = estimate_say(text, language) if duration is None else duration
+        duration = self.say_length(text, voice, language) if duration is None else duration
         self.event(
             "say", text=text, voice=voice, language=language, duration=round(duration, 2), **extra
         )
@@ -480,11 +491,13 @@ class Call(Gathering, Queues, Recording):
 
     def saytext_of(self, verb):
         """What a <Say> speaks and for how long: plain text, or SSML read by the ssml module."""
-        language = verb.get("language", "en-US")
+        language, voice = verb.get("language", "en-US"), verb.get("voice", "man")
         if len(verb) == 0:
             text = text_of(verb)
-            return text, estimate_say(text, language)
+            return text, self.say_length(text, voice, language)
         spoken = ssml.read(verb, language)
+        if self.say_seconds is not None:  # the audio of the words, then the breaks' silence
+            return spoken.text, self.say_seconds(spoken.text, voice, language) + spoken.pause
         return spoken.text, spoken.seconds(estimate_say)
 
     def repeat(self, verb, code, once):

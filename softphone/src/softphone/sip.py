@@ -1,0 +1,833 @@
+"""`softphone sip`: answer real SIP calls and run the TwiML app for each, in real time.
+
+The same engine (`interpreter.Call`) computes what the caller hears; this module is only its
+real-time driver. It plays each stretch of the engine's say/play/pause events (rendered by
+`media`), gathers the caller's RFC 4733 or SIP INFO keys, and hands them to the engine as
+`Keys(keys=..., at=<seconds since the prompts began>)`, so barge-in, finishOnKey, numDigits
+and the timeouts follow the engine's Twilio rules, with the Gather timeout measured in real
+time after the prompts. The engine learns the real length of every prompt (`say_seconds`,
+`measure`), so its timeline is the caller's.
+
+Threads (research/sip-spike.md, pitfalls): one PJSUA thread owns the library. It polls
+`libHandleEvents`, receives every callback (`mainThreadOnly`), and runs every pjsua call
+the others need, sent through one command queue. Each call has a Python worker thread that
+runs the engine: webhooks, speech and files happen there, never on the library's threads.
+The only thing a callback does itself is the barge-in: a key stops the prompt's player at
+once. pjsua2 objects are kept referenced until DISCONNECTED and dropped on the PJSUA thread
+outside their own callbacks; on any exit every call is hung up before the library goes.
+
+Requests are mapped as Twilio's SIP Domains map them: the Request-URI's user is `To`, the
+From user `From`, a new CallSid per call (kept with the SIP Call-ID), and `SipCallId`,
+`SipSourceIp` and each `X-` header as `SipHeader_X-...`.
+"""
+
+import argparse
+import concurrent.futures
+import contextlib
+import math
+import queue
+import re
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from dataclasses import field
+from urllib.parse import unquote
+
+from softphone import settings
+from softphone.common import WAIT
+from softphone.gather import KEY_GAP
+from softphone.interpreter import Call
+from softphone.interpreter import Keys
+from softphone.interpreter import Reply
+from softphone.media import Media
+from softphone.transcript import describe
+
+DEFAULT_LISTEN = "127.0.0.1:5060"
+RTP_PORT = 40000  # the first RTP port; a call takes two
+POLL_MS = 10  # libHandleEvents' wait: the longest a command waits for the PJSUA thread
+MEDIA_WAIT = 5.0  # seconds a call waits for its audio to flow after the 200 OK
+STOP_WAIT = 3.0  # seconds the front waits for its calls to end when it stops
+STRETCH_SECONDS = 60.0  # the longest run of audio joined into one file outside a Gather
+ENDED = ("completed", "busy", "no-answer", "failed", "canceled")
+SIP_REJECT = {"busy": 486, "rejected": 603}  # <Reject reason>: the final SIP answer
+
+
+class Unavailable(RuntimeError):
+    """This machine cannot answer SIP calls (pjsua2 is not installed); says what to do."""
+
+
+def pjsua2():
+    try:
+        import pjsua2 as pj
+    except ImportError:
+        raise Unavailable(
+            'the SIP front needs pjsua2: pip install "softphone[sip]" (or pjsua2-python)'
+        ) from None
+    return pj
+
+
+# the request, as Twilio's SIP Domains map it
+
+
+@dataclass
+class Invite:
+    """What an INVITE says that the app is told: users, Call-ID, source, X- headers."""
+
+    to: str
+    caller: str
+    call_id: str
+    source_ip: str
+    headers: dict = field(default_factory=dict)
+
+    def params(self):
+        extra = {"SipCallId": self.call_id, "SipSourceIp": self.source_ip}
+        for name, value in self.headers.items():
+            if name.lower().startswith("x-"):
+                extra[f"SipHeader_{name}"] = value
+        return extra
+
+
+HEADER_ALIASES = {"f": "From", "t": "To", "i": "Call-ID"}
+
+
+def user_of(uri):
+    """The user part of a SIP or tel URI (`sip:12333@host` -> 12333), unescaped; '' if none."""
+    found = re.search(r"(?:sips?:|tel:)([^@;>?\s]+)(?:@|;|>|$|\s)", uri or "")
+    if not found or ("@" not in uri and not uri.lstrip("<").startswith("tel:")):
+        return ""
+    return unquote(found.group(1))
+
+
+def parse_invite(message, source):
+    """Read an INVITE's text (pjsua2's rdata.wholeMsg) and its source address ("ip:port")."""
+    head = message.replace("\r\n", "\n").split("\n\n", 1)[0].split("\n")
+    request_line = head[0].split()
+    headers, last = {}, None
+    for line in head[1:]:
+        if line[:1] in (" ", "\t") and last:  # a folded header goes on
+            headers[last] += " " + line.strip()
+            continue
+        name, _, value = line.partition(":")
+        name = HEADER_ALIASES.get(name.strip().lower(), name.strip())
+        if name and name not in headers:
+            headers[name], last = value.strip(), name
+    lookup = {k.lower(): v for k, v in headers.items()}
+    source_ip = source.rsplit(":", 1)[0].strip("[]") if source else ""
+    return Invite(
+        to=user_of(request_line[1] if len(request_line) > 1 else ""),
+        caller=user_of(lookup.get("from", "")),
+        call_id=lookup.get("call-id", ""),
+        source_ip=source_ip,
+        headers=headers,
+    )
+
+
+# the PJSUA thread
+
+
+class Front:
+    """A SIP address in front of a TwiML app: answers calls and drives the engine for each.
+
+    Args:
+        target: where webhooks go (softphone.target.Target: its fetch, URL and hooks).
+        number: the number's settings (softphone.settings.Number); `to`/`caller` are the
+            defaults for an INVITE whose users are empty.
+        host, port: where SIP listens (UDP, and TCP with `tcp`).
+        public_address: the address put in SDP and Contact (default: the bound one).
+        rtp_port: the first RTP port.
+        max_calls: calls at once (the PyPI wheel caps it at 4; more get 486).
+        audio: the folder of the rendered prompts (default: a temporary one).
+        out: where the transcript lines go (None: nowhere).
+    """
+
+    def __init__(
+        self,
+        target,
+        number=None,
+        host="127.0.0.1",
+        port=5060,
+        *,
+        tcp=True,
+        public_address=None,
+        rtp_port=RTP_PORT,
+        max_calls=4,
+        audio=None,
+        out=sys.stdout,
+    ):
+        self.pj = pjsua2()
+        self.target, self.number = target, number or settings.Number()
+        self.host, self.port, self.tcp = host, port, tcp
+        self.public_address, self.rtp_port, self.max_calls = public_address, rtp_port, max_calls
+        self.media = Media(target.fetch, target.hooks.speak, audio)
+        self.out = out
+        self.commands = queue.Queue()
+        self.sessions = {}  # SIP Call-ID -> Session, until its pjsua2 call is dropped
+        self.ready = threading.Event()
+        self.stopping = threading.Event()
+        self.failure = None
+        self.thread = None
+        self.print_lock = threading.Lock()
+
+    # life
+
+    def start(self):
+        """Start the PJSUA thread; return once SIP listens (raise what stopped it)."""
+        self.thread = threading.Thread(target=self._run, name="pjsua", daemon=True)
+        self.thread.start()
+        self.ready.wait(30)
+        if self.failure is not None:
+            raise self.failure
+        return self
+
+    def stop(self):
+        """Hang up every call, wait for them to end, close the library."""
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(STOP_WAIT + 5)
+        for session in list(self.sessions.values()):
+            session.post(("bye", time.monotonic()))
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def do(self, action, timeout=10):
+        """Run `action()` on the PJSUA thread and return its result (or raise its error)."""
+        if threading.current_thread() is self.thread:
+            return action()
+        if self.stopping.is_set() and not self.thread.is_alive():
+            raise RuntimeError("the SIP front has stopped")
+        future = concurrent.futures.Future()
+        self.commands.put((action, future))
+        return future.result(timeout)
+
+    def say(self, line):
+        if self.out is not None:
+            with self.print_lock:
+                print(line, file=self.out, flush=True)
+
+    def _run(self):
+        pj = self.pj
+        endpoint = None
+        try:
+            endpoint = self.endpoint = pj.Endpoint()
+            endpoint.libCreate()
+            config = pj.EpConfig()
+            config.uaConfig.threadCnt = 0
+            config.uaConfig.mainThreadOnly = True
+            config.uaConfig.maxCalls = self.max_calls
+            config.uaConfig.userAgent = "softphone sip"
+            config.logConfig.level = 1
+            config.logConfig.consoleLevel = 1
+            config.medConfig.clockRate = 8000
+            config.medConfig.sndClockRate = 8000
+            config.medConfig.channelCount = 1
+            config.medConfig.ecTailLen = 0  # no echo canceller: prompts go out as rendered
+            config.medConfig.noVad = True  # silence is still sent as packets
+            endpoint.libInit(config)
+            endpoint.audDevManager().setNullDev()  # the software clock of the bridge
+            for codec in endpoint.codecEnum2():
+                endpoint.codecSetPriority(codec.codecId, 0)
+            endpoint.codecSetPriority("PCMU/8000", 255)
+            endpoint.codecSetPriority("PCMA/8000", 254)
+            transports = [pj.PJSIP_TRANSPORT_UDP] + ([pj.PJSIP_TRANSPORT_TCP] if self.tcp else [])
+            for kind in transports:
+                transport = pj.TransportConfig()
+                transport.port = self.port
+                if self.host not in ("0.0.0.0", ""):
+                    transport.boundAddress = self.host
+                if self.public_address:
+                    transport.publicAddress = self.public_address
+                endpoint.transportCreate(kind, transport)
+            endpoint.libStart()
+            account_config = pj.AccountConfig()
+            shown = self.public_address or self.host
+            account_config.idUri = f"sip:softphone@{shown}:{self.port}"
+            rtp = account_config.mediaConfig.transportConfig
+            rtp.port, rtp.portRange = self.rtp_port, 2 * self.max_calls + 2
+            if self.host not in ("0.0.0.0", ""):
+                rtp.boundAddress = self.host
+            if self.public_address:
+                rtp.publicAddress = self.public_address
+            self.account = _account_class(pj)(self)
+            self.account.create(account_config, True)
+        except Exception as error:  # noqa: BLE001 - said by start(), in the caller's thread
+            self.failure = (
+                error
+                if isinstance(error, Unavailable)
+                else RuntimeError(
+                    f"SIP could not listen on {self.host}:{self.port}: {_pj_reason(error)}"
+                )
+            )
+            self.ready.set()
+            self._destroy(endpoint)
+            return
+        self.ready.set()
+        try:
+            while not self.stopping.is_set():
+                endpoint.libHandleEvents(POLL_MS)
+                self._drain()
+        finally:
+            self._close()
+
+    def _drain(self):
+        while True:
+            try:
+                action, future = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(action())
+            except BaseException as error:  # noqa: BLE001 - handed to the call that asked
+                future.set_exception(error)
+
+    def _close(self):
+        """Hang up every call, let them reach DISCONNECTED, then destroy the library."""
+        pj = self.pj
+        for session in list(self.sessions.values()):
+            session.stop_player()
+            if session.sip is not None and not session.disconnected:
+                with contextlib.suppress(Exception):
+                    param = pj.CallOpParam()
+                    param.statusCode = 200 if session.answered else 503
+                    session.sip.hangup(param)
+        deadline = time.monotonic() + STOP_WAIT
+        while time.monotonic() < deadline and any(
+            not s.disconnected for s in self.sessions.values()
+        ):
+            self.endpoint.libHandleEvents(POLL_MS)
+            self._drain()
+        self._drain()
+        for session in self.sessions.values():
+            session.sip = None
+        self.account = None
+        self._destroy(self.endpoint)
+
+    def _destroy(self, endpoint):
+        if endpoint is not None:
+            with contextlib.suppress(Exception):
+                endpoint.libDestroy()
+
+    # callbacks (on the PJSUA thread)
+
+    def incoming(self, sip_call, invite):
+        session = Session(self, sip_call, invite)
+        self.sessions[invite.call_id or id(sip_call)] = session
+        sip_call.session = session
+        param = self.pj.CallOpParam()
+        param.statusCode = 180  # ringing while the first webhook is fetched
+        try:
+            sip_call.answer(param)
+        except Exception:  # noqa: BLE001 - the caller went already; its state callback says so
+            pass
+        session.thread.start()
+
+    def forget(self, session):
+        """Drop a call's pjsua2 objects, on the PJSUA thread after its callbacks returned."""
+
+        def drop():
+            session.stop_player()
+            session.sip = None
+            for key, value in list(self.sessions.items()):
+                if value is session:
+                    del self.sessions[key]
+
+        self.commands.put((drop, concurrent.futures.Future()))
+
+
+def _pj_reason(error):
+    return getattr(error, "info", lambda: str(error))() if hasattr(error, "info") else str(error)
+
+
+_CLASSES = {}
+
+
+def _account_class(pj):
+    """pjsua2's Account and Call subclasses, made once pjsua2 is imported."""
+    if "account" in _CLASSES:
+        return _CLASSES["account"]
+
+    class SipCall(pj.Call):
+        session = None
+        audio = None
+
+        def onCallState(self, prm):
+            info = self.getInfo()
+            session = self.session
+            if session is None:
+                return
+            if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                session.disconnected = True
+                session.post(("bye", time.monotonic()))
+                session.front.forget(session)
+
+        def onCallMediaState(self, prm):
+            info = self.getInfo()
+            for media in info.media:
+                if (
+                    media.type == pj.PJMEDIA_TYPE_AUDIO
+                    and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE
+                ):
+                    self.audio = self.getAudioMedia(media.index)
+                    if self.session is not None:
+                        self.session.post(("media", time.monotonic()))
+
+        def onDtmfDigit(self, prm):
+            now = time.monotonic()
+            session = self.session
+            if session is None:
+                return
+            if session.barge_in:  # the key cuts the prompt now, not a thread switch later
+                session.stop_player()
+            method = "rfc4733" if prm.method == pj.PJSUA_DTMF_METHOD_RFC2833 else "sip-info"
+            session.post(("key", prm.digit, now, method))
+
+    class Account(pj.Account):
+        def __init__(self, front):
+            super().__init__()
+            self.front = front
+
+        def onIncomingCall(self, prm):
+            sip_call = SipCall(self, prm.callId)
+            invite = parse_invite(prm.rdata.wholeMsg, prm.rdata.srcAddress)
+            self.front.incoming(sip_call, invite)
+
+    _CLASSES["account"] = Account
+    return Account
+
+
+# one call (its worker thread runs the engine)
+
+
+class Hangup(Exception):
+    """The caller hung up: the BYE came at `at` (monotonic seconds)."""
+
+    def __init__(self, at):
+        super().__init__("the caller hung up")
+        self.at = at
+
+
+class Session:
+    """One SIP call: its pjsua2 objects (touched on the PJSUA thread only) and its worker."""
+
+    def __init__(self, front, sip_call, invite):
+        self.front, self.sip, self.invite = front, sip_call, invite
+        self.inbox = queue.Queue()
+        self.player = None  # the AudioMediaPlayer playing now
+        self.barge_in = False  # a key stops the player (a Gather's prompts are playing)
+        self.disconnected = False
+        self.answered = False
+        self.answered_at = None
+        self.hung_up = False
+        self.deferred = []  # the status callback, sent when the call really ends
+        self.call = None
+        self.thread = threading.Thread(target=self.run, name="sip-call", daemon=True)
+
+    def post(self, message):
+        self.inbox.put(message)
+
+    # on the PJSUA thread
+
+    def stop_player(self):
+        player, self.player, self.barge_in = self.player, None, False
+        audio = getattr(self.sip, "audio", None) if self.sip is not None else None
+        if player is not None and audio is not None:
+            with contextlib.suppress(Exception):
+                player.stopTransmit(audio)
+
+    # commands from the worker
+
+    def start_player(self, path, barge_in):
+        pj = self.front.pj
+
+        def start():
+            self.stop_player()
+            if self.sip is None or self.sip.audio is None:
+                return False
+            player = pj.AudioMediaPlayer()
+            player.createPlayer(path, pj.PJMEDIA_FILE_NO_LOOP)
+            player.startTransmit(self.sip.audio)
+            self.player, self.barge_in = player, bool(barge_in)
+            return True
+
+        return self.front.do(start)
+
+    def hang_up(self, code=200):
+        pj = self.front.pj
+
+        if self.hung_up:
+            return
+        self.hung_up = True
+
+        def hangup():
+            self.stop_player()
+            if self.sip is not None and not self.disconnected:
+                param = pj.CallOpParam()
+                param.statusCode = code
+                self.sip.hangup(param)
+
+        with contextlib.suppress(Exception):
+            self.front.do(hangup)
+
+    def answer(self):
+        pj = self.front.pj
+
+        def answer():
+            if self.sip is None or self.disconnected:
+                return False
+            param = pj.CallOpParam()
+            param.statusCode = 200
+            self.sip.answer(param)
+            return True
+
+        return self.front.do(answer)
+
+    # the worker
+
+    def run(self):
+        try:
+            self.drive()
+        except Hangup:
+            pass
+        except Exception as error:  # noqa: BLE001 - one bad call never takes the front down
+            self.front.say(f"{self.label()} failed: {type(error).__name__}: {error}")
+            self.hang_up(200 if self.answered else 500)
+        finally:
+            self.finish()
+
+    def label(self):
+        sid = self.call.call_sid if self.call is not None else "CA?"
+        return f"[{sid[-6:]}]"
+
+    def fetch(self, method, url, params):
+        """The target's fetch, but the status callback waits for the real end of the call."""
+        number = self.front.number
+        if url == number.status_callback and params.get("CallStatus") in ENDED:
+            self.deferred.append((method, url, dict(params)))
+            return Reply(200, "text/xml", b"<Response/>", url)
+        return self.front.target.fetch(method, url, params)
+
+    def make_call(self):
+        number, invite, media = self.front.number, self.invite, self.front.media
+        options = number.call_options()
+        options["to"] = invite.to or number.to
+        options["caller"] = invite.caller or options["caller"]
+        return Call(
+            self.front.target.url,
+            self.fetch,
+            measure=lambda url: media.play(url)[1],
+            say_seconds=lambda text, voice, language: media.say(text, voice, language)[1],
+            extra_params=invite.params(),
+            **options,
+        )
+
+    def drive(self):
+        call = self.call = self.make_call()
+        front = self.front
+        front.say(
+            f"{self.label()} {call.call_sid} from {self.invite.caller or '?'} to "
+            f"{self.invite.to or '?'} (Call-ID {self.invite.call_id}, {self.invite.source_ip})"
+        )
+        shown = call.mark()
+        call.start()
+        self.check_bye()
+        if call.ended and not call.answered():  # <Reject>, or an error before any audio
+            reject = next((e for e in call.events if e.kind == "reject"), None)
+            reason = reject.data.get("reason", "rejected") if reject else "rejected"
+            self.show(call.since(shown))
+            self.hang_up(SIP_REJECT.get(reason, 603))
+            return
+        if not self.answer():
+            raise Hangup(time.monotonic())
+        self.answered, self.answered_at = True, time.monotonic()
+        self.wait_for_media()
+        while True:
+            new = call.since(shown)
+            shown = call.mark()
+            expects = call.expects()
+            prompts = []
+            if expects is not None and expects["kind"] == "gather":
+                first, last = call.prompts_span
+                prompts = call.events[first:last]
+            before = [e for e in new if not any(e is p for p in prompts)]
+            self.show(before)
+            self.play([e for e in before if e.kind in ("say", "play", "pause")], barge_in=False)
+            if call.ended or expects is None:
+                break
+            if expects["kind"] == "gather":
+                keys = self.gather(prompts, expects)
+            elif expects["kind"] == "record":
+                keys = self.record(expects)
+            else:  # <Echo>: only a hang-up ends it
+                self.wait_until(math.inf)
+                keys = Keys(hangup=True)
+            before_keys, first = call.mark(), call.prompts_span[0]
+            call.send(keys)
+            if prompts:  # the prompts as heard: a key may have cut them
+                heard = [e for e in call.events[first:] if e.seq < before_keys]
+                self.show([e for e in heard if e.kind in ("say", "play", "pause")])
+        self.show(call.since(shown))
+        self.hang_up(200)
+
+    def show(self, events):
+        for event in events:
+            self.front.say(f"{self.label()} {describe(event)}")
+
+    def check_bye(self):
+        """Raise Hangup if the caller has gone (keys that came meanwhile are dropped)."""
+        while True:
+            try:
+                message = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+            if message[0] == "bye":
+                raise Hangup(message[1])
+
+    def wait_for_media(self):
+        deadline = time.monotonic() + MEDIA_WAIT
+        while getattr(self.sip, "audio", None) is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError("no audio stream was set up with the caller")
+            with contextlib.suppress(queue.Empty):
+                message = self.inbox.get(timeout=min(left, 0.05))
+                if message[0] == "bye":
+                    raise Hangup(message[1])
+
+    def next_message(self, deadline):
+        """The next message from the PJSUA thread before `deadline` (monotonic), else None."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        try:
+            return self.inbox.get(timeout=min(left, 3600))
+        except queue.Empty:
+            return None
+
+    def wait_until(self, deadline):
+        """Wait until `deadline`; keys that come meanwhile are dropped (no Gather listens)."""
+        while (message := self.next_message(deadline)) is not None:
+            if message[0] == "bye":
+                raise Hangup(message[1])
+
+    def stretch(self, events):
+        """Render events into one file: (path, seconds, [(event, start in the file)])."""
+        parts, kept = [], []
+        for event in events:
+            rendered = self.front.media.event(event)
+            if rendered is None:
+                continue
+            path, seconds = rendered
+            least = float(event.data.get("duration") or 0)
+            if event.data.get("cut"):
+                continue  # a cut prompt was heard already, as far as the key
+            parts.append((path, seconds, least))
+            kept.append(event)
+        if not parts:
+            return None, 0.0, []
+        path, seconds, starts = self.front.media.join(parts)
+        return path, seconds, list(zip(kept, starts, strict=True))
+
+    def play(self, events, barge_in):
+        """Play events back to back; return (when they began, their seconds) (monotonic).
+
+        Outside a Gather a long run (hold music) plays a minute's worth of events at a time.
+        """
+        if barge_in is False:
+            batch, total = [], 0.0
+            for event in events:
+                batch.append(event)
+                total += float(event.data.get("duration") or 0)
+                if total >= STRETCH_SECONDS:
+                    self.play(batch, barge_in=None)
+                    batch, total = [], 0.0
+            events = batch
+        path, seconds, _ = self.stretch(events)
+        if path is None:
+            return time.monotonic(), 0.0
+        began = time.monotonic()
+        if not self.start_player(path, barge_in):
+            raise Hangup(time.monotonic())
+        if not barge_in:
+            self.wait_until(began + seconds)
+            self.front.do(self.stop_player)
+        return began, seconds
+
+    def gather(self, prompts, expects):
+        """Play a Gather's prompts and take keys by its rules; return the engine's Keys."""
+        began, seconds = self.play([e for e in prompts if e.kind in ("say", "play", "pause")], True)
+        prompts_end = began + seconds
+        timeout, num_digits = expects["timeout"], expects.get("num_digits")
+        finish = expects.get("finish_on_key", "#")
+        keys, times = "", []
+        deadline = prompts_end + timeout
+        while True:
+            message = self.next_message(deadline)
+            if message is None:
+                break
+            if message[0] == "bye":
+                self.front.do(self.stop_player)
+                if keys:
+                    return self.timed(keys, times, began)
+                return Keys(hangup=True, at=message[1] - began)
+            if message[0] != "key":
+                continue
+            _, key, moment, _method = message
+            if not keys:
+                self.front.do(self.stop_player)  # the callback did already; twice is harmless
+            keys, times = keys + key, [*times, moment]
+            if finish and key == finish:
+                break
+            if num_digits and len(keys) >= num_digits:
+                break
+            deadline = max(moment, prompts_end) + timeout
+        self.front.do(self.stop_player)
+        return self.timed(keys, times, began) if keys else Keys()
+
+    @staticmethod
+    def timed(keys, times, began):
+        """Keys with the first one's moment and the gaps between them, as `w` waits.
+
+        The engine spaces keys KEY_GAP apart and each `w` adds WAIT: a longer real gap adds
+        the whole waits that fit in it, so the engine's moments are never later than the
+        real ones (and a gap the Gather took stays within its timeout).
+        """
+        script = keys[0]
+        for key, earlier, later in zip(keys[1:], times, times[1:], strict=False):
+            waits = max(0, math.floor((later - earlier - KEY_GAP) / WAIT))
+            script += "w" * waits + key
+        return Keys(keys=script, at=max(times[0] - began, 0.0))
+
+    def record(self, expects):
+        """<Record>: the caller's audio is not kept yet; a finish key, a hang-up or maxLength
+        ends it, as the engine's rules say."""
+        began = time.monotonic()
+        element = self.call.waiting
+        try:
+            max_length = int(element.get("maxLength", "3600")) or 3600
+        except ValueError:
+            max_length = 3600
+        finish = expects.get("finish_on_key", "1234567890*#")
+        deadline = began + max_length
+        while (message := self.next_message(deadline)) is not None:
+            if message[0] == "bye":
+                return Keys(hangup=True, at=message[1] - began)
+            if message[0] == "key" and message[1] in finish:
+                return Keys(keys=message[1], at=message[2] - began)
+        return Keys(keys="w", at=max_length)
+
+    def finish(self):
+        """The call is over: the engine told of a caller's hang-up, the status callback sent."""
+        call = self.call
+        if call is not None and not call.ended:
+            with contextlib.suppress(Exception):
+                mark = call.mark()
+                call.send(Keys(hangup=True))
+                self.show(call.since(mark))
+        self.hang_up(200 if self.answered else 487)
+        for method, url, params in self.deferred:
+            if self.answered_at is not None:
+                seconds = time.monotonic() - self.answered_at
+                params["CallDuration"] = str(math.ceil(seconds))
+            try:
+                self.front.target.fetch(method, url, params)
+            except Exception as error:  # noqa: BLE001 - a callback that fails is only told
+                self.front.say(f"{self.label()} status callback failed: {error}")
+        self.front.say(f"{self.label()} ended")
+
+
+# the command
+
+
+def parse_listen(text):
+    host, _, port = (text or DEFAULT_LISTEN).rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"--listen wants HOST:PORT, e.g. {DEFAULT_LISTEN}")
+    return host.strip("[]"), int(port)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="softphone sip",
+        description="Answer SIP calls (UDP and TCP) and run the TwiML app for each in real "
+        "time, as Twilio's SIP Domains would: the Request-URI's user is To, the From user From.",
+    )
+    parser.add_argument("url", nargs="?", help="the Voice URL (default: the --app, in-process)")
+    parser.add_argument(
+        "--app", metavar="MODULE:NAME", help="the WSGI app to run in-process (default: app:app)"
+    )
+    parser.add_argument(
+        "--listen",
+        type=parse_listen,
+        default=parse_listen(DEFAULT_LISTEN),
+        metavar="HOST:PORT",
+        help=f"where SIP listens (default {DEFAULT_LISTEN}; 0.0.0.0:5060 for the LAN)",
+    )
+    parser.add_argument("--no-tcp", action="store_true", help="listen on UDP only")
+    parser.add_argument(
+        "--public-address", help="the address phones reach this host at (SDP, Contact)"
+    )
+    parser.add_argument("--rtp-port", type=int, default=RTP_PORT, help="the first RTP port")
+    parser.add_argument(
+        "--max-calls", type=int, default=4, help="calls at once (the pjsua2 wheel allows 4)"
+    )
+    parser.add_argument("--audio-cache", metavar="DIR", help="where rendered prompts are kept")
+    parser.add_argument("--token", help="auth token to sign with (default: $TWILIO_AUTH_TOKEN)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print no transcript")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the app's log")
+    settings.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    from softphone import cli
+
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        pjsua2()
+        target = cli.make_target(args)
+    except (Unavailable, cli.Refused) as error:
+        print(f"softphone sip: {error}", file=sys.stderr)
+        return 2
+    host, port = args.listen
+    front = Front(
+        target,
+        settings.from_args(args),
+        host,
+        port,
+        tcp=not args.no_tcp,
+        public_address=args.public_address,
+        rtp_port=args.rtp_port,
+        max_calls=args.max_calls,
+        audio=args.audio_cache,
+        out=None if args.quiet else sys.stdout,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        front.start()
+    except Exception as error:  # noqa: BLE001
+        print(f"softphone sip: {error}", file=sys.stderr)
+        return 1
+    where = args.public_address or host
+    transports = "UDP" + ("" if args.no_tcp else " and TCP")
+    print(
+        f"softphone sip: listening on sip:{settings.DEFAULT_TO}@{where}:{port} ({transports}); "
+        f"calls go to {target.url}; Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.2):
+            if not front.thread.is_alive():
+                return 1
+    finally:
+        front.stop()
+    return 0

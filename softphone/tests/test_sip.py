@@ -1,0 +1,496 @@
+"""`softphone sip` with real peers: sipp and baresip dial a canned TwiML app through it.
+
+The front runs as the command does (`python -m softphone sip URL --listen ...`), in its own
+process; the app is Flask in a thread of this one, so the test sees every webhook. Each call
+takes a few seconds of real time; they run one after another on one worker. Without pjsua2,
+sipp or baresip the tests that need them skip, saying why (`make test` installs the Debian
+peers when root).
+"""
+
+import array
+import importlib.util
+import json
+import math
+import queue
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import wave
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask import request
+from local_server import free_port
+from local_server import serving_in_thread
+from softphone.interpreter import Call
+from softphone.interpreter import Keys
+from softphone.interpreter import Reply
+
+from softphone import sip
+
+pytestmark = pytest.mark.xdist_group("sip")
+
+HERE = Path(__file__).parent / "sip"
+DTMF_PCAP = Path("/usr/share/sip-tester/dtmf_2833_1.pcap")
+HAS_PJSUA2 = importlib.util.find_spec("pjsua2") is not None
+needs_pjsua2 = pytest.mark.skipif(
+    not HAS_PJSUA2, reason='pjsua2 is not installed (pip install "./softphone[sip]")'
+)
+needs_sipp = pytest.mark.skipif(
+    not (shutil.which("sipp") and DTMF_PCAP.exists()),
+    reason="sipp is not installed (Debian sip-tester; make test installs it when root)",
+)
+needs_baresip = pytest.mark.skipif(
+    not shutil.which("baresip"),
+    reason="baresip is not installed (Debian baresip; make test installs it when root)",
+)
+PROMPT = (
+    "Please enter your account number, then press the pound key. "
+    "This prompt goes on for a while so that a key can cut it short."
+)
+GREETING = "Welcome to the test line."
+TONE_SECONDS = 1.5
+RATE = 8000
+
+
+# the engine's hook for a real-time driver (no SIP needed)
+
+
+def canned(document):
+    def fetch(method, url, params):
+        return Reply(200, "text/xml", document.encode(), url)
+
+    return fetch
+
+
+def test_say_seconds_gives_the_engine_the_real_length_of_a_prompt():
+    doc = '<Response><Gather timeout="3"><Say>Hello there</Say></Gather></Response>'
+    lengths = []
+
+    def say_seconds(text, voice, language):
+        lengths.append((text, voice, language))
+        return 4.0
+
+    call = Call("https://app.example/voice", canned(doc), say_seconds=say_seconds).start()
+    assert call.expects()["prompt_seconds"] == 4.0
+    assert ("Hello there", "man", "en-US") in lengths
+    call.send(Keys(keys="1", at=2.5))
+    say = next(e for e in call.events if e.kind == "say")
+    assert say.data["duration"] == 2.5
+    assert say.data["cut"]
+
+
+def test_without_say_seconds_the_engine_still_estimates():
+    doc = "<Response><Say>Hello there</Say></Response>"
+    call = Call("https://app.example/voice", canned(doc)).start()
+    say = next(e for e in call.events if e.kind == "say")
+    assert say.data["duration"] == round(0.07 * len("Hello there") + 0.3, 2)
+
+
+# the request mapping and the keys handed to the engine (no SIP needed)
+
+INVITE = (
+    "INVITE sip:0991-12333@10.0.0.5:5060;transport=udp SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 10.0.0.9:5062;branch=z9hG4bK1\r\n"
+    'f: "Alice" <sip:13800138000@10.0.0.9>;tag=1\r\n'
+    "To: <sip:0991-12333@10.0.0.5>\r\n"
+    "Call-ID: abc123@10.0.0.9\r\n"
+    "X-Customer: 42\r\n"
+    "Content-Length: 0\r\n\r\n"
+)
+
+
+def test_an_invite_maps_as_twilio_sip_domains_map_it():
+    invite = sip.parse_invite(INVITE, "10.0.0.9:5062")
+    assert (invite.to, invite.caller) == ("0991-12333", "13800138000")
+    assert invite.params() == {
+        "SipCallId": "abc123@10.0.0.9",
+        "SipSourceIp": "10.0.0.9",
+        "SipHeader_X-Customer": "42",
+    }
+    assert sip.user_of("<sip:alice@example.com>") == "alice"
+    assert sip.user_of("sip:example.com") == ""
+    assert sip.user_of("<tel:+8612333>") == "+8612333"
+
+
+def test_real_key_times_become_the_engines_keys():
+    keys = sip.Session.timed("12#", [10.5, 10.9, 12.5], began=8.0)
+    assert keys.at == 2.5
+    # 0.4 s apart is the engine's own gap; 1.6 s is 0.4 plus two whole half-second waits
+    assert keys.keys == "12ww#"
+
+
+# real calls
+
+
+@pytest.fixture(scope="module")
+def app():
+    """A canned TwiML app; the To user picks the document; every request is kept."""
+    flask = Flask(__name__)
+    seen = queue.Queue()
+    tone = tone_wav(TONE_SECONDS)
+
+    def xml(body):
+        return f"<Response>{body}</Response>", 200, {"Content-Type": "text/xml"}
+
+    @flask.post("/voice")
+    def voice():
+        seen.put(("voice", dict(request.form)))
+        to = request.form["To"]
+        if to == "reject":
+            return xml('<Reject reason="busy"/>')
+        if to == "listen":
+            return xml(f"<Say>{GREETING}</Say><Play>/tone.wav</Play><Hangup/>")
+        return xml(
+            f'<Gather action="/digits" timeout="3"><Say>{PROMPT}</Say></Gather>'
+            "<Say>We did not hear anything.</Say>"
+        )
+
+    @flask.post("/digits")
+    def digits():
+        seen.put(("digits", dict(request.form)))
+        return xml(f"<Say>You entered {request.form.get('Digits', '')}.</Say><Hangup/>")
+
+    @flask.post("/status")
+    def status():
+        seen.put(("status", dict(request.form)))
+        return "", 204
+
+    @flask.get("/tone.wav")
+    def tone_file():
+        return tone, 200, {"Content-Type": "audio/wav"}
+
+    with serving_in_thread(flask) as base:
+        yield base, seen
+
+
+@pytest.fixture(scope="module")
+def front(app, tmp_path_factory):
+    """`softphone sip` in front of the canned app, on free ports; yields its SIP port."""
+    if not HAS_PJSUA2:
+        pytest.skip('pjsua2 is not installed (pip install "./softphone[sip]")')
+    base, _ = app
+    port = free_udp_port()
+    rtp = random.randrange(41000, 59000, 20)
+    command = [
+        *[sys.executable, "-m", "softphone", "sip", f"{base}/voice"],
+        *["--listen", f"127.0.0.1:{port}", "--rtp-port", str(rtp), "--no-tcp"],
+        *["--status-callback", f"{base}/status", "--token", "test-token"],
+        *["--audio-cache", str(tmp_path_factory.mktemp("sip-audio"))],
+    ]
+    log = tmp_path_factory.mktemp("sip-front") / "front.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE)
+    try:
+        line = read_line(process.stderr, timeout=20)
+        assert "listening on" in line, line + process.stderr.read().decode()
+        yield port, log
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        assert process.returncode == 0, f"the front exited with {process.returncode}"
+
+
+def read_line(stream, timeout):
+    found = queue.Queue()
+    threading.Thread(target=lambda: found.put(stream.readline()), daemon=True).start()
+    try:
+        return found.get(timeout=timeout).decode()
+    except queue.Empty:
+        return "(nothing within the time)"
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return port if port != free_port() else free_udp_port()
+
+
+def drain(seen, kind, timeout=5.0):
+    """The next request of `kind` the app received within `timeout` seconds, else None."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            got, form = seen.get(timeout=left)
+        except queue.Empty:
+            return None
+        if got == kind:
+            return form
+    return None
+
+
+def clear(seen):
+    while not seen.empty():
+        seen.get_nowait()
+
+
+def sipp(scenario, service, port, tmp_path, **values):
+    text = (HERE / scenario).read_text(encoding="utf-8")
+    for name, value in values.items():
+        text = text.replace(name, str(value))
+    path = tmp_path / scenario
+    path.write_text(text, encoding="utf-8")
+    command = [
+        *["sipp", "-sf", str(path), "-s", service, "-m", "1", "-l", "1"],
+        *["-i", "127.0.0.1", "-p", str(free_udp_port()), "-mp", str(free_udp_port())],
+        *["-timeout", "20s", "-timeout_error", "-nostdin", f"127.0.0.1:{port}"],
+    ]
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=30, check=False)
+
+
+@needs_pjsua2
+@needs_sipp
+def test_rfc4733_and_sip_info_keys_reach_the_gathers_action(front, app, tmp_path):
+    port, _ = front
+    _, seen = app
+    clear(seen)
+    done = sipp("uac_keys.xml", "gather", port, tmp_path, WAIT_MS=1000, HOLD_MS=8000)
+    assert done.returncode == 0, done.stdout.decode()[-2000:]
+    first = drain(seen, "voice")
+    assert first["To"] == "gather"
+    assert first["From"] == "1001"
+    assert first["SipSourceIp"] == "127.0.0.1"
+    assert first["SipHeader_X-Test"] == "keys"
+    assert first["CallSid"].startswith("CA")
+    assert first["SipCallId"]
+    entry = drain(seen, "digits")
+    # 1 came as RFC 4733 (sipp's pcap), 5 and # as SIP INFO; # finished the entry
+    assert (entry["Digits"], entry["FinishedOnKey"]) == ("15", "#")
+    assert entry["CallSid"] == first["CallSid"]
+    status = drain(seen, "status")
+    assert status["CallStatus"] == "completed"
+
+
+@needs_pjsua2
+@needs_sipp
+def test_reject_answers_486_before_answering(front, app, tmp_path):
+    port, _ = front
+    _, seen = app
+    clear(seen)
+    done = sipp("uac_reject.xml", "reject", port, tmp_path)
+    assert done.returncode == 0, done.stdout.decode()[-2000:]
+    status = drain(seen, "status")
+    assert (status["CallStatus"], status["CallDuration"]) == ("busy", "0")
+
+
+@needs_pjsua2
+@needs_sipp
+def test_a_callers_bye_posts_the_status_callback(front, app, tmp_path):
+    port, _ = front
+    _, seen = app
+    clear(seen)
+    started = time.monotonic()
+    done = sipp("uac_bye.xml", "gather", port, tmp_path, HOLD_MS=1500)
+    assert done.returncode == 0, done.stdout.decode()[-2000:]
+    status = drain(seen, "status")
+    assert status is not None
+    assert status["CallStatus"] == "completed"
+    assert status["CallDuration"] == "2"  # 1.5 s, rounded up as Twilio rounds
+    assert time.monotonic() - started < 5
+    assert drain(seen, "digits", timeout=0.5) is None  # the Gather never posted
+
+
+# baresip: what the caller hears
+
+
+class Baresip:
+    """baresip driven through ctrl_tcp; its sndfile module records what it heard."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.records = folder / "rec"
+        self.records.mkdir()
+        silence = folder / "silence.wav"
+        with wave.open(str(silence), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(RATE)
+            out.writeframes(b"\0\0" * RATE * 30)
+        self.control = free_port()
+        config = {
+            "poll_method": "epoll",
+            "sip_listen": f"127.0.0.1:{free_udp_port()}",
+            "audio_player": "alsa,null",
+            "audio_source": f"aufile,{silence}",
+            "audio_alert": "alsa,null",
+            "module_path": "/usr/lib/baresip/modules",
+            "module": ["g711.so", "aufile.so", "alsa.so", "sndfile.so"],
+            "module_app": ["account.so", "menu.so", "ctrl_tcp.so"],
+            "ctrl_tcp_listen": f"127.0.0.1:{self.control}",
+            "snd_path": str(self.records),
+            "net_interface": "127.0.0.1",
+        }
+        lines = []
+        for name, value in config.items():
+            for one in value if isinstance(value, list) else [value]:
+                lines.append(f"{name}\t{one}")
+        (folder / "config").write_text("\n".join(lines) + "\n")
+        (folder / "accounts").write_text("<sip:caller@127.0.0.1>;regint=0\n")
+        self.log = open(folder / "baresip.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            ["baresip", "-f", str(folder)], stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.socket = socket.create_connection(("127.0.0.1", self.control), 1)
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise
+                time.sleep(0.05)
+
+    def send(self, command, params=""):
+        body = json.dumps({"command": command, "params": params}).encode()
+        self.socket.sendall(str(len(body)).encode() + b":" + body + b",")
+
+    def stop(self):
+        with_socket = getattr(self, "socket", None)
+        if with_socket is not None:
+            with_socket.close()
+        self.process.terminate()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+    def heard(self):
+        files = sorted(self.records.glob("*-dec.wav"))
+        assert files, "baresip recorded nothing"
+        return read_wav(files[-1])
+
+
+@pytest.fixture
+def baresip(tmp_path):
+    phone = Baresip(tmp_path)
+    yield phone
+    phone.stop()
+
+
+def read_wav(path):
+    with wave.open(str(path), "rb") as audio:
+        assert audio.getframerate() == RATE
+        assert audio.getnchannels() == 1
+        return array.array("h", audio.readframes(audio.getnframes()))
+
+
+def envelope(samples, frame=RATE // 50):
+    """RMS per 20 ms frame, 0..1."""
+    return [
+        math.sqrt(sum(x * x for x in samples[i : i + frame]) / frame) / 32768
+        for i in range(0, len(samples) - frame + 1, frame)
+    ]
+
+
+def voiced(env, floor=0.01):
+    """(first, last) frame above `floor`, or None for silence."""
+    loud = [n for n, level in enumerate(env) if level > floor]
+    return (loud[0], loud[-1]) if loud else None
+
+
+def tone_wav(seconds, hz=440):
+    import io
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(
+            array.array(
+                "h",
+                (
+                    int(9000 * math.sin(2 * math.pi * hz * n / RATE))
+                    for n in range(int(seconds * RATE))
+                ),
+            ).tobytes()
+        )
+    return buffer.getvalue()
+
+
+def wait_for_call_end(front_log, sid_count, timeout=15):
+    """Wait until the front's transcript has `sid_count` calls ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if front_log.read_text(errors="replace").count(" ended") >= sid_count:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@needs_pjsua2
+@needs_baresip
+def test_baresip_hears_the_prompt_whole(front, app, baresip):
+    port, log = front
+    _, seen = app
+    clear(seen)
+    ended = log.read_text(errors="replace").count(" ended")
+    baresip.send("dial", f"sip:listen@127.0.0.1:{port}")
+    assert drain(seen, "status", timeout=15)["CallStatus"] == "completed"
+    assert wait_for_call_end(log, ended + 1)
+    time.sleep(0.3)  # baresip closes its recording
+    heard = envelope(baresip.heard())
+    span = voiced(heard)
+    assert span is not None, "the caller heard silence"
+    # What was sent: the greeting as the front rendered it (espeak-ng, or a tone without it),
+    # then the 1.5 s tone; the far end's voiced span matches within 60 ms.
+    source = envelope(greeting_audio(log) + read_wav_bytes(tone_wav(TONE_SECONDS)))
+    sent = voiced(source)
+    assert abs((span[1] - span[0]) - (sent[1] - sent[0])) <= 3, (span, sent)
+    # the tone at the end: its 1.5 s are heard whole
+    tail = heard[span[1] - int(TONE_SECONDS * 50) + 2 : span[1] + 1]
+    assert min(tail) > 0.1, "the tone was not heard whole"
+
+
+def greeting_audio(log):
+    from softphone.media import Media
+
+    folder = log.parent / "render"
+    path, _ = Media(folder=folder).say(GREETING, "man", "en-US")
+    return read_wav(path)
+
+
+def read_wav_bytes(data):
+    import io
+
+    with wave.open(io.BytesIO(data), "rb") as audio:
+        return array.array("h", audio.readframes(audio.getnframes()))
+
+
+@needs_pjsua2
+@needs_baresip
+def test_baresip_keys_cut_the_prompt_and_reach_the_action(front, app, baresip):
+    port, _ = front
+    _, seen = app
+    clear(seen)
+    baresip.send("dial", f"sip:gather@127.0.0.1:{port}")
+    assert drain(seen, "voice", timeout=10) is not None
+    time.sleep(1.5)
+    for key in "42#":
+        baresip.send("sndcode", key)
+        time.sleep(0.3)
+    entry = drain(seen, "digits", timeout=10)
+    assert (entry["Digits"], entry["FinishedOnKey"]) == ("42", "#")
+    assert drain(seen, "status", timeout=10)["CallStatus"] == "completed"
+    time.sleep(0.3)
+    heard = envelope(baresip.heard())
+    loud = [n for n, level in enumerate(heard) if level > 0.01]
+    assert loud, "the caller heard silence"
+    # The prompt (about 8 s) stopped at the first key, 1.5 s in: then a quiet stretch while
+    # the caller keys, then "You entered 42".
+    gaps = [(a, b) for a, b in zip(loud, loud[1:], strict=False) if b - a > 20]
+    assert gaps, "no silence after the key: the prompt was not cut"
+    cut = gaps[0][0] / 50
+    assert 1.0 <= cut <= 2.2, f"the prompt stopped at {cut:.2f} s, not at the key (1.5 s)"
