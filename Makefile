@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run serve test lint format audio font bench system-packages postgres clean
+.PHONY: run serve sip test lint format audio font bench system-packages postgres clean
 
 $(STAMP): requirements.txt softphone/pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,9 +17,9 @@ $(STAMP): requirements.txt softphone/pyproject.toml
 
 # Debian packages, installed when missing and root: espeak-ng renders prompts and speaks
 # them in recorded calls; chromium runs the web dialer's browser tests; graphviz draws the
-# flow map as SVG; ffmpeg decodes MP3 for the softphone's --record. Without them the tests that
-# need them skip, saying why.
-TEST_PACKAGES := espeak-ng chromium graphviz ffmpeg
+# flow map as SVG; ffmpeg decodes MP3 for the softphone's --record; baresip and sip-tester
+# (sipp) dial `softphone sip` in its tests. Without them the tests that need them skip, saying why.
+TEST_PACKAGES := espeak-ng chromium graphviz ffmpeg baresip sip-tester
 define install_missing
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	  missing=""; \
@@ -106,6 +106,15 @@ serve: $(STAMP)
 	$(call install_missing,nginx)
 	$(VENV)/bin/flask --app app accounts seed --if-empty
 	$(PY) -m ivr.serving --host $(HOST) --port $(PORT)
+
+# Answer real SIP phones (issue #19): `softphone sip` in front of this hotline, in-process, on
+# HOST:SIP_PORT over UDP and TCP (HOST=0.0.0.0 for phones on the LAN). Dial sip:12333@HOST:5060
+# (the user part is the dialled number: 0991-12333 picks Urumqi's line).
+SIP_PORT ?= 5060
+sip: $(STAMP)
+	$(call install_missing,espeak-ng)
+	$(VENV)/bin/flask --app app accounts seed --if-empty
+	$(VENV)/bin/softphone sip --listen $(HOST):$(SIP_PORT) $(SIP_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
