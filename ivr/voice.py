@@ -12,6 +12,7 @@ from flask import current_app
 from flask import request
 from flask import url_for
 from flask.sessions import SessionInterface
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ivr import identity
 from ivr import signature
@@ -31,11 +32,28 @@ SEALED = "SEALED-STATE"  # stands for the sealed state in a node URL of a templa
 
 class WebhookRequest(Request):
     """Flask's request, reading a form as Twilio posts it (urlencoded, with a length) in one
-    pass; anything else goes through werkzeug's general parser."""
+    pass; anything else goes through werkzeug's general parser.
+
+    A body that cannot be read (a malformed chunk, a client gone mid-body) is an empty form,
+    and `unreadable` says so: werkzeug would answer 400 and gunicorn's chunk errors a 500.
+    """
+
+    unreadable = False
 
     def _load_form_data(self):
         if "form" in self.__dict__:
             return
+        try:
+            self._read_form()
+        except RequestEntityTooLarge:
+            raise  # refused before it is read, by design (MAX_CONTENT_LENGTH)
+        except Exception as error:  # noqa: BLE001 - whatever the server's reader raises
+            log.warning("a webhook body could not be read (%s)", type(error).__name__)
+            fields = self.parameter_storage_class
+            self.unreadable = True
+            self.__dict__.update(form=fields(), files=fields(), stream=io.BytesIO())
+
+    def _read_form(self):
         environ = self.environ
         kind = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
         length = self.content_length  # werkzeug's reading: None when chunked, 0 for junk
@@ -134,7 +152,14 @@ def hotline():
 
 @bp.before_request
 def check_signature():
-    """Refuse a request whose signature does not match, when an auth token is set."""
+    """Refuse a request whose signature does not match, when an auth token is set.
+
+    A POST whose body cannot be read hears the busy message first: no signature can be
+    checked over fields nobody could read, and the busy message tells no one anything.
+    """
+    # An empty form is the only kind an unreadable body leaves (reading it here, once).
+    if request.method == "POST" and not request.form and request.unreadable:
+        return reply(hotline().busy())
     token = current_app.config["TWILIO_AUTH_TOKEN"]
     if not token:
         return None

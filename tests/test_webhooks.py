@@ -1,6 +1,8 @@
 """Every webhook answers 200 and valid TwiML whatever arrives; only a bad signature gets 403."""
 
+import contextlib
 import logging
+import socket
 import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
@@ -12,6 +14,8 @@ from twilio.request_validator import RequestValidator
 from ivr import create_app
 from ivr.calls import STATE_PARAM
 from tests.conftest import TOKEN
+from tests.served import served_app
+from tests.served import serving_in_thread
 
 
 @pytest.fixture
@@ -355,3 +359,55 @@ def test_a_repeated_pin_request_after_success_carries_on(client):
     assert "一千二百三十四元五角六分" in spoken(root)
     root = twiml(caller.press("pin", "123456"))
     assert "一千二百三十四元五角六分" in spoken(root)
+
+
+# Bodies no Twilio sends, as a broken proxy or client might (issue #20, point 6): a chunk size
+# that is no hex number, a chunk longer than its size says, a chunk shorter than it and cut.
+BAD_CHUNKS = (
+    b"zz\r\nCallSid=CA1\r\n0\r\n\r\n",
+    b"5\r\nCallSid=CA1&To=12333\r\n0\r\n\r\n",
+    b"ff\r\nCallSid=CA1&To=12333\r\n",
+)
+
+
+def post_raw(base_url, body):
+    """POST /voice chunked with this body, as bytes on a socket; return the whole answer."""
+    host, port = base_url.removeprefix("http://").split(":")
+    head = (
+        "POST /voice HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(head.format(host=host).encode() + body)
+        connection.shutdown(socket.SHUT_WR)  # the client sends nothing more
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+@contextlib.contextmanager
+def serving(server, tmp_path):
+    """The line on werkzeug's development server (flask run) or under gunicorn."""
+    settings = {"DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}", "SECRET_KEY": "s" * 32}
+    if server == "gunicorn":
+        with served_app({**settings, "TWILIO_AUTH_TOKEN": TOKEN}, workers=1, threads=2) as url:
+            yield url
+        return
+    app = create_app({"TESTING": True, "TWILIO_AUTH_TOKEN": TOKEN, **settings})
+    with serving_in_thread(app) as url:
+        yield url
+
+
+@pytest.mark.parametrize("server", ("dev", "gunicorn"))
+def test_a_malformed_chunked_body_hears_the_busy_message(server, tmp_path):
+    """werkzeug answered 400 with an HTML page, gunicorn's chunk errors a 500."""
+    with serving(server, tmp_path) as url:
+        for body in BAD_CHUNKS:
+            answer = post_raw(url, body)
+            head, _, document = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 "), (body, answer[:200])
+            assert b"Content-Type: text/xml" in head
+            root = ET.fromstring(document)
+            assert spoken(root) == "系统繁忙，请稍后再拨。再见。"
+            assert root.find("Hangup") is not None
