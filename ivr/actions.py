@@ -27,7 +27,8 @@ PROMPTS = (
     "rule_fixed_yearly_tiered", "rule_fixed_monthly_shape", "rule_fixed_monthly_by_age",
     "rule_fixed_monthly_no_age", "rule_pension_share", "rule_employee", "channels",
     "resident_payment", "agent_hours",
-    "wrong_old_pin", "weak_pin", "same_pin", "pin_mismatch", "pin_changed", "pin_not_changed",
+    "wrong_old_pin", "weak_pin", "pin_from_account", "same_pin", "pin_mismatch", "pin_changed",
+    "pin_not_changed",
     "card_reported_lost", "card_already_lost", "card_none", "card_lost_call",
     "card_found", "card_not_lost",
 )  # fmt: skip
@@ -334,6 +335,8 @@ def new_pin(env, call, keyed):
     try:
         numbers = (account.id_number, account.card_number)
         identity.check_new_pin(keyed, numbers, account.birth_date)
+    except identity.PinFromAccount:
+        return Outcome(ok=False, phrases=_say("pin_from_account"))
     except identity.IdentityError:
         return Outcome(ok=False, phrases=_say("weak_pin"))
     if identity.verify_pin(keyed, account.pin_hash):

@@ -28,6 +28,10 @@ class IdentityError(ValueError):
     """An identifier or PIN that cannot be right, with the reason in plain words."""
 
 
+class PinFromAccount(IdentityError):
+    """A new PIN taken from the account itself: its birth date, or its ID or card number."""
+
+
 def id_check_character(body):
     """Return the GB 11643 (ISO 7064 MOD 11-2) check character for 17 digits."""
     total = sum(int(digit) * weight for digit, weight in zip(body, ID_WEIGHTS, strict=True))
@@ -93,7 +97,8 @@ def check_new_pin(pin, numbers=(), born=None):
     Easy: one digit repeated, a run up or down (wrapping, 789012), a pattern repeated
     (121212, 123123), pairs (112233), a mirror (123321), two digits only (112112). From the
     account: six digits in a row of its ID or card number (`numbers`), or the birth date
-    (`born`) as people write it (YYMMDD, DDMMYY, MMDDYY, YYYYMM, MMYYYY).
+    (`born`) as people write it (YYMMDD, DDMMYY, MMDDYY, YYYYMM, MMYYYY); those raise
+    PinFromAccount, so the caller can be told which rule the PIN broke.
     """
     check_pin_format(pin)
     steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:], strict=False)}
@@ -108,9 +113,9 @@ def check_new_pin(pin, numbers=(), born=None):
     if easy:
         raise IdentityError("a PIN of repeated digits, a run or a pattern is easy to guess")
     if any(pin in number for number in numbers if number):
-        raise IdentityError("a PIN taken from the ID or card number is easy to guess")
+        raise PinFromAccount("a PIN taken from the ID or card number is easy to guess")
     if born is not None and pin in birth_date_forms(born):
-        raise IdentityError("a PIN made of the birth date is easy to guess")
+        raise PinFromAccount("a PIN made of the birth date is easy to guess")
 
 
 def birth_date_forms(born):

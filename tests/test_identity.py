@@ -131,6 +131,28 @@ def test_pin_format():
             identity.check_pin_format(pin)
 
 
+@pytest.mark.parametrize(
+    ("pin", "from_account"),
+    (
+        ("123456", False),  # easy, whoever keys it
+        ("121212", False),
+        ("900220", True),  # born 1990-02-20
+        ("199002", True),
+        ("200139", True),  # six digits in a row of the ID
+        ("440300", True),  # of the card
+        ("258147", None),  # neither: taken
+    ),
+)
+def test_a_new_pin_from_the_account_is_told_apart_from_an_easy_one(pin, from_account):
+    numbers, born = ("440305199002200139", "440300003"), dt.date(1990, 2, 20)
+    if from_account is None:
+        identity.check_new_pin(pin, numbers, born)
+        return
+    with pytest.raises(identity.IdentityError) as refused:
+        identity.check_new_pin(pin, numbers, born)
+    assert isinstance(refused.value, identity.PinFromAccount) == from_account
+
+
 NOW = dt.datetime(2026, 11, 18, 3, 0, tzinfo=dt.UTC)
 
 

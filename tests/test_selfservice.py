@@ -252,6 +252,9 @@ def test_change_the_pin_then_the_new_one_opens_the_account(phone, lang, menu, ch
     assert balance in phone.heard
 
 
+FROM_ACCOUNT = "新密码不能使用出生日期，也不能使用身份证号码或社保卡号中连续的六位数字，请换一个。"
+
+
 @pytest.mark.parametrize(
     ("new", "said"),
     (
@@ -266,13 +269,14 @@ def test_change_the_pin_then_the_new_one_opens_the_account(phone, lang, menu, ch
         ("112233", "新密码太容易被猜到"),
         ("123321", "新密码太容易被猜到"),
         ("131331", "新密码太容易被猜到"),  # two digits only
-        # From the account (ID 440305199002200139, born 1990-02-20, card 440300003):
-        ("900220", "新密码太容易被猜到"),
-        ("200290", "新密码太容易被猜到"),
-        ("022090", "新密码太容易被猜到"),
-        ("199002", "新密码太容易被猜到"),
-        ("200139", "新密码太容易被猜到"),  # the ID's last six
-        ("440300", "新密码太容易被猜到"),  # the card's
+        # From the account (ID 440305199002200139, born 1990-02-20, card 440300003): its
+        # own words, not "too easy" (issue #20)
+        ("900220", FROM_ACCOUNT),
+        ("200290", FROM_ACCOUNT),
+        ("022090", FROM_ACCOUNT),
+        ("199002", FROM_ACCOUNT),
+        ("200139", FROM_ACCOUNT),  # the ID's last six
+        ("440300", FROM_ACCOUNT),  # the card's
         ("246810", "新密码不能与原密码相同"),
         ("12345", "查询密码为六位数字"),
     ),
@@ -280,12 +284,18 @@ def test_change_the_pin_then_the_new_one_opens_the_account(phone, lang, menu, ch
 def test_an_easy_or_unchanged_new_pin_is_refused(phone, new, said):
     sign_in(phone, SHENZHEN_ID, "246810").press("1").enter("246810#").enter(new + "#")
     assert said in phone.heard
+    assert ("新密码太容易被猜到" in phone.heard) == (said == "新密码太容易被猜到")
     assert "请输入六位新密码" in phone.heard  # asked again
 
 
 def test_easy_pins_refused_in_english(phone):
     sign_in(phone, SHENZHEN_ID, "246810", "en").press("1").enter("246810#").enter("222222#")
     assert "That PIN is too easy to guess" in phone.heard
+    phone.enter("900220#")  # the birth date, 1990-02-20
+    assert (
+        "The new PIN can't be your birth date, or six digits in a row from your ID or card"
+        " number. Please choose another."
+    ) in phone.heard.split("too easy to guess")[-1]
     phone.enter("246810#")
     assert "The new PIN must differ from your current one." in phone.heard
 
