@@ -123,7 +123,11 @@ def verify_pin(env, call, keyed):
         return Outcome(ok=False, phrases=_say("pin_format"))
     settings, store = env.settings, env.store
     account = store.get_account(call.pending_account_id) if call.pending_account_id else None
-    if call.route == "card" and account is not None and store.card_lost(account.card_number):
+    if (
+        call.route == "card"
+        and account is not None
+        and store.card_lost(account.card_number, env.now, _card_hold(env, account))
+    ):
         # A lost card identifies no one, whatever PIN follows: none is checked or counted,
         # so the words never confirm a right one to whoever holds the card.
         call.subject, call.pending_account_id = None, None
@@ -377,16 +381,22 @@ def change_pin(env, call, _):
     return Outcome(phrases=_say("pin_changed"))
 
 
+def _card_hold(env, account):
+    """How long a temporary loss report of the account's card holds: its region's days."""
+    return dt.timedelta(days=env.regions[account.region].card_hold_days)
+
+
 def report_lost_card(env, call, _):
-    """A temporary loss report: the card identifies no one until a service window lifts it.
+    """A temporary loss report: the card identifies no one until it is lifted or lapses.
 
     Nor this call, if the card is what identified it: the caller keys the ID number next.
+    It lapses by itself after the region's card_hold_days (the sources found: 7 days).
     """
     account = _account(env, call)
     if not account.card_number:
         return Outcome(phrases=_say("card_none"))
     last4 = Value("digits", account.card_number[-4:])
-    if env.store.report_card_lost(account.card_number, env.now):
+    if env.store.report_card_lost(account.card_number, env.now, _card_hold(env, account)):
         log.info("card ending %s reported lost", account.card_number[-4:])
         days = Value("count", env.regions[account.region].card_hold_days)
         phrases = _say("card_reported_lost", card=last4, days=days)
@@ -404,8 +414,8 @@ def lift_card_report(env, call, _):
     if not account.card_number:
         return Outcome(phrases=_say("card_none"))
     last4 = Value("digits", account.card_number[-4:])
-    if not env.store.card_lost(account.card_number):
-        return Outcome(phrases=_say("card_not_lost", card=last4))
+    if not env.store.card_lost(account.card_number, env.now, _card_hold(env, account)):
+        return Outcome(phrases=_say("card_not_lost", card=last4))  # never, or lapsed
     env.store.report_card_found(account.card_number)
     log.info("card ending %s: loss report lifted", account.card_number[-4:])
     return Outcome(phrases=_say("card_found", card=last4))

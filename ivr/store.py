@@ -124,7 +124,9 @@ phrases = sa.Table(
 
 # Cards reported lost on the line, by card number (not account row): a re-import of the
 # accounts keeps them lost. A table of its own, as the schema has no migrations; a service
-# window reports the card found (store.report_card_found), which deletes its row.
+# window reports the card found (store.report_card_found), which deletes its row. A report
+# lapses by itself after its hold (the region's card_hold_days): from then on it is read as
+# lifted, and a new report replaces it.
 lost_cards = sa.Table(
     "lost_cards",
     metadata,
@@ -153,7 +155,8 @@ LATEST_CREDIT = (
     .limit(1)
 )
 CARD_LOST = sa.select(lost_cards.c.card_number).where(
-    lost_cards.c.card_number == sa.bindparam("card_number")
+    lost_cards.c.card_number == sa.bindparam("card_number"),
+    lost_cards.c.reported_at > sa.bindparam("lapsed_before"),
 )
 CALL_ENDED = sa.select(ended_calls.c.call_sid).where(
     ended_calls.c.call_sid == sa.bindparam("call_sid")
@@ -202,6 +205,11 @@ class Entry:
 def epoch(moment):
     """Turn an aware datetime into Unix seconds."""
     return int(moment.timestamp())
+
+
+def _lapsed_before(now, hold):
+    """The Unix second at or before which a report made has lapsed by `now`."""
+    return epoch(now) - int(hold.total_seconds())
 
 
 def from_epoch(seconds):
@@ -441,20 +449,29 @@ class Store:
             result = conn.execute(statement.values(pin_hash=pin_hash))
         return result.rowcount == 1
 
-    def report_card_lost(self, card_number, now):
-        """Mark a card lost; return False when it already was (one statement, no race)."""
+    def report_card_lost(self, card_number, now, hold):
+        """Mark a card lost for `hold` (a timedelta); return False when a report still holds.
+
+        One statement, no race: a report that has lapsed is replaced by this one.
+        """
+        row = lost_cards.c
         statement = (
             self._insert(lost_cards)
             .values(card_number=card_number, reported_at=epoch(now))
-            .on_conflict_do_nothing(index_elements=[lost_cards.c.card_number])
-            .returning(lost_cards.c.card_number)  # a row only when this report inserted it
+            .on_conflict_do_update(
+                index_elements=[row.card_number],
+                set_={"reported_at": epoch(now)},
+                where=row.reported_at <= _lapsed_before(now, hold),
+            )
+            .returning(row.card_number)  # a row only when this report inserted or renewed it
         )
         with self.begin() as conn:
             return conn.execute(statement).first() is not None
 
-    def card_lost(self, card_number):
-        """Return whether a card is reported lost."""
-        return self._fetch(CARD_LOST, {"card_number": card_number}) is not None
+    def card_lost(self, card_number, now, hold):
+        """Return whether a card is reported lost: reported less than `hold` before `now`."""
+        params = {"card_number": card_number, "lapsed_before": _lapsed_before(now, hold)}
+        return self._fetch(CARD_LOST, params) is not None
 
     def report_card_found(self, card_number):
         """A service window saw the card: it identifies its holder again."""

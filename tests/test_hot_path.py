@@ -151,9 +151,10 @@ def test_the_calls_reads_return_what_the_store_holds(app_on_each_store, clock):
     assert store.latest_credit(by_id.id) == sql.Entry("2026-09", Decimal("160.00"))
     assert store.latest_credit(store.find_account("id", "650102195809120210").id) is None
 
-    assert not store.card_lost("440300003")
-    store.report_card_lost("440300003", clock())
-    assert store.card_lost("440300003")
+    week = dt.timedelta(days=7)
+    assert not store.card_lost("440300003", clock(), week)
+    store.report_card_lost("440300003", clock(), week)
+    assert store.card_lost("440300003", clock(), week)
 
     sid = "CA" + "4" * 32
     assert not store.call_ended(sid)

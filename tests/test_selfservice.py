@@ -2,6 +2,7 @@
 or a card number, "1 try left", the last page of records, and the account services after the
 PIN (change the query PIN, report the card lost), in both languages."""
 
+import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -22,6 +23,7 @@ SHENZHEN_ID = "440305199002200139"  # employee, 7 payments; card 440300003, PIN 
 SHANGHAI_ID = "310101194903010318"  # no card, PIN 654321
 URUMQI_RETIREE_ID = "650102195809120210"  # no payments, PIN 888888
 NEW_EMPLOYEE_ID = "650102198005050038"  # imported by the test that needs it: no payments yet
+HOLD = dt.timedelta(days=7)  # a loss report's hold in Beijing (regions.toml card_hold_days)
 
 
 @pytest.fixture
@@ -361,7 +363,9 @@ def test_a_lost_card_identifies_no_one_but_the_id_still_does(
     assert confirm in phone.heard
     phone.press("1")
     assert done in phone.heard
-    assert line.extensions["ivr"].store.card_lost(BEIJING_CARD)
+    assert line.extensions["ivr"].store.card_lost(
+        BEIJING_CARD, line.extensions["ivr"].clock(), HOLD
+    )
     phone.dial(to="010-12333")
     if lang == "en":
         phone.press("9")
@@ -376,7 +380,7 @@ def test_a_lost_card_identifies_no_one_but_the_id_still_does(
 def test_a_lost_card_never_confirms_a_right_pin(line):
     """The refusal came only after the right PIN: whoever held the card learnt the PIN."""
     hotline = line.extensions["ivr"]
-    hotline.store.report_card_lost(BEIJING_CARD, hotline.clock())
+    hotline.store.report_card_lost(BEIJING_CARD, hotline.clock(), HOLD)
     texts = hotline.prompts.texts["zh"]
     heard = {}
     for pin in ("123456", "000001"):  # the right PIN, a wrong one
@@ -391,8 +395,8 @@ def test_a_lost_card_never_confirms_a_right_pin(line):
 
 def test_a_card_found_at_a_window_identifies_again(phone, line):
     store = line.extensions["ivr"].store
-    assert store.report_card_lost(BEIJING_CARD, line.extensions["ivr"].clock())
-    assert not store.report_card_lost(BEIJING_CARD, line.extensions["ivr"].clock())
+    assert store.report_card_lost(BEIJING_CARD, line.extensions["ivr"].clock(), HOLD)
+    assert not store.report_card_lost(BEIJING_CARD, line.extensions["ivr"].clock(), HOLD)
     store.report_card_found(BEIJING_CARD)
     phone.dial(to="010-12333").press("1").enter(BEIJING_CARD + "#").enter("123456#")
     assert "一千二百三十四元五角六分" in phone.heard
@@ -409,7 +413,9 @@ def test_reporting_twice_or_without_a_card(phone):
 def test_star_at_the_lost_card_confirmation_goes_back_and_reports_nothing(phone, line):
     sign_in(phone, BEIJING_ID, "123456").press("2").press("*")
     assert "修改查询密码请按1" in phone.heard
-    assert not line.extensions["ivr"].store.card_lost(BEIJING_CARD)
+    assert not line.extensions["ivr"].store.card_lost(
+        BEIJING_CARD, line.extensions["ivr"].clock(), HOLD
+    )
 
 
 @pytest.mark.parametrize(
@@ -454,12 +460,45 @@ def store_app(make_app, request, tmp_path):
 def test_lost_cards_are_reported_once_and_survive_a_reimport(store_app, account_rows, clock):
     store = store_app.extensions["ivr"].store
     with ThreadPoolExecutor(8) as pool:  # eight reports at once: exactly one is the first
-        firsts = list(pool.map(lambda _: store.report_card_lost(BEIJING_CARD, clock()), range(8)))
+        firsts = list(
+            pool.map(lambda _: store.report_card_lost(BEIJING_CARD, clock(), HOLD), range(8))
+        )
     assert firsts.count(True) == 1
     store.replace_accounts(account_rows)  # an operator's import keeps the card lost
-    assert store.card_lost(BEIJING_CARD)
+    assert store.card_lost(BEIJING_CARD, clock(), HOLD)
     store.report_card_found(BEIJING_CARD)
-    assert not store.card_lost(BEIJING_CARD)
+    assert not store.card_lost(BEIJING_CARD, clock(), HOLD)
+
+
+def test_a_loss_report_lapses_after_its_hold_and_a_new_one_replaces_it(store_app, clock):
+    store = store_app.extensions["ivr"].store
+    reported = clock()
+    assert store.report_card_lost(BEIJING_CARD, reported, HOLD)
+    assert store.card_lost(BEIJING_CARD, reported + HOLD - dt.timedelta(seconds=1), HOLD)
+    assert not store.report_card_lost(BEIJING_CARD, reported + HOLD / 2, HOLD)  # still holds
+    assert not store.card_lost(BEIJING_CARD, reported + HOLD, HOLD)  # lapsed: read as lifted
+    assert store.report_card_lost(BEIJING_CARD, reported + HOLD, HOLD)  # a report afresh
+    assert store.card_lost(BEIJING_CARD, reported + 2 * HOLD - dt.timedelta(seconds=1), HOLD)
+    assert not store.card_lost(BEIJING_CARD, reported + 2 * HOLD, HOLD)
+
+
+def test_a_lapsed_loss_report_no_longer_refuses_the_card_on_each_store(store_app, clock):
+    """A 临时挂失 lifts itself after the region's card_hold_days (issue #21, point 5)."""
+    phone = Phone.for_app(store_app, token=TOKEN)
+    sign_in(phone, BEIJING_ID, "123456").press("2").press("1")
+    assert "尾号零零零幺的社保卡已临时挂失，七天内有效。" in phone.heard
+    clock.advance(days=7, seconds=-1)  # the hold's last second: the card is refused
+    phone.dial(to="010-12333").press("1").enter(BEIJING_CARD + "#").enter("123456#")
+    assert "这张社保卡已临时挂失，不能用卡号查询。" in phone.heard
+    clock.advance(seconds=1)  # seven days on, nobody lifted it: it has lapsed
+    phone.dial(to="010-12333").press("1").enter(BEIJING_CARD + "#").enter("123456#")
+    assert "您的医保个人账户余额为一千二百三十四元五角六分。" in phone.heard
+    assert "已临时挂失" not in phone.heard
+    phone.press("*").press("5").press("3").press("1")  # nothing is left to lift
+    assert "尾号零零零幺的社保卡没有挂失，不用解除。" in phone.heard
+    phone.press("*").press("5").press("2").press("1")  # reported again: seven days afresh
+    assert "尾号零零零幺的社保卡已临时挂失，七天内有效。" in phone.heard
+    assert "已经临时挂失了" not in phone.heard
 
 
 def test_a_new_pin_is_one_update(store_app):
