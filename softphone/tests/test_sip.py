@@ -197,7 +197,8 @@ def front(app, tmp_path_factory):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        assert process.returncode == 0, f"the front exited with {process.returncode}"
+        process.stderr.close()
+    assert process.returncode == 0, f"the front exited with {process.returncode}"
 
 
 def read_line(stream, timeout):

@@ -48,6 +48,7 @@ DEFAULT_LISTEN = "127.0.0.1:5060"
 RTP_PORT = 40000  # the first RTP port; a call takes two
 POLL_MS = 10  # libHandleEvents' wait: the longest a command waits for the PJSUA thread
 MEDIA_WAIT = 5.0  # seconds a call waits for its audio to flow after the 200 OK
+PLAYOUT = 0.3  # seconds between the last audio and the BYE: the phone's jitter buffer plays out
 STOP_WAIT = 3.0  # seconds the front waits for its calls to end when it stops
 STRETCH_SECONDS = 60.0  # the longest run of audio joined into one file outside a Gather
 ENDED = ("completed", "busy", "no-answer", "failed", "canceled")
@@ -362,6 +363,9 @@ def _account_class(pj):
             session = self.session
             if session is None:
                 return
+            if info.state == pj.PJSIP_INV_STATE_CONFIRMED:
+                session.confirmed = True  # the ACK came: the caller's side listens
+                session.post(("confirmed", time.monotonic()))
             if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
                 session.disconnected = True
                 session.post(("bye", time.monotonic()))
@@ -422,6 +426,7 @@ class Session:
         self.player = None  # the AudioMediaPlayer playing now
         self.barge_in = False  # a key stops the player (a Gather's prompts are playing)
         self.disconnected = False
+        self.confirmed = False
         self.answered = False
         self.answered_at = None
         self.hung_up = False
@@ -573,6 +578,7 @@ class Session:
                 heard = [e for e in call.events[first:] if e.seq < before_keys]
                 self.show([e for e in heard if e.kind in ("say", "play", "pause")])
         self.show(call.since(shown))
+        self.wait_until(time.monotonic() + PLAYOUT)
         self.hang_up(200)
 
     def show(self, events):
@@ -590,8 +596,9 @@ class Session:
                 raise Hangup(message[1])
 
     def wait_for_media(self):
+        """Wait for the caller's ACK and the audio stream: a prompt sent before them is lost."""
         deadline = time.monotonic() + MEDIA_WAIT
-        while getattr(self.sip, "audio", None) is None:
+        while getattr(self.sip, "audio", None) is None or not self.confirmed:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise RuntimeError("no audio stream was set up with the caller")
@@ -651,12 +658,12 @@ class Session:
         path, seconds, _ = self.stretch(events)
         if path is None:
             return time.monotonic(), 0.0
-        began = time.monotonic()
         if not self.start_player(path, barge_in):
             raise Hangup(time.monotonic())
+        began = time.monotonic()  # the player is on the bridge: its next tick sends it
         if not barge_in:
+            # It stops by itself at its end; the next stretch's player replaces it.
             self.wait_until(began + seconds)
-            self.front.do(self.stop_player)
         return began, seconds
 
     def gather(self, prompts, expects):
