@@ -14,7 +14,7 @@ from twilio.twiml.voice_response import VoiceResponse
 TOKEN = "survey-token"
 
 
-def create_app(method="POST"):
+def create_app(method="POST", token=TOKEN):
     """The survey, answering only `method` (a GET survey refuses a POST with 405)."""
     app = Flask(f"survey_{method.lower()}")
 
@@ -26,7 +26,7 @@ def create_app(method="POST"):
         url = request.base_url + (
             "?" + request.query_string.decode() if request.query_string else ""
         )
-        if not RequestValidator(TOKEN).validate(url, params, signature):
+        if not RequestValidator(token).validate(url, params, signature):
             abort(403)
 
     def xml(response):
