@@ -178,3 +178,41 @@ def test_the_schema_is_shipped_and_editors_find_it_by_the_header(tmp_path):
     wrong = write(tmp_path, "m.call.yaml", "dial: {method: PUT}\nsteps:\n  - wait: true\n")
     with pytest.raises(scenarios.ScenarioError, match=r"m.call.yaml: dial: method: POST or GET"):
         scenarios.load(wrong)
+
+
+def test_steps_are_reused_from_a_file_of_their_own_and_failures_say_where(tmp_path):
+    write(
+        tmp_path,
+        "rate.steps.yaml",
+        'steps:\n  - expect: "how likely are you to recommend us"\n  - press: "${SCORE}"\n',
+    )
+    good = write(
+        tmp_path,
+        "good.call.yaml",
+        'dial: {url: "/survey", method: GET}\nenv: {SCORE: "4"}\nsteps:\n'
+        '  - include: rate.steps.yaml\n  - expect: "You chose 4."\n',
+    )
+    bad = write(
+        tmp_path,
+        "bad.call.yaml",
+        'dial: {url: "/survey/quiet", method: GET}\nenv: {SCORE: "4"}\nsteps:\n'
+        "  - include: rate.steps.yaml\n",
+    )
+    assert scenarios.discover([tmp_path]) == [bad, good]  # a steps file is no scenario
+    passed, failed = runner.run_all([good, bad], in_process(survey_app.get_app))
+    assert passed.passed, passed.failure
+    assert [s.kind for s in passed.scenario.steps] == ["expect", "press", "expect"]
+    assert failed.failure.startswith(
+        "step 1 > rate.steps.yaml step 1: expected expect 'how likely are you to recommend us'"
+    )
+
+
+def test_an_include_that_comes_back_to_itself_is_refused(tmp_path):
+    write(tmp_path, "a.steps.yaml", "steps:\n  - include: b.steps.yaml\n")
+    write(tmp_path, "b.steps.yaml", "steps:\n  - include: a.steps.yaml\n")
+    loop = write(tmp_path, "loop.call.yaml", "steps:\n  - include: a.steps.yaml\n")
+    with pytest.raises(scenarios.ScenarioError, match=r"include: .*includes itself"):
+        scenarios.load(loop)
+    missing = write(tmp_path, "missing.call.yaml", "steps:\n  - include: nowhere.yaml\n")
+    with pytest.raises(scenarios.ScenarioError, match=r"step 1: include: cannot be read"):
+        scenarios.load(missing)

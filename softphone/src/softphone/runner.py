@@ -236,7 +236,7 @@ def fail(result, step, problem, call, mark, words=None, after=None):
     """Say what failed, what was heard since the last action (or that nothing was), and why."""
     result.passed = False
     result.step = step.number if step else None
-    where = f"step {step.number}: expected {scenarios.describe(step)}: " if step else ""
+    where = f"{step.label}: expected {scenarios.describe(step)}: " if step else ""
     since = call.since(mark) if step else call.events
     last = heard(since, words).replace("\n", " ")
     if len(last) > HEARD_CHARS:
@@ -244,7 +244,7 @@ def fail(result, step, problem, call, mark, words=None, after=None):
     if last:
         told = f"last heard: {last}"
     else:
-        told = f"nothing heard since step {after.number}" if after else "nothing heard"
+        told = f"nothing heard since {after.label}" if after else "nothing heard"
         told += ", and the call ended" if call.ended and step else ""
     errors = [e.data for e in since if e.kind == "error"]
     if errors and step:

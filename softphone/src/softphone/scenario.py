@@ -41,6 +41,7 @@ CHECKS = (
 KEYS = re.compile(r"^[0-9*#wW]+(@\d+(\.\d+)?)?$")
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*|RANDOM:\d{1,3})\}")
 SUFFIXES = (".yaml", ".yml")
+MAX_INCLUDES = 8  # files deep: a file that includes itself, however far round, is refused
 
 
 class ScenarioError(ValueError):
@@ -54,6 +55,12 @@ class Step:
     value: object
     shown: str = ""  # as written, before `${...}` is filled: a PIN stays `${PIN}`
     at: float | None = None  # speak and hangup: seconds into the prompt (None: once it played)
+    within: str = ""  # for a step of an included file: "step 3 > login.steps.yaml "
+
+    @property
+    def label(self):
+        """Where a reader finds the step: "step 4", or "step 3 > login.steps.yaml step 2"."""
+        return f"{self.within}step {self.number}"
 
 
 @dataclass
@@ -72,11 +79,18 @@ class Scenario:
 
 
 def discover(paths):
-    """Return the scenario files under the given files and folders, in a stable order."""
+    """Return the scenario files under the given files and folders, in a stable order.
+
+    In a folder, every *.yaml but the *.steps.yaml files that scenarios `include:`.
+    """
     found = []
     for path in map(Path, paths):
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+            found += sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in SUFFIXES and p.is_file() and not p.stem.endswith(".steps")
+            )
         elif path.exists():
             found.append(path)
         else:
@@ -86,15 +100,31 @@ def discover(paths):
 
 def load(path, environ=None):
     """Read and check one scenario file, with `${...}` filled in."""
+    return parse(_read(path, str(path)), path, environ)
+
+
+def _read(path, where):
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as error:
-        raise ScenarioError(f"{path}: cannot be read: {error.strerror}") from None
-    return parse(text, path, environ)
+        raise ScenarioError(f"{where}: cannot be read: {error.strerror}") from None
 
 
 def parse(text, path="<scenario>", environ=None):
     """Parse and check a scenario's YAML text."""
+    data = _checked(text, path)
+    expand = Expander(path, {}, os.environ if environ is None else environ)
+    env = {key: expand(str(value), "env", key) for key, value in data.get("env", {}).items()}
+    expand.env = env
+    dial = {name: expand(str(value), "dial", name) for name, value in data.get("dial", {}).items()}
+    parsed = _steps(data["steps"], path, expand)
+    name = data.get("name") or Path(path).stem
+    tags = tuple(data.get("tags", ()))
+    return Scenario(str(path), str(name), parsed, dial, env, tags)
+
+
+def _checked(text, path):
+    """The YAML text as data, checked against the schema; ScenarioError naming what is wrong."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -104,14 +134,7 @@ def parse(text, path="<scenario>", environ=None):
     problem = first_problem(data)
     if problem:
         raise ScenarioError(f"{path}: {problem}")
-    expand = Expander(path, {}, os.environ if environ is None else environ)
-    env = {key: expand(str(value), "env", key) for key, value in data.get("env", {}).items()}
-    expand.env = env
-    dial = {name: expand(str(value), "dial", name) for name, value in data.get("dial", {}).items()}
-    parsed = [_step(number, raw, path, expand) for number, raw in enumerate(data["steps"], 1)]
-    name = data.get("name") or Path(path).stem
-    tags = tuple(data.get("tags", ()))
-    return Scenario(str(path), str(name), parsed, dial, env, tags)
+    return data
 
 
 def schema():
@@ -174,9 +197,27 @@ class Expander:
         return VARIABLE.sub(value, text)
 
 
-def _step(number, raw, path, expand):
+def _steps(raw_steps, path, expand, within="", seen=()):
+    """The steps of a file, `include:`s replaced by the steps of the files they name."""
+    steps = []
+    for number, raw in enumerate(raw_steps, 1):
+        if "include" not in raw:
+            steps.append(_step(number, raw, path, expand, within))
+            continue
+        where = f"{within}step {number}"
+        included = Path(path).parent / expand(raw["include"], where, "include")
+        if included.resolve() in seen or len(seen) >= MAX_INCLUDES:
+            raise ScenarioError(f"{path}: {where}: include: {included} includes itself")
+        text = _read(included, f"{path}: {where}: include")
+        data = _checked(text, included)
+        inner = f"{where} > {included.name} "
+        steps += _steps(data["steps"], included, expand, inner, (*seen, Path(path).resolve()))
+    return steps
+
+
+def _step(number, raw, path, expand, within=""):
     """One step, its `${...}` filled, checked for what the schema cannot see (keys, regexes)."""
-    where = f"step {number}"
+    where = f"{within}step {number}"
     ((kind, value),) = raw.items()
 
     def bad(why):
@@ -189,9 +230,10 @@ def _step(number, raw, path, expand):
     elif kind == "speak":
         words = value["text"] if isinstance(value, dict) else value
         at = value.get("at") if isinstance(value, dict) else None
-        return Step(number, kind, expand(words, where, kind), words, at)
+        return Step(number, kind, expand(words, where, kind), words, at, within)
     elif kind == "hangup":
-        return Step(number, kind, True, at=value.get("at") if isinstance(value, dict) else None)
+        at = value.get("at") if isinstance(value, dict) else None
+        return Step(number, kind, True, at=at, within=within)
     elif kind == "expect_play":
         value = expand(value, where, kind)
     elif kind in ("expect", "expect_not"):
@@ -201,7 +243,7 @@ def _step(number, raw, path, expand):
     elif kind == "expect_error":
         value = str(value)
     shown = raw[kind] if isinstance(raw[kind], str) else ""
-    return Step(number, kind, value, shown)
+    return Step(number, kind, value, shown, within=within)
 
 
 def _heard(value, bad, expand):
