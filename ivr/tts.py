@@ -42,11 +42,18 @@ READINGS_FILE = Path(__file__).with_name("readings.toml")
 # espeak-ng's words a minute (its default is 175): a modest step up, to shorten the wait
 # without blurring syllables on an 8 kHz line. Each voice has its own rate.
 SPEED = {"cmn-latn-pinyin": 200, "en-us": 185}
+
+
+def _yi_keeps():
+    """The characters next to which 一 keeps its own tone (readings.toml, [yi])."""
+    table = tomllib.loads(READINGS_FILE.read_text(encoding="utf-8"))["yi"]
+    numerals = set(table["numerals"])
+    return numerals | set(table["before"]), numerals | set(table["after"])
+
+
 # 一 keeps its own tone before or after a digit (一二三, 二〇二一年), in a date or an hour
 # (一月, 一点), as the ones digit of a number (十一万, 一千零一元), after 第 or 按 (第一, 请按1).
-NUMERALS = set("〇零一二三四五六七八九十两幺")
-YI_KEEPS_BEFORE = NUMERALS | set("月日号点")
-YI_KEEPS_AFTER = NUMERALS | set("第按")
+YI_KEEPS_BEFORE, YI_KEEPS_AFTER = _yi_keeps()
 
 
 class TTSError(RuntimeError):
