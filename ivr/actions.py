@@ -26,7 +26,7 @@ PROMPTS = (
     "credit_resident", "rule_fixed_monthly", "rule_fixed_monthly_tiered", "rule_fixed_yearly",
     "rule_fixed_yearly_tiered", "rule_fixed_monthly_shape", "rule_fixed_monthly_by_age",
     "rule_fixed_monthly_no_age", "rule_pension_share", "rule_employee", "channels",
-    "resident_payment", "agent_hours",
+    "resident_payment", "agent_hours", "queue_wait", "queue_next", "queue_position",
     "wrong_old_pin", "weak_pin", "pin_from_account", "same_pin", "pin_mismatch", "pin_changed",
     "pin_not_changed",
     "card_reported_lost", "card_already_lost", "card_none", "card_lost_call",
@@ -433,6 +433,16 @@ def agent_hours(env, call, _):
     return Outcome(phrases=_say("agent_hours", hours=Value("hours", region.agent_hours)))
 
 
+def queue_wait(env, call, position):
+    """On hold, between the music: the agents are busy, and the caller's place in the queue
+    (Twilio's QueuePosition, 1 for the next to be answered) when the request gives one."""
+    if position is None:
+        return Outcome(phrases=_say("queue_wait"))
+    if position == 1:
+        return Outcome(phrases=_say("queue_next"))
+    return Outcome(phrases=_say("queue_position", position=Value("number", position)))
+
+
 def registry():
     """Return every action the flow may name, with the outcomes each may return."""
     return (
@@ -453,4 +463,5 @@ def registry():
         .add("lift_card_report", lift_card_report)
         .add("agents_open", agents_open, outcomes=("closed",))
         .add("agent_hours", agent_hours)
+        .add("queue_wait", queue_wait)  # not the flow's: the queue's waitUrl (Hotline.hold)
     )

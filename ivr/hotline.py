@@ -105,6 +105,25 @@ class Hotline:
         with deadline.within(self.deadline):
             return self._turn(call_sid, to, caller, node, digits, state)
 
+    def hold(self, lang, position):
+        """A caller waits in the agents' queue: what they hear before each stretch of music.
+
+        `position` is the caller's place (1: next), or None. Asked by the queue's waitUrl,
+        again each time the music ends; on any failure the caller hears the music alone.
+        """
+        with deadline.within(self.deadline):
+            env = Env(self.store, self.regions, self.settings, self.clock())
+            lang = lang if lang in self.prompts.texts else self.settings.default_lang
+            try:
+                call = self._new_call("", None, env.now)
+                call.lang = lang
+                outcome = self.actions.run("queue_wait", env, call, position)
+                turn = Turn(outcome.phrases, lang=lang)
+                return Spoken(turn, self._speeches(turn))
+            except Exception:
+                log.exception("the hold message failed; the caller hears the music alone")
+                return Spoken(Turn(lang=lang), ())
+
     def end(self, call_sid):
         """Twilio says the call is over: remember it, so its requests are never answered again."""
         with deadline.within(self.deadline):

@@ -21,9 +21,22 @@ SECRET_QUERY = urlencode([SECRET_FLAG])
 # they are and no prompt holds.
 SLOT = re.compile("\ue000([0-9]+)\ue001")
 STATE = object()  # the slot of a template where the call's sealed state goes
+# What a caller on hold hears after the line's words: Twilio's own classical hold music, the
+# track its queue tutorials play from a waitUrl (its default playlist is a TwiML document, so
+# a waitUrl of ours cannot <Play> it). A waitUrl that runs out is requested again: it loops.
+HOLD_MUSIC = "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
 
 
-def render(turn, speeches, node_url, origin=""):
+def say_or_play(parent, speech, lang, origin=""):
+    """A phrase as <Play> of its audio, or as <Say> in its own language's voice (the offer of
+    the other language too)."""
+    if speech.path:
+        parent.play(origin + speech.path)
+    else:
+        parent.say(speech.text, **VOICES[speech.lang or lang])
+
+
+def render(turn, speeches, node_url, origin="", wait_url=None):
     """Build the TwiML for a turn.
 
     Args:
@@ -31,15 +44,9 @@ def render(turn, speeches, node_url, origin=""):
             the turn's).
         node_url: node id -> the URL its input is posted to.
         origin: the public scheme and host that audio paths are played from.
+        wait_url: what a queue's waitUrl is (the line's hold message and music), if any.
     """
     response = VoiceResponse()
-
-    def speak(parent, speech):
-        if speech.path:
-            parent.play(origin + speech.path)
-        else:  # each <Say> in its own language's voice: the offer of the other language too
-            parent.say(speech.text, **VOICES[speech.lang or turn.lang])
-
     if turn.gather:
         gather = turn.gather
         action = node_url(gather.node)
@@ -54,19 +61,32 @@ def render(turn, speeches, node_url, origin=""):
             finish_on_key=gather.finish_on_key,
         )
         for speech in speeches:
-            speak(nest, speech)
+            say_or_play(nest, speech, turn.lang, origin)
         # No key (or `#` alone) falls through the Gather: come back to the node with no input.
         response.redirect(node_url(gather.node), method="POST")
         return str(response)
     for speech in speeches:
-        speak(response, speech)
+        say_or_play(response, speech, turn.lang, origin)
     if turn.queue:
-        response.enqueue(turn.queue)
+        wait = {"wait_url": wait_url, "wait_url_method": "POST"} if wait_url else {}
+        response.enqueue(turn.queue, **wait)
     response.hangup()
     return str(response)
 
 
-def template(turn, slots, node_url, state_mark=None):
+def hold(turn, speeches, origin=""):
+    """Build a queue's waitUrl document: the turn's words, then the hold music.
+
+    No <Hangup>: here it would end the call of a caller waiting for an agent.
+    """
+    response = VoiceResponse()
+    for speech in speeches:
+        say_or_play(response, speech, turn.lang, origin)
+    response.play(HOLD_MUSIC)
+    return str(response)
+
+
+def template(turn, slots, node_url, state_mark=None, wait_url=None):
     """Build a turn's TwiML once, with a slot where each phrase and the sealed state go.
 
     `slots` holds, per phrase, its language (None: the turn's) and whether it is played
@@ -80,7 +100,8 @@ def template(turn, slots, node_url, state_mark=None):
         mark = f"\ue000{index}\ue001"
         speeches.append(Speech(mark, mark if played else None, lang))
     parts = []
-    for index, part in enumerate(SLOT.split(render(turn, speeches, node_url))):
+    document = render(turn, speeches, node_url, wait_url=wait_url)
+    for index, part in enumerate(SLOT.split(document)):
         if index % 2:  # re.split puts each captured slot number between two texts
             parts.append(int(part))
             continue

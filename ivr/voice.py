@@ -23,6 +23,7 @@ from ivr.types import Turn
 log = identity.logger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 MAX_DIGITS = 64  # more than any entry needs; the rest of a flood is dropped at the edge
+MAX_QUEUE = 5000  # Twilio's largest queue: a QueuePosition past it is junk, not a place
 # A %-escape that is not UTF-8 stays as it came ("%FF"), as werkzeug keeps it.
 KEEP_BAD_ESCAPES = "werkzeug.url_quote"
 ENCODED_SEPARATOR = re.compile("%(26|3[dD])")  # an "&" or "=" inside a name or value
@@ -118,7 +119,8 @@ def document(lang, slots, gather, queue, hangup, script_root, stateful):
     placeholder for the sealed state. It holds nothing of any caller's."""
     turn = Turn(lang=lang, gather=gather, queue=queue, hangup=hangup)
     urls = functools.partial(node_url, stateful=stateful, script_root=script_root)
-    return twiml.template(turn, slots, urls, state_mark=SEALED)
+    wait_url = url_for("voice.hold", lang=lang) if queue else None
+    return twiml.template(turn, slots, urls, state_mark=SEALED, wait_url=wait_url)
 
 
 @functools.lru_cache(maxsize=256)
@@ -183,6 +185,28 @@ def node(node):
     sid, to, state = values.get("CallSid", ""), values.get("To"), request.args.get(STATE_PARAM)
     step = hotline().step(sid, node, keys_from(values), state, to=to, caller=values.get("From"))
     return reply(step)
+
+
+@bp.route("/hold", methods=["GET", "POST"])
+def hold():
+    """The agents' queue's waitUrl: that they are busy and the caller's place, then music.
+
+    Twilio requests it again each time it has played, with the caller's QueuePosition.
+    """
+    spoken = hotline().hold(request.args.get("lang"), queue_position(fields()))
+    origin = ""
+    if any(speech.path for speech in spoken.speeches):
+        origin = signature.public_origin(request, current_app.config["IVR_PUBLIC_URL"])
+    body = twiml.hold(spoken.turn, spoken.speeches, origin)
+    return Response(body, status=200, mimetype="text/xml")
+
+
+def queue_position(values):
+    """The caller's place in the queue (1: next) as Twilio sends it, or None for junk."""
+    text = (values.get("QueuePosition") or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_QUEUE))):
+        return None
+    return int(text) if 1 <= int(text) <= MAX_QUEUE else None
 
 
 @bp.route("/status", methods=["GET", "POST"])

@@ -250,6 +250,38 @@ def test_agent_in_office_hours(phone):
     assert phone.last("transfer").data["queue"] == "12333-agents"
 
 
+@pytest.mark.parametrize(
+    ("keys", "queued", "on_hold"),
+    (
+        ((), "正在为您转接人工服务，请稍候。", "坐席正忙，您是下一位，请稍候。"),
+        (
+            ("9",),
+            "Connecting you to an agent. Please hold.",
+            "All our agents are busy. You are next in line. Please hold.",
+        ),
+    ),
+)
+def test_on_hold_the_line_says_the_agents_are_busy_and_the_place_then_music(
+    app, keys, queued, on_hold
+):
+    """Not music alone (issue #21, point 8): the queue's waitUrl is the line's own, asked
+    again each time its words and music have played, until an agent answers."""
+    phone = Phone.for_app(app, token=TOKEN, agent_after=30)
+    phone.dial()
+    for key in keys:
+        phone.press(key)
+    phone.press("0")
+    heard = phone.heard.split("\n")
+    assert heard[0] == queued
+    assert set(heard[1:]) == {on_hold}
+    after = [e for e in phone.events if e.t >= phone.last("transfer").t]
+    kinds = [e.kind for e in after if e.kind in ("say", "play", "bridged")]
+    assert kinds[:4] == ["say", "play", "say", "play"]  # its words, the music, again
+    assert kinds[-1] == "bridged"
+    music = {e.data["url"] for e in after if e.kind == "play"}
+    assert music == {"http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"}
+
+
 def test_agent_outside_office_hours(phone, clock):
     clock.advance(days=3)  # Saturday
     phone.dial(to="010-12333").press("0")
@@ -289,7 +321,9 @@ def test_no_input_reprompts_then_goodbye_out_of_hours(phone, clock):
 
 def test_no_input_in_agent_hours_puts_the_caller_through(phone):
     phone.dial().wait().wait().wait()
-    assert phone.heard == "对不起，多次没有收到您的按键。\n正在为您转接人工服务，请稍候。"
+    assert phone.heard.startswith(
+        "对不起，多次没有收到您的按键。\n正在为您转接人工服务，请稍候。\n坐席正忙，"
+    )
     assert phone.last("transfer").data["queue"] == "12333-agents"
 
 

@@ -17,6 +17,7 @@ from ivr.prompts import Ref
 from ivr.spoken import Value
 from tests.conftest import TOKEN
 from tests.test_webhooks import Caller
+from tests.test_webhooks import post
 
 SID = "CA" + "7" * 32
 HEAD = '<?xml version="1.0" encoding="UTF-8"?>'
@@ -114,11 +115,44 @@ def test_answer(line):
     assert step(caller, "pin", "123456") == gather("balance", balance + speak("after_answer"))
 
 
+# The agents' queue, and the line's own waitUrl in the caller's language (issue #21, point 8).
+ENQUEUE = '<Enqueue waitUrl="/voice/hold?lang={lang}" waitUrlMethod="POST">12333-agents</Enqueue>'
+HOLD_MUSIC = "<Play>http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3</Play>"
+
+
 def test_transfer(line):
     caller, speak = line
     caller.ring("010-12333")
-    expected = f"{HEAD}<Response>{speak('transferring')}<Enqueue>12333-agents</Enqueue><Hangup /></Response>"
+    expected = (
+        f"{HEAD}<Response>{speak('transferring')}{ENQUEUE.format(lang='zh')}<Hangup /></Response>"
+    )
     assert step(caller, "main", "0") == expected
+    caller.ring("010-12333")
+    step(caller, "main", "9")
+    heard = speak("transferring", lang="en")
+    expected = f"{HEAD}<Response>{heard}{ENQUEUE.format(lang='en')}<Hangup /></Response>"
+    assert step(caller, "main", "0") == expected
+
+
+@pytest.mark.parametrize(
+    ("lang", "position", "key", "params"),
+    (
+        ("zh", "1", "queue_next", {}),
+        ("zh", "3", "queue_position", {"position": Value("number", 3)}),
+        ("en", "12", "queue_position", {"position": Value("number", 12)}),
+        ("en", "", "queue_wait", {}),  # no place given: that they are busy, no number
+        ("zh", "0", "queue_wait", {}),
+        ("zh", "x1", "queue_wait", {}),
+        ("zh", "9" * 5000, "queue_wait", {}),
+    ),
+)
+def test_hold_says_the_agents_are_busy_and_the_place_then_music(line, lang, position, key, params):
+    """The waitUrl's document: words, then music, and no <Hangup> (it would end a waiting
+    call); Twilio requests it again once it has played."""
+    caller, speak = line
+    data = {"CallSid": SID, "QueuePosition": position}
+    got = document(post(caller.client, f"/voice/hold?lang={lang}", data))
+    assert got == f"{HEAD}<Response>{speak(key, lang=lang, **params)}{HOLD_MUSIC}</Response>"
 
 
 def test_three_silences_in_agent_hours_reach_an_agent(line):
@@ -127,7 +161,7 @@ def test_three_silences_in_agent_hours_reach_an_agent(line):
     step(caller, "main")
     step(caller, "main")
     heard = speak("no_input_limit") + speak("transferring")  # never "输入次数" after silence
-    expected = f"{HEAD}<Response>{heard}<Enqueue>12333-agents</Enqueue><Hangup /></Response>"
+    expected = f"{HEAD}<Response>{heard}{ENQUEUE.format(lang='zh')}<Hangup /></Response>"
     assert step(caller, "main") == expected
 
 

@@ -192,6 +192,14 @@ def test_bad_signature_is_403(client, headers):
     assert response.status_code == 403
 
 
+def test_the_hold_is_signed_like_every_webhook(client):
+    data = {"CallSid": "CA1", "QueuePosition": "2"}
+    assert client.post("/voice/hold?lang=zh", data=data).status_code == 403
+    signed = twiml(post(client, "/voice/hold?lang=zh", data))
+    assert spoken(signed) == "坐席正忙，您排在第二位，请稍候。"
+    assert signed.find("Hangup") is None  # a hang-up here would end the waiting call
+
+
 def test_signature_over_other_params_is_403(client):
     url = "http://localhost/voice/node/main"
     signature = VALIDATOR.compute_signature(url, {"CallSid": "CA1", "Digits": "1"})
