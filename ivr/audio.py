@@ -18,6 +18,7 @@ import json
 import os
 import re
 import string
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import click
@@ -138,25 +139,28 @@ def load_manifest(directory):
 def render(prompts, lang, directory, force=False, progress=None):
     """Render a language's prompts and clips; return (rendered, unchanged, removed) counts.
 
-    Only texts whose hash differs from the manifest's are spoken again.
+    Only texts whose hash differs from the manifest's are spoken again, on every core: each
+    clause is an espeak-ng process of its own, so one at a time left the cores idle.
     """
     folder = Path(directory) / lang
     folder.mkdir(parents=True, exist_ok=True)
     manifest = load_manifest(folder)
     wanted = items(prompts, lang)
-    rendered = unchanged = 0
-    for key, text in (progress or (lambda x: x))(sorted(wanted.items())):
-        digest = text_hash(text)
-        path = folder / f"{key}.wav"
-        if not force and manifest.get(key) == digest and path.exists():
-            unchanged += 1
-            continue
-        sound = prepare(tts.synthesize(text))
-        if key in prompts.texts[lang]:  # a whole prompt: the pause after it is in its file
-            sound += tts.audio_segment().silent(tts.final_pause(text), frame_rate=RATE)
-        sound.export(path, format="wav").close()
-        manifest[key] = digest
-        rendered += 1
+    entries = sorted(wanted.items())
+    stale = [
+        (key, text)
+        for key, text in entries
+        if force or manifest.get(key) != text_hash(text) or not (folder / f"{key}.wav").exists()
+    ]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        done = {
+            key: pool.submit(_render_one, prompts, lang, folder, key, text) for key, text in stale
+        }
+        for key, text in (progress or (lambda x: x))(entries):
+            if key in done:
+                done[key].result()
+                manifest[key] = text_hash(text)
+    rendered, unchanged = len(stale), len(entries) - len(stale)
     removed = 0
     for path in folder.glob("*.wav"):
         if path.stem not in wanted:
@@ -165,6 +169,14 @@ def render(prompts, lang, directory, force=False, progress=None):
     manifest = {key: manifest[key] for key in sorted(wanted)}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return rendered, unchanged, removed
+
+
+def _render_one(prompts, lang, folder, key, text):
+    """Speak one text into its WAV; a whole prompt ends with the pause after its last mark."""
+    sound = prepare(tts.synthesize(text))
+    if key in prompts.texts[lang]:
+        sound += tts.audio_segment().silent(tts.final_pause(text), frame_rate=RATE)
+    sound.export(folder / f"{key}.wav", format="wav").close()
 
 
 class Library:
