@@ -8,6 +8,7 @@ peers when root).
 """
 
 import array
+import contextlib
 import importlib.util
 import json
 import math
@@ -176,20 +177,29 @@ def front(app, tmp_path_factory):
         pytest.skip('pjsua2 is not installed (pip install "./softphone[sip]")')
     base, _ = app
     port = free_udp_port()
+    with running_front(base, port, tmp_path_factory.mktemp("sip-front")) as log:
+        yield port, log
+
+
+@contextlib.contextmanager
+def running_front(base, port, folder, *extra):
+    """Run `softphone sip` (the command, its own process) on `port`; yield its transcript's path.
+
+    Its RTP ports are random, so fronts of other tests and workers do not meet."""
     rtp = random.randrange(41000, 59000, 20)
     command = [
         *[sys.executable, "-m", "softphone", "sip", f"{base}/voice"],
         *["--listen", f"127.0.0.1:{port}", "--rtp-port", str(rtp), "--no-tcp"],
         *["--status-callback", f"{base}/status", "--token", "test-token"],
-        *["--audio-cache", str(tmp_path_factory.mktemp("sip-audio"))],
+        *["--audio-cache", str(folder / "audio"), *extra],
     ]
-    log = tmp_path_factory.mktemp("sip-front") / "front.log"
+    log = folder / "front.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE)
     try:
         line = read_line(process.stderr, timeout=20)
         assert "listening on" in line, line + process.stderr.read().decode()
-        yield port, log
+        yield log
     finally:
         process.terminate()
         try:
@@ -235,14 +245,14 @@ def clear(seen):
         seen.get_nowait()
 
 
-def sipp(scenario, service, port, tmp_path, **values):
+def sipp(scenario, service, port, tmp_path, calls=1, **values):
     text = (HERE / scenario).read_text(encoding="utf-8")
     for name, value in values.items():
         text = text.replace(name, str(value))
     path = tmp_path / scenario
     path.write_text(text, encoding="utf-8")
     command = [
-        *["sipp", "-sf", str(path), "-s", service, "-m", "1", "-l", "1"],
+        *["sipp", "-sf", str(path), "-s", service, "-m", str(calls), "-l", str(calls)],
         *["-i", "127.0.0.1", "-p", str(free_udp_port()), "-mp", str(free_udp_port())],
         *["-timeout", "20s", "-timeout_error", "-nostdin", f"127.0.0.1:{port}"],
     ]
@@ -495,3 +505,93 @@ def test_baresip_keys_cut_the_prompt_and_reach_the_action(front, app, baresip):
     assert gaps, "no silence after the key: the prompt was not cut"
     cut = gaps[0][0] / 50
     assert 1.0 <= cut <= 2.2, f"the prompt stopped at {cut:.2f} s, not at the key (1.5 s)"
+
+
+# more than one process: Kamailio's dispatcher in front (docs/kamailio-dispatcher.cfg)
+
+KAMAILIO_CFG = Path(__file__).resolve().parents[2] / "docs" / "kamailio-dispatcher.cfg"
+needs_kamailio = pytest.mark.skipif(
+    not shutil.which("kamailio") and not Path("/usr/sbin/kamailio").exists(),
+    reason="kamailio is not installed (Debian kamailio; make test installs it when root)",
+)
+
+
+@contextlib.contextmanager
+def running_kamailio(port, instances, folder):
+    """Kamailio with the docs' dispatcher config on `port`, in front of `instances` (ports)."""
+    listing = folder / "softphone.list"
+    listing.write_text("".join(f"1 sip:127.0.0.1:{p} 0 0\n" for p in instances))
+    command = [
+        *[shutil.which("kamailio") or "/usr/sbin/kamailio", "-DD", "-E", "-f", str(KAMAILIO_CFG)],
+        *["-A", f"LISTEN=udp:127.0.0.1:{port}", "-A", f'DISPATCHER_LIST="{listing}"'],
+        *["-A", "PING_INTERVAL=1", "-A", "FR_TIMER=1000"],
+        *["-Y", str(folder), "-w", str(folder), "-m", "32", "-M", "4"],
+    ]
+    log = folder / "kamailio.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while udp_port_free(port):  # Kamailio has bound it once it is taken
+            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "Kamailio did not listen within 10 s"
+            time.sleep(0.05)
+        yield log
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def udp_port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def calls_in(log):
+    return log.read_text(errors="replace").count("(Call-ID ")
+
+
+@needs_pjsua2
+@needs_sipp
+@needs_kamailio
+def test_kamailio_spreads_calls_over_two_instances_and_skips_a_dead_one(app, tmp_path):
+    """Two `softphone sip` of 2 calls each behind Kamailio take 4 calls at once; the
+    dispatcher list also names a port where nothing answers, and no call is lost to it."""
+    base, seen = app
+    clear(seen)
+    one, two, dead, proxy = (free_udp_port() for _ in range(4))
+    folders = [tmp_path / name for name in ("one", "two", "kamailio")]
+    for folder in folders:
+        folder.mkdir()
+    with (
+        running_front(base, one, folders[0], "--max-calls", "2") as log_one,
+        running_front(base, two, folders[1], "--max-calls", "2") as log_two,
+        running_kamailio(proxy, [one, two, dead], folders[2]) as log_proxy,
+    ):
+        started = time.monotonic()
+        done = sipp("uac_proxy.xml", "gather", proxy, tmp_path, HOLD_MS=2500, calls=4)
+        took = time.monotonic() - started
+        assert done.returncode == 0, done.stdout.decode()[-2000:] + log_proxy.read_text()[-3000:]
+        # every call reached one instance once: four first webhooks, each call's own
+        firsts = [drain(seen, "voice") for _ in range(4)]
+        assert all(firsts), firsts
+        assert sorted(form["SipHeader_X-Call"] for form in firsts) == ["1", "2", "3", "4"]
+        assert drain(seen, "voice", timeout=0.5) is None
+        # spread over both (each takes 2 at most: a third would be refused, 486 Too many calls)
+        deadline = time.monotonic() + 5
+        while calls_in(log_one) + calls_in(log_two) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (calls_in(log_one), calls_in(log_two)) == (2, 2)
+        routed = log_proxy.read_text(errors="replace")
+        # the dead one was tried before its first probe came back, and marked; or never tried
+        tried = f"goes to sip:127.0.0.1:{dead}" in routed
+        assert tried == ("did not answer: marked inactive" in routed), routed
+        assert took < 15, f"the four calls took {took:.1f} s"
