@@ -21,10 +21,6 @@ SECRET_QUERY = urlencode([SECRET_FLAG])
 # they are and no prompt holds.
 SLOT = re.compile("\ue000([0-9]+)\ue001")
 STATE = object()  # the slot of a template where the call's sealed state goes
-# What a caller on hold hears after the line's words: Twilio's own classical hold music, the
-# track its queue tutorials play from a waitUrl (its default playlist is a TwiML document, so
-# a waitUrl of ours cannot <Play> it). A waitUrl that runs out is requested again: it loops.
-HOLD_MUSIC = "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
 
 
 def say_or_play(parent, speech, lang, origin=""):
@@ -74,15 +70,16 @@ def render(turn, speeches, node_url, origin="", wait_url=None):
     return str(response)
 
 
-def hold(turn, speeches, origin=""):
-    """Build a queue's waitUrl document: the turn's words, then the hold music.
+def hold(turn, speeches, music, loops, origin=""):
+    """Build a queue's waitUrl document: the turn's words, then the music `loops` times.
 
-    No <Hangup>: here it would end the call of a caller waiting for an agent.
+    No <Hangup>: here it would end the call of a caller waiting for an agent. Twilio asks
+    for the document again once it has played, so words and music take turns.
     """
     response = VoiceResponse()
     for speech in speeches:
         say_or_play(response, speech, turn.lang, origin)
-    response.play(HOLD_MUSIC)
+    response.play(music, loop=loops)
     return str(response)
 
 

@@ -10,10 +10,12 @@ from flask import Request
 from flask import Response
 from flask import current_app
 from flask import request
+from flask import send_file
 from flask import url_for
 from flask.sessions import SessionInterface
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ivr import hold_music
 from ivr import identity
 from ivr import signature
 from ivr import twiml
@@ -29,6 +31,9 @@ KEEP_BAD_ESCAPES = "werkzeug.url_quote"
 ENCODED_SEPARATOR = re.compile("%(26|3[dD])")  # an "&" or "=" inside a name or value
 TRACE_HEADER = "X-IVR-Trace"  # the nodes, keys and exits of a turn, for path coverage
 SEALED = "SEALED-STATE"  # stands for the sealed state in a node URL of a template (URL-safe)
+# Audio anyone may fetch, signed or not (as /audio): the line's own tune holds no one's data.
+UNSIGNED = ("voice.music",)
+MUSIC_LOOPS = 2  # plays of the tune (19 s) between two sayings of the caller's place
 
 
 class WebhookRequest(Request):
@@ -163,7 +168,7 @@ def check_signature():
     if request.method == "POST" and not request.form and request.unreadable:
         return reply(hotline().busy())
     token = current_app.config["TWILIO_AUTH_TOKEN"]
-    if not token:
+    if not token or request.endpoint in UNSIGNED:
         return None
     if signature.is_valid(request, token, current_app.config["IVR_PUBLIC_URL"]):
         return None
@@ -194,11 +199,22 @@ def hold():
     Twilio requests it again each time it has played, with the caller's QueuePosition.
     """
     spoken = hotline().hold(request.args.get("lang"), queue_position(fields()))
-    origin = ""
-    if any(speech.path for speech in spoken.speeches):
-        origin = signature.public_origin(request, current_app.config["IVR_PUBLIC_URL"])
-    body = twiml.hold(spoken.turn, spoken.speeches, origin)
+    origin = signature.public_origin(request, current_app.config["IVR_PUBLIC_URL"])
+    music = origin + url_for("voice.music")
+    body = twiml.hold(spoken.turn, spoken.speeches, music, MUSIC_LOOPS, origin)
     return Response(body, status=200, mimetype="text/xml")
+
+
+@bp.get("/hold/music.wav")
+def music():
+    """The line's own hold music, which the hold's <Play> fetches; Twilio keeps it cached."""
+    return send_file(
+        io.BytesIO(hold_music.wav()),
+        mimetype="audio/wav",
+        etag=hold_music.etag(),
+        max_age=86400,
+        conditional=True,
+    )
 
 
 def queue_position(values):

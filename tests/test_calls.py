@@ -266,7 +266,7 @@ def test_on_hold_the_line_says_the_agents_are_busy_and_the_place_then_music(
 ):
     """Not music alone (issue #21, point 8): the queue's waitUrl is the line's own, asked
     again each time its words and music have played, until an agent answers."""
-    phone = Phone.for_app(app, token=TOKEN, agent_after=30)
+    phone = Phone.for_app(app, token=TOKEN, agent_after=60)
     phone.dial()
     for key in keys:
         phone.press(key)
@@ -276,10 +276,12 @@ def test_on_hold_the_line_says_the_agents_are_busy_and_the_place_then_music(
     assert set(heard[1:]) == {on_hold}
     after = [e for e in phone.events if e.t >= phone.last("transfer").t]
     kinds = [e.kind for e in after if e.kind in ("say", "play", "bridged")]
-    assert kinds[:4] == ["say", "play", "say", "play"]  # its words, the music, again
+    assert kinds[:5] == ["say", "play", "play", "say", "play"]  # words, the tune twice, again
     assert kinds[-1] == "bridged"
     music = {e.data["url"] for e in after if e.kind == "play"}
-    assert music == {"http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"}
+    assert music == {"http://localhost/voice/hold/music.wav"}  # the line's own, played offline
+    played = [e.data["duration"] for e in after if e.kind == "play"]
+    assert played[:2] == [19.2, 19.2]  # twice, between two sayings of the place
 
 
 def test_agent_outside_office_hours(phone, clock):

@@ -117,7 +117,7 @@ def test_answer(line):
 
 # The agents' queue, and the line's own waitUrl in the caller's language (issue #21, point 8).
 ENQUEUE = '<Enqueue waitUrl="/voice/hold?lang={lang}" waitUrlMethod="POST">12333-agents</Enqueue>'
-HOLD_MUSIC = "<Play>http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3</Play>"
+HOLD_MUSIC = '<Play loop="2">http://localhost/voice/hold/music.wav</Play>'
 
 
 def test_transfer(line):

@@ -1,8 +1,10 @@
 """Every webhook answers 200 and valid TwiML whatever arrives; only a bad signature gets 403."""
 
 import contextlib
+import io
 import logging
 import socket
+import wave
 import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
@@ -198,6 +200,20 @@ def test_the_hold_is_signed_like_every_webhook(client):
     signed = twiml(post(client, "/voice/hold?lang=zh", data))
     assert spoken(signed) == "坐席正忙，您排在第二位，请稍候。"
     assert signed.find("Hangup") is None  # a hang-up here would end the waiting call
+
+
+def test_the_hold_music_is_the_lines_own_and_anyone_may_fetch_it(client):
+    """A tune of the line's own (ivr/hold_music.py): nothing to fetch from elsewhere, so the
+    softphone plays it offline, and no signature is needed (as for /audio: no one's data)."""
+    response = client.get("/voice/hold/music.wav")
+    assert response.status_code == 200
+    assert response.mimetype == "audio/wav"
+    with wave.open(io.BytesIO(response.data)) as music:
+        assert (music.getframerate(), music.getnchannels(), music.getsampwidth()) == (8000, 1, 2)
+        assert music.getnframes() / music.getframerate() == pytest.approx(19.2)
+    again = client.get("/voice/hold/music.wav", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304  # kept between plays
+    assert client.post("/voice/hold/music.wav").mimetype == "text/xml"  # a webhook's answer
 
 
 def test_signature_over_other_params_is_403(client):
