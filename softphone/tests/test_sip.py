@@ -141,10 +141,12 @@ def app():
 
     @flask.post("/voice")
     def voice():
-        seen.put(("voice", dict(request.form)))
+        seen.put(("voice", {**request.form, "_at": time.monotonic()}))
         to = request.form["To"]
         if to == "reject":
             return xml('<Reject reason="busy"/>')
+        if to == "redirect":
+            return xml(f"<Say>{GREETING}</Say><Redirect>/next</Redirect>")
         if to == "listen":
             return xml(f"<Say>{GREETING}</Say><Play>/tone.wav</Play><Hangup/>")
         return xml(
@@ -156,6 +158,11 @@ def app():
     def digits():
         seen.put(("digits", dict(request.form)))
         return xml(f"<Say>You entered {request.form.get('Digits', '')}.</Say><Hangup/>")
+
+    @flask.post("/next")
+    def next_document():
+        seen.put(("next", {**request.form, "_at": time.monotonic()}))
+        return xml('<Pause length="5"/>')
 
     @flask.post("/status")
     def status():
@@ -309,6 +316,23 @@ def test_a_callers_bye_posts_the_status_callback(front, app, tmp_path):
     assert status["CallDuration"] == "2"  # 1.5 s, rounded up as Twilio rounds
     assert time.monotonic() - started < 5
     assert drain(seen, "digits", timeout=0.5) is None  # the Gather never posted
+
+
+@needs_pjsua2
+@needs_sipp
+def test_a_redirect_is_requested_once_the_audio_before_it_was_heard(front, app, tmp_path):
+    port, log = front
+    _, seen = app
+    clear(seen)
+    done = sipp("uac_bye.xml", "redirect", port, tmp_path, HOLD_MS=3000)
+    assert done.returncode == 0, done.stdout.decode()[-2000:]
+    first, following = drain(seen, "voice"), drain(seen, "next")
+    assert following is not None, "the redirect was never requested"
+    # <Say> then <Redirect>: Twilio requests the next document once the words were heard.
+    # The ACK, the 20 ms bridge tick and the webhook add a little; never less than the words.
+    greeting = len(greeting_audio(log)) / RATE
+    waited = following["_at"] - first["_at"]
+    assert greeting <= waited <= greeting + 0.6, (waited, greeting)
 
 
 # baresip: what the caller hears

@@ -158,6 +158,10 @@ class Call(Gathering, Queues, Recording):
         say_seconds: (text, voice, language) -> seconds a <Say> takes; None estimates them. A
             real-time driver (the SIP front) gives the length of the audio it will play, so
             the engine's timeline (barge-in, the Gather timeout's start) is the caller's.
+        before_request: called with no argument just before each document is requested (a
+            <Redirect>, an action, a waitUrl, the fallback); a real-time driver plays the
+            audio computed so far and returns once the caller has heard it, so a webhook is
+            requested when Twilio would request it, not as soon as the verbs before it run.
     """
 
     def __init__(
@@ -177,6 +181,7 @@ class Call(Gathering, Queues, Recording):
         recordings=None,
         timer=time.monotonic,
         say_seconds=None,
+        before_request=None,
     ):
         if answer is not None and answer not in DIAL_ANSWERS:
             raise ValueError(f"answer must be one of {', '.join(DIAL_ANSWERS)}, not {answer!r}")
@@ -189,6 +194,7 @@ class Call(Gathering, Queues, Recording):
         self.extra_params = dict(extra_params or {})
         self.agent_after, self.answer, self.timer = agent_after, answer, timer
         self.say_seconds = say_seconds
+        self.before_request = before_request
         self.recordings_dir, self.recordings_folder, self.recordings = recordings, None, {}
         self.events = []
         self.t = 0.0
@@ -340,6 +346,8 @@ class Call(Gathering, Queues, Recording):
             )
             self.verbs = []
             return self.end("completed")
+        if self.before_request is not None:
+            self.before_request()
         method = (method or "POST").upper()
         params = {**self.params(), **extra}
         self.status = "in-progress"

@@ -52,6 +52,7 @@ PLAYOUT = 0.3  # seconds between the last audio and the BYE: the phone's jitter 
 STOP_WAIT = 3.0  # seconds the front waits for its calls to end when it stops
 STRETCH_SECONDS = 60.0  # the longest run of audio joined into one file outside a Gather
 ENDED = ("completed", "busy", "no-answer", "failed", "canceled")
+AUDIBLE = ("say", "play", "pause")  # the events the caller hears
 SIP_REJECT = {"busy": 486, "rejected": 603}  # <Reject reason>: the final SIP answer
 
 
@@ -432,6 +433,8 @@ class Session:
         self.hung_up = False
         self.deferred = []  # the status callback, sent when the call really ends
         self.call = None
+        self.shown = 0  # the engine's events up to this mark are shown and played
+        self.heard_prompts = None  # (first event, mark): a Gather's prompts, shown once heard
         self.thread = threading.Thread(target=self.run, name="sip-call", daemon=True)
 
     def post(self, message):
@@ -528,6 +531,7 @@ class Session:
             self.fetch,
             measure=lambda url: media.play(url)[1],
             say_seconds=lambda text, voice, language: media.say(text, voice, language)[1],
+            before_request=self.catch_up,
             extra_params=invite.params(),
             **options,
         )
@@ -539,47 +543,66 @@ class Session:
             f"{self.label()} {call.call_sid} from {self.invite.caller or '?'} to "
             f"{self.invite.to or '?'} (Call-ID {self.invite.call_id}, {self.invite.source_ip})"
         )
-        shown = call.mark()
+        self.shown = call.mark()
         call.start()
         self.check_bye()
-        if call.ended and not call.answered():  # <Reject>, or an error before any audio
+        if call.ended and not self.answered and not call.answered():  # <Reject>, an early error
             reject = next((e for e in call.events if e.kind == "reject"), None)
             reason = reject.data.get("reason", "rejected") if reject else "rejected"
-            self.show(call.since(shown))
+            self.show(call.since(self.shown))
             self.hang_up(SIP_REJECT.get(reason, 603))
             return
-        if not self.answer():
-            raise Hangup(time.monotonic())
-        self.answered, self.answered_at = True, time.monotonic()
-        self.wait_for_media()
         while True:
-            new = call.since(shown)
-            shown = call.mark()
+            self.catch_up()
             expects = call.expects()
-            prompts = []
-            if expects is not None and expects["kind"] == "gather":
-                first, last = call.prompts_span
-                prompts = call.events[first:last]
-            before = [e for e in new if not any(e is p for p in prompts)]
-            self.show(before)
-            self.play([e for e in before if e.kind in ("say", "play", "pause")], barge_in=False)
             if call.ended or expects is None:
                 break
             if expects["kind"] == "gather":
-                keys = self.gather(prompts, expects)
+                first, last = call.prompts_span
+                keys = self.gather(call.events[first:last], expects)
             elif expects["kind"] == "record":
                 keys = self.record(expects)
             else:  # <Echo>: only a hang-up ends it
                 self.wait_until(math.inf)
                 keys = Keys(hangup=True)
-            before_keys, first = call.mark(), call.prompts_span[0]
+            # the prompts as heard (a key may have cut them) are shown before what follows
+            self.heard_prompts = (call.prompts_span[0], call.mark())
             call.send(keys)
-            if prompts:  # the prompts as heard: a key may have cut them
-                heard = [e for e in call.events[first:] if e.seq < before_keys]
-                self.show([e for e in heard if e.kind in ("say", "play", "pause")])
-        self.show(call.since(shown))
         self.wait_until(time.monotonic() + PLAYOUT)
         self.hang_up(200)
+
+    def catch_up(self):
+        """Show and play what the engine computed since the last catch-up, until it is heard.
+
+        The engine calls it (`before_request`) before each webhook, so a <Redirect> or an
+        action is requested once the audio before it has been heard, as Twilio requests it.
+        A waiting Gather's prompts are left to `gather`, which plays them with barge-in.
+        """
+        call = self.call
+        if self.heard_prompts is not None:
+            first, before = self.heard_prompts
+            self.heard_prompts = None
+            heard = [e for e in call.events[first:] if e.seq < before]
+            self.show([e for e in heard if e.kind in AUDIBLE])
+        prompts = []
+        expects = call.expects()
+        if expects is not None and expects["kind"] == "gather":
+            first, last = call.prompts_span
+            prompts = call.events[first:last]
+        new = [e for e in call.since(self.shown) if not any(e is p for p in prompts)]
+        self.shown = call.mark()
+        self.show(new)
+        audible = [e for e in new if e.kind in AUDIBLE]
+        if (audible or expects is not None) and not self.answered:
+            self.answer_now()
+        self.play(audible, barge_in=False)
+
+    def answer_now(self):
+        """Answer (200 OK) and wait for the caller's ACK and audio stream."""
+        if not self.answer():
+            raise Hangup(time.monotonic())
+        self.answered, self.answered_at = True, time.monotonic()
+        self.wait_for_media()
 
     def show(self, events):
         for event in events:
@@ -668,7 +691,7 @@ class Session:
 
     def gather(self, prompts, expects):
         """Play a Gather's prompts and take keys by its rules; return the engine's Keys."""
-        began, seconds = self.play([e for e in prompts if e.kind in ("say", "play", "pause")], True)
+        began, seconds = self.play([e for e in prompts if e.kind in AUDIBLE], True)
         prompts_end = began + seconds
         timeout, num_digits = expects["timeout"], expects.get("num_digits")
         finish = expects.get("finish_on_key", "#")
