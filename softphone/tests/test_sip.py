@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import wave
 from pathlib import Path
 
@@ -145,6 +146,8 @@ def app():
         to = request.form["To"]
         if to == "reject":
             return xml('<Reject reason="busy"/>')
+        if to == "record":
+            return xml('<Say>Leave a message.</Say><Record action="/recorded" maxLength="10"/>')
         if to == "redirect":
             return xml(f"<Say>{GREETING}</Say><Redirect>/next</Redirect>")
         if to == "listen":
@@ -163,6 +166,13 @@ def app():
     def next_document():
         seen.put(("next", {**request.form, "_at": time.monotonic()}))
         return xml('<Pause length="5"/>')
+
+    @flask.post("/recorded")
+    def recorded():
+        url = request.form["RecordingUrl"]
+        with urllib.request.urlopen(url, timeout=5) as reply:  # as an app fetches it
+            seen.put(("recorded", {**request.form, "_wav": reply.read(), "_type": reply.headers}))
+        return xml("<Hangup/>")
 
     @flask.post("/status")
     def status():
@@ -216,6 +226,14 @@ def running_front(base, port, folder, *extra):
             process.wait()
         process.stderr.close()
     assert process.returncode == 0, f"the front exited with {process.returncode}"
+
+
+@needs_pjsua2
+def test_the_front_prints_no_pjlib_lines(front):
+    _, log = front  # the fixture waited for "listening on": its start-up is over
+    printed = log.read_text(errors="replace")
+    assert "pjlib" not in printed, printed[:500]
+    assert "PJSUA state" not in printed, printed[:500]
 
 
 def read_line(stream, timeout):
@@ -341,16 +359,19 @@ def test_a_redirect_is_requested_once_the_audio_before_it_was_heard(front, app, 
 class Baresip:
     """baresip driven through ctrl_tcp; its sndfile module records what it heard."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, source=None):
         self.folder = folder
         self.records = folder / "rec"
         self.records.mkdir()
-        silence = folder / "silence.wav"
-        with wave.open(str(silence), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(RATE)
-            out.writeframes(b"\0\0" * RATE * 30)
+        silence = folder / "silence.wav"  # what the caller says: silence, or `source` (WAV)
+        if source is not None:
+            silence.write_bytes(source)
+        else:
+            with wave.open(str(silence), "wb") as out:
+                out.setnchannels(1)
+                out.setsampwidth(2)
+                out.setframerate(RATE)
+                out.writeframes(b"\0\0" * RATE * 30)
         self.control = free_port()
         config = {
             "poll_method": "epoll",
@@ -529,6 +550,48 @@ def test_baresip_keys_cut_the_prompt_and_reach_the_action(front, app, baresip):
     assert gaps, "no silence after the key: the prompt was not cut"
     cut = gaps[0][0] / 50
     assert 1.0 <= cut <= 2.2, f"the prompt stopped at {cut:.2f} s, not at the key (1.5 s)"
+
+
+def goertzel(samples, hz):
+    """The power of one frequency in `samples` (8 kHz), per sample."""
+    k = 2 * math.cos(2 * math.pi * hz / RATE)
+    a = b = 0.0
+    for x in samples:
+        a, b = x + k * a - b, a
+    return (a * a + b * b - k * a * b) / max(len(samples), 1) ** 2
+
+
+@needs_pjsua2
+@needs_baresip
+def test_record_keeps_the_callers_audio_served_as_the_recording_url(front, app, tmp_path):
+    """baresip says a 660 Hz tone; <Record> keeps it, and the app fetches it as a WAV."""
+    port, _ = front
+    _, seen = app
+    clear(seen)
+    phone = Baresip(tmp_path, source=tone_wav(30, hz=660))
+    try:
+        phone.send("dial", f"sip:record@127.0.0.1:{port}")
+        assert drain(seen, "voice", timeout=10) is not None
+        time.sleep(4.0)  # "Leave a message." (about 1.2 s), the beep (0.5 s), then 2 s of tone
+        phone.send("sndcode", "#")
+        done = drain(seen, "recorded", timeout=10)
+    finally:
+        phone.stop()
+    assert done is not None, "the Record action was never requested"
+    assert done["Digits"] == "#"
+    assert done["RecordingUrl"].startswith("http://127.0.0.1:")
+    import io
+
+    with wave.open(io.BytesIO(done["_wav"]), "rb") as audio:
+        assert (audio.getframerate(), audio.getnchannels()) == (RATE, 1)
+        said = array.array("h", audio.readframes(audio.getnframes()))
+    seconds = len(said) / RATE
+    assert 1.0 <= seconds <= 3.5, seconds
+    assert int(done["RecordingDuration"]) == math.floor(seconds)
+    # the caller's tone, not the engine's 200 Hz placeholder hum, and not silence
+    middle = said[len(said) // 4 : 3 * len(said) // 4]
+    assert max(envelope(middle)) > 0.05, "the recording is silence"
+    assert goertzel(middle, 660) > 50 * goertzel(middle, 200), "not the caller's 660 Hz"
 
 
 # more than one process: Kamailio's dispatcher in front (docs/kamailio-dispatcher.cfg)

@@ -162,6 +162,11 @@ class Call(Gathering, Queues, Recording):
             <Redirect>, an action, a waitUrl, the fallback); a real-time driver plays the
             audio computed so far and returns once the caller has heard it, so a webhook is
             requested when Twilio would request it, not as soon as the verbs before it run.
+        record_file: (folder, sid, talk, silence) -> path: writes a <Record>'s WAV as
+            folder/sid.wav; None writes the placeholder hum (a real-time driver keeps the
+            caller's own audio).
+        recordings_url: where a RecordingUrl points (default: softphone.invalid, which never
+            resolves); a driver that serves the WAV files gives its own address.
     """
 
     def __init__(
@@ -182,6 +187,8 @@ class Call(Gathering, Queues, Recording):
         timer=time.monotonic,
         say_seconds=None,
         before_request=None,
+        record_file=None,
+        recordings_url=None,
     ):
         if answer is not None and answer not in DIAL_ANSWERS:
             raise ValueError(f"answer must be one of {', '.join(DIAL_ANSWERS)}, not {answer!r}")
@@ -195,6 +202,7 @@ class Call(Gathering, Queues, Recording):
         self.agent_after, self.answer, self.timer = agent_after, answer, timer
         self.say_seconds = say_seconds
         self.before_request = before_request
+        self.record_file, self.recordings_url = record_file, recordings_url
         self.recordings_dir, self.recordings_folder, self.recordings = recordings, None, {}
         self.events = []
         self.t = 0.0

@@ -120,10 +120,12 @@ class Recording:
         length = talk if trim else talk + quiet
         if self.recordings_folder is None:
             self.recordings_folder = directory(self.recordings_dir)
-        path = write(self.recordings_folder, sid, talk, 0 if trim else quiet)
+        path = (self.record_file or write)(self.recordings_folder, sid, talk, 0 if trim else quiet)
         # Shaped like Twilio's; .invalid never resolves, so only the softphone plays it (its
-        # length is known) and the WAV is the file the "recording" event names.
-        url = f"{RECORDINGS_HOST}/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
+        # length is known) and the WAV is the file the "recording" event names. A driver
+        # that serves the files (the SIP front) gives its own host.
+        host = self.recordings_url or RECORDINGS_HOST
+        url = f"{host}/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
         self.recordings[url] = self.recordings[url + ".wav"] = length
         self.t += talk + quiet
         self.recording_status(record, "in-progress", {"RecordingSid": sid, "RecordingUrl": url})

@@ -24,17 +24,22 @@ From user `From`, a new CallSid per call (kept with the SIP Call-ID), and `SipCa
 import argparse
 import concurrent.futures
 import contextlib
+import http.server
 import math
+import os
 import queue
 import re
 import signal
 import sys
 import threading
 import time
+import wave
 from dataclasses import dataclass
 from dataclasses import field
+from pathlib import Path
 from urllib.parse import unquote
 
+from softphone import recording
 from softphone import settings
 from softphone.common import WAIT
 from softphone.gather import KEY_GAP
@@ -42,6 +47,7 @@ from softphone.interpreter import Call
 from softphone.interpreter import Keys
 from softphone.interpreter import Reply
 from softphone.media import Media
+from softphone.recording import directory as recording_directory
 from softphone.transcript import describe
 
 DEFAULT_LISTEN = "127.0.0.1:5060"
@@ -54,6 +60,9 @@ STRETCH_SECONDS = 60.0  # the longest run of audio joined into one file outside 
 ENDED = ("completed", "busy", "no-answer", "failed", "canceled")
 AUDIBLE = ("say", "play", "pause")  # the events the caller hears
 SIP_REJECT = {"busy": 486, "rejected": 603}  # <Reject reason>: the final SIP answer
+RECORDING_PATH = re.compile(
+    r"/2010-04-01/Accounts/AC[0-9a-f]{32}/Recordings/(RE[0-9a-f]{32})(?:\.wav)?"
+)
 
 
 class Unavailable(RuntimeError):
@@ -141,6 +150,8 @@ class Front:
         rtp_port: the first RTP port.
         max_calls: calls at once (the PyPI wheel caps it at 4; more get 486).
         audio: the folder of the rendered prompts (default: a temporary one).
+        recordings: the folder of <Record>'s WAV files (default: a temporary one), served
+            over HTTP on `recordings_port` (0: any free one) as each RecordingUrl.
         out: where the transcript lines go (None: nowhere).
     """
 
@@ -156,6 +167,8 @@ class Front:
         rtp_port=RTP_PORT,
         max_calls=4,
         audio=None,
+        recordings=None,
+        recordings_port=0,
         out=sys.stdout,
     ):
         self.pj = pjsua2()
@@ -163,6 +176,10 @@ class Front:
         self.host, self.port, self.tcp = host, port, tcp
         self.public_address, self.rtp_port, self.max_calls = public_address, rtp_port, max_calls
         self.media = Media(target.fetch, target.hooks.speak, audio)
+        self.recordings = recording_directory(recordings)
+        self.recordings_port = recordings_port
+        self.recordings_url = None  # http://host:port, once its server listens
+        self.recordings_server = None
         self.out = out
         self.commands = queue.Queue()
         self.sessions = {}  # SIP Call-ID -> Session, until its pjsua2 call is dropped
@@ -176,12 +193,43 @@ class Front:
 
     def start(self):
         """Start the PJSUA thread; return once SIP listens (raise what stopped it)."""
+        self.serve_recordings()
         self.thread = threading.Thread(target=self._run, name="pjsua", daemon=True)
         self.thread.start()
         self.ready.wait(30)
         if self.failure is not None:
+            self.recordings_server.shutdown()
             raise self.failure
         return self
+
+    def serve_recordings(self):
+        """Serve <Record>'s files over HTTP, as Twilio serves a RecordingUrl (WAV, or + .wav)."""
+        folder = self.recordings
+        bind = "" if self.host in ("0.0.0.0", "") else self.host
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                found = RECORDING_PATH.fullmatch(self.path.split("?", 1)[0])
+                path = folder / f"{found.group(1)}.wav" if found else None
+                if path is None or not path.is_file():
+                    self.send_error(404)
+                    return
+                body = path.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Type", "audio/x-wav")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer((bind, self.recordings_port), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name="recordings", daemon=True).start()
+        self.recordings_server = server
+        shown = self.public_address or (self.host if bind else "127.0.0.1")
+        self.recordings_url = f"http://{shown}:{server.server_address[1]}"
 
     def stop(self):
         """Hang up every call, wait for them to end, close the library."""
@@ -190,6 +238,9 @@ class Front:
             self.thread.join(STOP_WAIT + 5)
         for session in list(self.sessions.values()):
             session.post(("bye", time.monotonic()))
+        if self.recordings_server is not None:
+            self.recordings_server.shutdown()
+            self.recordings_server.server_close()
 
     def __enter__(self):
         return self.start()
@@ -217,7 +268,8 @@ class Front:
         endpoint = None
         try:
             endpoint = self.endpoint = pj.Endpoint()
-            endpoint.libCreate()
+            with quiet_stdout():  # pjlib's start-up lines, printed before its log is set
+                endpoint.libCreate()
             config = pj.EpConfig()
             config.uaConfig.threadCnt = 0
             config.uaConfig.mainThreadOnly = True
@@ -294,6 +346,7 @@ class Front:
         pj = self.pj
         for session in list(self.sessions.values()):
             session.stop_player()
+            session.stop_recorder()
             if session.sip is not None and not session.disconnected:
                 with contextlib.suppress(Exception):
                     param = pj.CallOpParam()
@@ -335,6 +388,7 @@ class Front:
 
         def drop():
             session.stop_player()
+            session.stop_recorder()
             session.sip = None
             for key, value in list(self.sessions.items()):
                 if value is session:
@@ -425,6 +479,8 @@ class Session:
         self.front, self.sip, self.invite = front, sip_call, invite
         self.inbox = queue.Queue()
         self.player = None  # the AudioMediaPlayer playing now
+        self.recorder = None  # the AudioMediaRecorder keeping the caller's audio (<Record>)
+        self.capture = None  # its file
         self.barge_in = False  # a key stops the player (a Gather's prompts are playing)
         self.disconnected = False
         self.confirmed = False
@@ -449,7 +505,31 @@ class Session:
             with contextlib.suppress(Exception):
                 player.stopTransmit(audio)
 
+    def stop_recorder(self):
+        """Stop keeping the caller's audio; dropping the recorder closes its WAV file."""
+        recorder, self.recorder = self.recorder, None
+        audio = getattr(self.sip, "audio", None) if self.sip is not None else None
+        if recorder is not None and audio is not None:
+            with contextlib.suppress(Exception):
+                audio.stopTransmit(recorder)
+        del recorder  # PJSIP closes the file on the bridge's next tick (its removal is queued)
+
     # commands from the worker
+
+    def start_recorder(self, path):
+        pj = self.front.pj
+
+        def start():
+            self.stop_recorder()
+            if self.sip is None or self.sip.audio is None:
+                return False
+            recorder = pj.AudioMediaRecorder()
+            recorder.createRecorder(path)
+            self.sip.audio.startTransmit(recorder)
+            self.recorder = recorder
+            return True
+
+        return self.front.do(start)
 
     def start_player(self, path, barge_in):
         pj = self.front.pj
@@ -532,6 +612,9 @@ class Session:
             measure=lambda url: media.play(url)[1],
             say_seconds=lambda text, voice, language: media.say(text, voice, language)[1],
             before_request=self.catch_up,
+            record_file=self.keep_recording,
+            recordings=self.front.recordings,
+            recordings_url=self.front.recordings_url,
             extra_params=invite.params(),
             **options,
         )
@@ -735,22 +818,45 @@ class Session:
         return Keys(keys=script, at=max(times[0] - began, 0.0))
 
     def record(self, expects):
-        """<Record>: the caller's audio is not kept yet; a finish key, a hang-up or maxLength
-        ends it, as the engine's rules say."""
-        began = time.monotonic()
+        """<Record>: keep the caller's audio until a finish key, the hang-up or maxLength, as
+        the engine's rules say; `keep_recording` makes the engine's file of it."""
         element = self.call.waiting
         try:
             max_length = int(element.get("maxLength", "3600")) or 3600
         except ValueError:
             max_length = 3600
         finish = expects.get("finish_on_key", "1234567890*#")
+        self.capture = str(self.front.recordings / f"capture-{self.call.call_sid}.wav")
+        if not self.start_recorder(self.capture):
+            raise Hangup(time.monotonic())
+        began = time.monotonic()
         deadline = began + max_length
-        while (message := self.next_message(deadline)) is not None:
-            if message[0] == "bye":
-                return Keys(hangup=True, at=message[1] - began)
-            if message[0] == "key" and message[1] in finish:
-                return Keys(keys=message[1], at=message[2] - began)
-        return Keys(keys="w", at=max_length)
+        try:
+            while (message := self.next_message(deadline)) is not None:
+                if message[0] == "bye":
+                    return Keys(hangup=True, at=message[1] - began)
+                if message[0] == "key" and message[1] in finish:
+                    return Keys(keys=message[1], at=message[2] - began)
+            return Keys(keys="w", at=max_length)
+        finally:
+            with contextlib.suppress(Exception):
+                self.front.do(self.stop_recorder)
+
+    def keep_recording(self, folder, sid, talk, silence):
+        """The engine's `record_file`: the first `talk` seconds the caller said, then
+        `silence` seconds (trim="do-not-trim"), as folder/sid.wav."""
+        frames, rate = b"", recording.RATE
+        if self.capture:
+            rate, frames = closed_wav(self.capture) or (rate, b"")
+            Path(self.capture).unlink(missing_ok=True)
+            frames = frames[: int(talk * rate) * 2]
+        path = Path(folder) / f"{sid}.wav"
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(rate)
+            out.writeframes(frames + b"\0\0" * int(silence * rate))
+        return path
 
     def finish(self):
         """The call is over: the engine told of a caller's hang-up, the status callback sent."""
@@ -770,6 +876,36 @@ class Session:
             except Exception as error:  # noqa: BLE001 - a callback that fails is only told
                 self.front.say(f"{self.label()} status callback failed: {error}")
         self.front.say(f"{self.label()} ended")
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Send file descriptor 1 to /dev/null meanwhile (C code prints there, not to sys.stdout)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def closed_wav(path, wait=1.0):
+    """(rate, frames) of a WAV that PJSIP's recorder closes meanwhile; None if it never does.
+
+    PJSIP writes the header's sizes when it closes the file, a bridge tick after the
+    recorder is dropped: until then they read 0.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        with contextlib.suppress(OSError, wave.Error, EOFError), wave.open(path, "rb") as audio:
+            if audio.getnframes() or Path(path).stat().st_size <= 44:
+                return audio.getframerate(), audio.readframes(audio.getnframes())
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.01)
 
 
 # the command
@@ -808,6 +944,16 @@ def parse_args(argv):
         "--max-calls", type=int, default=4, help="calls at once (the pjsua2 wheel allows 4)"
     )
     parser.add_argument("--audio-cache", metavar="DIR", help="where rendered prompts are kept")
+    parser.add_argument(
+        "--recordings", metavar="DIR", help="where <Record> keeps the caller's audio (WAV)"
+    )
+    parser.add_argument(
+        "--recordings-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="the HTTP port that serves each RecordingUrl (default: any free one)",
+    )
     parser.add_argument("--token", help="auth token to sign with (default: $TWILIO_AUTH_TOKEN)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print no transcript")
     parser.add_argument("-v", "--verbose", action="store_true", help="show the app's log")
@@ -836,6 +982,8 @@ def main(argv=None):
         rtp_port=args.rtp_port,
         max_calls=args.max_calls,
         audio=args.audio_cache,
+        recordings=args.recordings,
+        recordings_port=args.recordings_port,
         out=None if args.quiet else sys.stdout,
     )
     stop = threading.Event()
@@ -850,7 +998,7 @@ def main(argv=None):
     transports = "UDP" + ("" if args.no_tcp else " and TCP")
     print(
         f"softphone sip: listening on sip:{settings.DEFAULT_TO}@{where}:{port} ({transports}); "
-        f"calls go to {target.url}; Ctrl-C stops",
+        f"calls go to {target.url}; recordings at {front.recordings_url}; Ctrl-C stops",
         file=sys.stderr,
         flush=True,
     )
