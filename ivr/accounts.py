@@ -57,6 +57,32 @@ def _period(value, where):
     return value
 
 
+def _shares(item, amount, category, at):
+    """A payment's contribution base and employer's share, where given: (base, employer).
+
+    Optional, exact decimals like `amount` (the personal share). An employer's share comes
+    with the base it is a share of; neither share exceeds the base; a resident's yearly
+    payment has neither.
+    """
+    base, employer = item.get("base"), item.get("employer")
+    if base is None and employer is None:
+        return None, None
+    if category == "resident":
+        raise ImportError_(f"{at}: a resident's payment has no base or employer's share")
+    if base is None:
+        raise ImportError_(f"{at}: employer: needs the base it is a share of")
+    base = _amount(base, f"{at}: base")
+    if base == 0:
+        raise ImportError_(f"{at}: base must be more than 0")
+    if amount > base:
+        raise ImportError_(f"{at}: amount (the personal share) must not exceed base")
+    if employer is not None:
+        employer = _amount(employer, f"{at}: employer")
+        if employer > base:
+            raise ImportError_(f"{at}: employer must not exceed base")
+    return base, employer
+
+
 def parse_account(row, index, regions, cost=identity.SCRYPT_N):
     """Check one account of an import file and return it ready for the store, PIN hashed.
 
@@ -109,7 +135,9 @@ def parse_account(row, index, regions, cost=identity.SCRYPT_N):
         if not isinstance(item, dict) or item.get("status") not in STATUSES:
             raise ImportError_(f"{at}: status must be one of {', '.join(STATUSES)}")
         period = _period(item.get("period"), at)
-        payments.append(Entry(period, _amount(item.get("amount"), at), item["status"]))
+        amount = _amount(item.get("amount"), at)
+        base, employer = _shares(item, amount, row["category"], at)
+        payments.append(Entry(period, amount, item["status"], base, employer))
     credits = []
     for number, item in enumerate(row.get("credits") or []):
         at = f"{where}: credits[{number}]"
@@ -218,8 +246,6 @@ def _retiree_credits(regions, region, born, periods, own=None):
 def demo_document(regions, today):
     """Return the demo accounts: valid IDs (one ending in X) across the seed regions."""
     months = _months_back(today, 14)
-    contribution = [{"period": p, "amount": "160.00", "status": "paid"} for p in months]
-    contribution[-1]["status"] = "pending"
     people = tomllib.loads(DEMO_FILE.read_text(encoding="utf-8"))["people"]
     accounts = []
     for person in people:
@@ -227,9 +253,14 @@ def demo_document(regions, today):
         category, region = person["category"], person["region"]
         born = identity.birth_date(id_number)
         if category == "employee":
-            row["payments"] = contribution
+            base, personal = row.pop("monthly_base"), row.pop("monthly_personal")
+            employer = row.pop("monthly_employer")
+            shares = {"amount": personal, "base": base, "employer": employer}
+            row["payments"] = [{"period": p, "status": "paid", **shares} for p in months]
+            row["payments"][-1]["status"] = "pending"
+            # The personal share is what the personal account is credited, once received.
             row["credits"] = [
-                {"period": p["period"], "amount": "160.00"} for p in contribution[:-1]
+                {"period": p["period"], "amount": personal} for p in row["payments"][:-1]
             ]
         elif category == "resident":
             row["payments"] = [

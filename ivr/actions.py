@@ -20,7 +20,8 @@ PAGE_SIZE = 3
 PROMPTS = (
     "invalid_number", "invalid_id", "pin_format", "wrong_pin", "balance_date", "balance",
     "balance_resident",
-    "history_intro", "history_more_intro", "history_line", "history_line_resident",
+    "history_intro", "history_more_intro", "history_line", "history_line_base",
+    "history_line_shares", "history_line_resident",
     "history_none", "history_retiree", "history_end",
     "status_paid", "status_pending", "status_overdue", "credit_latest", "credit_none",
     "credit_resident", "rule_fixed_monthly", "rule_fixed_monthly_tiered", "rule_fixed_yearly",
@@ -230,15 +231,23 @@ def history(env, call, page):
                 status=status,
             )
             continue
-        phrases += _say(
-            "history_line",
-            month=Value("month", entry.period),
-            amount=Value("amount", entry.amount),
-            status=status,
-        )
+        key, values = _history_line(entry)
+        phrases += _say(key, **values, status=status)
     if len(entries) <= PAGE_SIZE:
         return Outcome(phrases=tuple(phrases + list(_say("history_end"))), last=True)
     return Outcome(phrases=tuple(phrases))
+
+
+def _history_line(entry):
+    """An employee's payment: its month and personal share, and the contribution base and
+    the employer's share where the data has them. Returns (prompt key, its values)."""
+    values = {"month": Value("month", entry.period), "amount": Value("amount", entry.amount)}
+    if entry.base is None:
+        return "history_line", values
+    values["base"] = Value("amount", entry.base)
+    if entry.employer is None:
+        return "history_line_base", values
+    return "history_line_shares", values | {"employer": Value("amount", entry.employer)}
 
 
 def _rule(env, account):

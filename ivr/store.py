@@ -58,6 +58,17 @@ payments = sa.Table(
     sa.Index("payments_by_account", "account_id", "period"),
 )
 
+# A payment's contribution base and the employer's share (an employee's record shows both,
+# where the data has them): a table of its own, as the schema has no migrations, one row per
+# payment that has them. The personal share is the payment's own amount.
+payment_shares = sa.Table(
+    "payment_shares",
+    metadata,
+    sa.Column("payment_id", sa.ForeignKey("payments.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("base_fen", sa.BigInteger, nullable=False),
+    sa.Column("employer_fen", sa.BigInteger),  # None: the data gives no employer's share
+)
+
 credits = sa.Table(
     "credits",
     metadata,
@@ -111,6 +122,16 @@ staged_entries = sa.Table(
     sa.Column("status", sa.String(20)),
 )
 
+# The shares of a staged payment, by its entry's seq (a table of its own, like the above).
+staged_shares = sa.Table(
+    "import_shares",
+    metadata,
+    sa.Column("batch", sa.String(32), nullable=False, index=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("base_fen", sa.BigInteger, nullable=False),
+    sa.Column("employer_fen", sa.BigInteger),
+)
+
 # A new name for the phrases table: its ids are now keyed with the secret and its rows expire,
 # and a store made before keeps its old `phrases` table untouched (the schema has no migrations).
 phrases = sa.Table(
@@ -142,7 +163,8 @@ ACCOUNT_BY = {
     "card": sa.select(accounts).where(accounts.c.card_number == sa.bindparam("key")),
 }
 PAYMENTS_PAGE = (
-    sa.select(payments)
+    sa.select(payments, payment_shares.c.base_fen, payment_shares.c.employer_fen)
+    .select_from(payments.outerjoin(payment_shares, payment_shares.c.payment_id == payments.c.id))
     .where(payments.c.account_id == sa.bindparam("account_id"))
     .order_by(payments.c.period.desc(), payments.c.id.desc())
     .offset(sa.bindparam("offset"))
@@ -195,11 +217,17 @@ class Account:
 
 @dataclass(frozen=True)
 class Entry:
-    """A payment or a credit: its month, amount and (for payments) status."""
+    """A payment or a credit: its month, amount and (for payments) status.
+
+    A payment's `amount` is the personal share; `base` (the contribution base) and
+    `employer` (the employer's share) are there where the data gives them.
+    """
 
     period: str
     amount: Decimal
     status: str | None = None
+    base: Decimal | None = None
+    employer: Decimal | None = None
 
 
 def epoch(moment):
@@ -316,6 +344,7 @@ class Store:
         try:
             self._make_schema_once()
             with self._transaction() as conn:
+                conn.execute(sa.delete(staged_shares))
                 conn.execute(sa.delete(staged_entries))
                 conn.execute(sa.delete(staged_accounts))
         finally:
@@ -379,7 +408,16 @@ class Store:
         """Return payments newest first, a page at a time."""
         page = {"account_id": account_id, "offset": offset, "limit": limit}
         rows = self._fetch(PAYMENTS_PAGE, page, many=True)
-        return [Entry(row["period"], from_fen(row["amount_fen"]), row["status"]) for row in rows]
+        return [
+            Entry(
+                row["period"],
+                from_fen(row["amount_fen"]),
+                row["status"],
+                _yuan(row["base_fen"]),
+                _yuan(row["employer_fen"]),
+            )
+            for row in rows
+        ]
 
     def latest_credit(self, account_id):
         """Return the newest credit to an account, or None."""
@@ -409,10 +447,10 @@ class Store:
         """
         batch = uuid.uuid4().hex
         try:
-            seq = 0
+            seq = with_shares = 0
             for start in range(0, len(rows), IMPORT_BATCH):
                 chunk = rows[start : start + IMPORT_BATCH]
-                staged, entries = [], []
+                staged, entries, shares = [], [], []
                 for row in chunk:
                     values = {k: v for k, v in row.items() if k not in ("payments", "credits")}
                     values["balance_fen"] = to_fen(values.pop("balance"))
@@ -421,18 +459,23 @@ class Store:
                         for entry in items:
                             seq += 1
                             entries.append(_staged_entry(batch, seq, kind, row, entry))
+                            if entry.base is not None:
+                                shares.append(_staged_shares(batch, seq, entry))
                 with self.begin() as conn:
                     conn.execute(sa.insert(staged_accounts), staged)
                     if entries:
                         conn.execute(sa.insert(staged_entries), entries)
+                    if shares:
+                        conn.execute(sa.insert(staged_shares), shares)
+                with_shares += len(shares)
                 if progress:
                     progress(len(chunk))
             with self.begin() as conn:
-                _move_staged(conn, batch, len(rows), seq)
+                _move_staged(conn, batch, (len(rows), seq, with_shares))
         finally:
             with self.begin() as conn:
-                conn.execute(sa.delete(staged_accounts).where(staged_accounts.c.batch == batch))
-                conn.execute(sa.delete(staged_entries).where(staged_entries.c.batch == batch))
+                for table in (staged_accounts, staged_entries, staged_shares):
+                    conn.execute(sa.delete(table).where(table.c.batch == batch))
 
     # self-service
 
@@ -953,24 +996,35 @@ def _staged_entry(batch, seq, kind, row, entry):
     }
 
 
+def _staged_shares(batch, seq, entry):
+    employer = None if entry.employer is None else to_fen(entry.employer)
+    return {"batch": batch, "seq": seq, "base_fen": to_fen(entry.base), "employer_fen": employer}
+
+
+def _yuan(fen):
+    """Fen from the store as yuan, or None where the store holds none."""
+    return None if fen is None else from_fen(fen)
+
+
 ACCOUNT_VALUES = ("card_number", "name", "pin_hash", "region", "birth_date", "category")
 ACCOUNT_VALUES += ("balance_fen",)
 
 
-def _move_staged(conn, batch, accounts_staged, entries_staged):
+def _move_staged(conn, batch, staged_counts):
     """Move one staged import into the live tables: a few set-based statements.
 
-    First check the batch is whole: a start-up meanwhile (Store.prepare) deletes staging.
+    First check the batch is whole (`staged_counts`: its accounts, entries and shares): a
+    start-up meanwhile (Store.prepare) deletes staging.
     """
     staged, entries = staged_accounts, staged_entries
     mine = staged.c.batch == batch
-    counts = (
-        conn.execute(sa.select(sa.func.count()).select_from(staged).where(mine)).scalar_one(),
+    counts = tuple(
         conn.execute(
-            sa.select(sa.func.count()).select_from(entries).where(entries.c.batch == batch)
-        ).scalar_one(),
+            sa.select(sa.func.count()).select_from(table).where(table.c.batch == batch)
+        ).scalar_one()
+        for table in (staged, entries, staged_shares)
     )
-    if counts != (accounts_staged, entries_staged):
+    if counts != tuple(staged_counts):
         raise StoreError(
             "the import's staged rows were cleaned by a start-up meanwhile: run it again"
         )
@@ -988,11 +1042,20 @@ def _move_staged(conn, batch, accounts_staged, entries_staged):
         .join(staged, staged.c.id_number == accounts.c.id_number)
         .where(mine)
     )
+    if conn.dialect.name == "postgresql":  # one import's move at a time picks ids (below)
+        conn.execute(sa.text("LOCK TABLE payments IN SHARE ROW EXCLUSIVE MODE"))
+    replaced = sa.select(payments.c.id).where(payments.c.account_id.in_(imported))
+    conn.execute(sa.delete(payment_shares).where(payment_shares.c.payment_id.in_(replaced)))
+    # A payment's id is chosen here, past every id in use, as its entry's seq further on, so
+    # that its shares, staged by seq, name it in one more set-based statement.
+    first = conn.execute(sa.select(sa.func.coalesce(sa.func.max(payments.c.id), 0))).scalar_one()
     for table, kind in ((payments, "payment"), (credits, "credit")):
         conn.execute(sa.delete(table).where(table.c.account_id.in_(imported)))
-        columns = ["account_id", "period", "amount_fen"] + (["status"] if table is payments else [])
+        columns = ["account_id", "period", "amount_fen"]
         chosen = [accounts.c.id, entries.c.period, entries.c.amount_fen]
-        chosen += [entries.c.status] if table is payments else []
+        if table is payments:
+            columns += ["status", "id"]
+            chosen += [entries.c.status, entries.c.seq + first]
         rows = (
             sa.select(*chosen)
             .join(accounts, accounts.c.id_number == entries.c.id_number)
@@ -1000,3 +1063,9 @@ def _move_staged(conn, batch, accounts_staged, entries_staged):
             .order_by(entries.c.seq)
         )
         conn.execute(sa.insert(table).from_select(columns, rows))
+    shares = sa.select(
+        staged_shares.c.seq + first, staged_shares.c.base_fen, staged_shares.c.employer_fen
+    ).where(staged_shares.c.batch == batch)
+    conn.execute(
+        sa.insert(payment_shares).from_select(["payment_id", "base_fen", "employer_fen"], shares)
+    )

@@ -97,6 +97,73 @@ def test_import_is_idempotent_and_replaces_history(app, runner, tmp_path):
         assert "111111" not in found.pin_hash
 
 
+NEW_EMPLOYEE_ID = "650102198005050038"
+# Where the data has them, a payment's contribution base and the employer's share are heard
+# with the personal share (issue #21, point 12); a payment without them is heard as before.
+WITH_SHARES = [
+    {"period": "2026-08", "amount": "160.00", "status": "paid"},
+    {"period": "2026-09", "amount": "160.00", "status": "paid", "base": "8000.00"},
+    {"period": "2026-10", "amount": "162.50", "status": "pending", "base": "8125.00"}
+    | {"employer": "650.01"},
+]
+
+
+@pytest.mark.parametrize(
+    ("lang", "lines"),
+    (
+        (
+            "zh",
+            (
+                "二〇二六年十月，缴费基数八千一百二十五元，个人缴费一百六十二元五角，"
+                "单位缴费六百五十元零一分，未到账。",
+                "二〇二六年九月，缴费基数八千元，个人缴费一百六十元，已到账。",
+                "二〇二六年八月，个人缴费一百六十元，已到账。",
+            ),
+        ),
+        (
+            "en",
+            (
+                "October twenty twenty-six: contribution base, 8,125 yuan, your own share,"
+                " 162 yuan and 50 fen, your employer's share, 650 yuan and 1 fen,"
+                " not yet received.",
+                "September twenty twenty-six: contribution base, 8,000 yuan, your own share,"
+                " 160 yuan, received.",
+                "August twenty twenty-six: your own share, 160 yuan, received.",
+            ),
+        ),
+    ),
+)
+def test_a_payments_base_and_both_shares_are_imported_exactly_and_heard(
+    app, runner, tmp_path, lang, lines
+):
+    row = account(NEW_EMPLOYEE_ID, "258147", "urumqi", "employee", "10.00")
+    row["payments"] = WITH_SHARES
+    result = runner.invoke(args=["accounts", "import", write(tmp_path, {"accounts": [row]})])
+    assert result.exit_code == 0, result.output
+    store = app.extensions["ivr"].store
+    found = store.find_account("id", NEW_EMPLOYEE_ID)
+    newest = store.payments(found.id, 0, 1)[0]
+    assert (newest.amount, newest.base, newest.employer) == (
+        Decimal("162.50"),
+        Decimal("8125.00"),
+        Decimal("650.01"),
+    )
+    phone = Phone.for_app(app, token=TOKEN).dial()
+    if lang == "en":
+        phone.press("9")
+    phone.press("2").enter(NEW_EMPLOYEE_ID + "#").enter("258147#")
+    heard = phone.heard.split("\n")
+    assert [line for line in heard if line in lines] == list(lines)  # newest first
+    # Imported again without them: the shares go with the payments they belonged to.
+    row["payments"] = [{k: v for k, v in p.items() if k in ("period", "amount", "status")}
+                       for p in WITH_SHARES]  # fmt: skip
+    assert (
+        runner.invoke(args=["accounts", "import", write(tmp_path, {"accounts": [row]})]).exit_code
+        == 0
+    )
+    assert [(p.base, p.employer) for p in store.payments(found.id, 0, 5)] == [(None, None)] * 3
+
+
 def test_amounts_are_stored_exactly(app, runner, tmp_path):
     row = account("650102198707040387", "111111", "urumqi", "employee", "9999999999.99")
     assert (
@@ -127,6 +194,14 @@ def test_amounts_are_stored_exactly(app, runner, tmp_path):
         ({"payments": [{"period": "2025-03", "amount": "1.00", "status": "lost"}]}, "accounts[1]: payments[0]: status must be one of"),
         ({"credits": [{"period": "2025-03", "amount": "abc"}]}, "accounts[1]: credits[0]: amount must be"),
         ({"id_number": "11010519491231002X"}, "accounts[1]: id_number: the same as accounts[0]"),
+        # A payment's contribution base and employer's share (issue #21, point 12)
+        ({"payments": [{"period": "2025-10", "amount": "400.00", "status": "paid", "base": "8000.00"}]}, "accounts[1]: payments[0]: a resident's payment has no base or employer's share"),
+        ({"category": "employee", "payments": [{"period": "2025-10", "amount": "160.00", "status": "paid", "employer": "480.00"}]}, "accounts[1]: payments[0]: employer: needs the base it is a share of"),
+        ({"category": "employee", "payments": [{"period": "2025-10", "amount": "160.00", "status": "paid", "base": 8000}]}, "accounts[1]: payments[0]: base: amount must be a decimal string"),
+        ({"category": "employee", "payments": [{"period": "2025-10", "amount": "160.00", "status": "paid", "base": "8000.00", "employer": "480.001"}]}, "accounts[1]: payments[0]: employer: amount must be a decimal string"),
+        ({"category": "employee", "payments": [{"period": "2025-10", "amount": "0.00", "status": "paid", "base": "0.00"}]}, "accounts[1]: payments[0]: base must be more than 0"),
+        ({"category": "employee", "payments": [{"period": "2025-10", "amount": "160.01", "status": "paid", "base": "160.00"}]}, "accounts[1]: payments[0]: amount (the personal share) must not exceed base"),
+        ({"category": "employee", "payments": [{"period": "2025-10", "amount": "160.00", "status": "paid", "base": "8000.00", "employer": "8000.01"}]}, "accounts[1]: payments[0]: employer must not exceed base"),
     ),
 )  # fmt: skip
 def test_a_bad_row_is_named_and_nothing_is_written(app, runner, tmp_path, change, message):
