@@ -148,6 +148,10 @@ def app():
             return xml('<Reject reason="busy"/>')
         if to == "record":
             return xml('<Say>Leave a message.</Say><Record action="/recorded" maxLength="10"/>')
+        if to == "queue":
+            return xml('<Say>Please hold.</Say><Enqueue waitUrl="/wait">support</Enqueue>')
+        if to == "music":
+            return xml("<Enqueue>support</Enqueue>")
         if to == "redirect":
             return xml(f"<Say>{GREETING}</Say><Redirect>/next</Redirect>")
         if to == "listen":
@@ -173,6 +177,11 @@ def app():
         with urllib.request.urlopen(url, timeout=5) as reply:  # as an app fetches it
             seen.put(("recorded", {**request.form, "_wav": reply.read(), "_type": reply.headers}))
         return xml("<Hangup/>")
+
+    @flask.post("/wait")
+    def wait():
+        seen.put(("wait", {**request.form, "_at": time.monotonic()}))
+        return xml('<Pause length="1"/>')
 
     @flask.post("/status")
     def status():
@@ -351,6 +360,39 @@ def test_a_redirect_is_requested_once_the_audio_before_it_was_heard(front, app, 
     greeting = len(greeting_audio(log)) / RATE
     waited = following["_at"] - first["_at"]
     assert greeting <= waited <= greeting + 0.6, (waited, greeting)
+
+
+@needs_pjsua2
+@needs_sipp
+def test_enqueue_loops_its_wait_url_in_real_time_until_the_caller_hangs_up(front, app, tmp_path):
+    port, _ = front
+    _, seen = app
+    clear(seen)
+    done = sipp("uac_bye.xml", "queue", port, tmp_path, HOLD_MS=3800)
+    assert done.returncode == 0, done.stdout.decode()[-2000:]  # the caller's BYE ended it
+    waits, status = [], None
+    while status is None and (got := seen.get(timeout=5)):
+        kind, form = got
+        waits += [form] if kind == "wait" else []
+        status = form if kind == "status" else None
+    # "Please hold." (about 1 s), then /wait's 1 s pause, requested again once it was heard
+    assert 2 <= len(waits) <= 3, len(waits)
+    assert waits[0]["QueuePosition"] == "1"
+    gaps = [b["_at"] - a["_at"] for a, b in zip(waits, waits[1:], strict=False)]
+    assert all(1.0 <= gap <= 1.4 for gap in gaps), gaps
+    assert status["CallStatus"] == "completed"
+
+
+@needs_pjsua2
+@needs_sipp
+def test_enqueue_without_wait_url_holds_with_music_until_the_caller_hangs_up(front, app, tmp_path):
+    port, _ = front
+    _, seen = app
+    clear(seen)
+    done = sipp("uac_bye.xml", "music", port, tmp_path, HOLD_MS=2500)
+    assert done.returncode == 0, done.stdout.decode()[-2000:]  # the caller's BYE ended it
+    status = drain(seen, "status")
+    assert (status["CallStatus"], status["CallDuration"]) == ("completed", "3")
 
 
 # baresip: what the caller hears

@@ -53,7 +53,7 @@ class Queues:
         name = text_of(verb)
         self.event("transfer", queue=name, to=f"queue:{name}")
         if self.agent_after is None:
-            until, result = self.t + HOLD_PATIENCE, "hangup"
+            until, result = self.t + self.hold_patience, "hangup"
         else:
             until, result = self.t + max(self.agent_after, 0.0), "bridged"
         wait_url = verb.get("waitUrl")
@@ -113,9 +113,9 @@ class Queues:
             self.verbs = []
             reason = None
             # Rounded as the event shows it: 148.64 - 88.64 is 59.99999999999999 in floats.
-            patient = round(waited, 2) >= HOLD_PATIENCE
+            patient = round(waited, 2) >= self.hold_patience
             if by == "caller" and patient and self.agent_after is None:
-                reason = f"no agent answered in {HOLD_PATIENCE:.0f} s (see agent_after)"
+                reason = f"no agent answered in {self.hold_patience:.0f} s (see agent_after)"
             self.event("hangup", by=by, **({"reason": reason} if reason else {}))
             self.status = "completed"
             if hold.action:  # requested though nobody is left to hear its TwiML
@@ -237,7 +237,7 @@ class Queues:
         """
         name = text_of(conference)
         self.event("transfer", conference=name, to=f"conference:{name}")
-        wait = HOLD_PATIENCE if self.agent_after is None else max(self.agent_after, 0.0)
+        wait = self.hold_patience if self.agent_after is None else max(self.agent_after, 0.0)
         if conference.get("waitUrl"):
             self.hold = Hold(
                 name=name,
@@ -259,7 +259,7 @@ class Queues:
         self.event("hold", conference=name, music=music, duration=round(wait, 2))
         self.t += wait
         if self.agent_after is None:
-            reason = f"alone in the conference for {HOLD_PATIENCE:.0f} s (see agent_after)"
+            reason = f"alone in the conference for {self.hold_patience:.0f} s (see agent_after)"
             self.event("hangup", by="caller", reason=reason)
             return self.end("completed")
         self.event("bridged", conference=name, reason="someone joined, then left")
@@ -273,7 +273,7 @@ class Queues:
         if result == "hangup":
             reason = None
             if by == "caller" and self.agent_after is None:
-                reason = f"alone in the conference for {HOLD_PATIENCE:.0f} s (see agent_after)"
+                reason = f"alone in the conference for {self.hold_patience:.0f} s (see agent_after)"
             self.event("hangup", by=by, **({"reason": reason} if reason else {}))
             return self.end("completed")
         self.event("bridged", conference=hold.name, reason="someone joined, then left")

@@ -35,6 +35,7 @@ from softphone.gather import Gathering
 from softphone.gather import inputs_of
 from softphone.gather import is_secret
 from softphone.hold import DIAL_ANSWERS
+from softphone.hold import HOLD_PATIENCE
 from softphone.hold import Queues
 from softphone.recording import Recording
 
@@ -167,6 +168,8 @@ class Call(Gathering, Queues, Recording):
             caller's own audio).
         recordings_url: where a RecordingUrl points (default: softphone.invalid, which never
             resolves); a driver that serves the WAV files gives its own address.
+        hold_patience: seconds a caller on hold with no agent waits before hanging up
+            (default HOLD_PATIENCE, 60); a real caller's own hang-up comes first in SIP.
     """
 
     def __init__(
@@ -189,6 +192,7 @@ class Call(Gathering, Queues, Recording):
         before_request=None,
         record_file=None,
         recordings_url=None,
+        hold_patience=HOLD_PATIENCE,
     ):
         if answer is not None and answer not in DIAL_ANSWERS:
             raise ValueError(f"answer must be one of {', '.join(DIAL_ANSWERS)}, not {answer!r}")
@@ -203,6 +207,7 @@ class Call(Gathering, Queues, Recording):
         self.say_seconds = say_seconds
         self.before_request = before_request
         self.record_file, self.recordings_url = record_file, recordings_url
+        self.hold_patience = hold_patience
         self.recordings_dir, self.recordings_folder, self.recordings = recordings, None, {}
         self.events = []
         self.t = 0.0

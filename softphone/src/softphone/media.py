@@ -105,9 +105,29 @@ class Media:
             path, seconds = self.play(data["url"])
         elif event.kind == "pause" and data.get("duration"):
             path, seconds = self.silence(float(data["duration"]))
+        elif event.kind == "hold" and data.get("duration"):  # on hold with no waitUrl
+            seconds = float(data["duration"])
+            music = data.get("music") != "silence"
+            path, seconds = self.hold(seconds) if music else self.silence(seconds)
         else:
             return None
         return path, seconds
+
+    def hold(self, seconds):
+        """Hold music for Twilio's default (its classical MP3 is on the internet): a soft
+        arpeggio of C major, a note every half second, made here; `seconds` long."""
+
+        def render():
+            from pydub.generators import Sine
+
+            notes = [523.25, 659.25, 783.99, 659.25]
+            sound = self.recorder.silence(0)
+            for n in range(max(1, round(seconds * 2))):
+                tone = Sine(notes[n % 4], sample_rate=RATE).to_audio_segment(400, volume=-18)
+                sound += tone.fade_in(40).fade_out(120) + self.recorder.silence(0.1)
+            return sound[: int(seconds * 1000)]
+
+        return self.piece(("hold", f"{seconds:.3f}"), render)
 
     def beep(self):
         """<Record>'s beep: half a second of 1 kHz."""

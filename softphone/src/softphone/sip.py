@@ -58,7 +58,8 @@ PLAYOUT = 0.3  # seconds between the last audio and the BYE: the phone's jitter 
 STOP_WAIT = 3.0  # seconds the front waits for its calls to end when it stops
 STRETCH_SECONDS = 60.0  # the longest run of audio joined into one file outside a Gather
 ENDED = ("completed", "busy", "no-answer", "failed", "canceled")
-AUDIBLE = ("say", "play", "pause")  # the events the caller hears
+AUDIBLE = ("say", "play", "pause", "hold")  # the events the caller hears
+HOLD_LIMIT = 3600.0  # seconds on hold with no agent: a real caller hangs up before
 SIP_REJECT = {"busy": 486, "rejected": 603}  # <Reject reason>: the final SIP answer
 RECORDING_PATH = re.compile(
     r"/2010-04-01/Accounts/AC[0-9a-f]{32}/Recordings/(RE[0-9a-f]{32})(?:\.wav)?"
@@ -615,6 +616,7 @@ class Session:
             record_file=self.keep_recording,
             recordings=self.front.recordings,
             recordings_url=self.front.recordings_url,
+            hold_patience=HOLD_LIMIT,
             extra_params=invite.params(),
             **options,
         )
@@ -629,7 +631,8 @@ class Session:
         self.shown = call.mark()
         call.start()
         self.check_bye()
-        if call.ended and not self.answered and not call.answered():  # <Reject>, an early error
+        heard = self.answered or call.answered() or any(e.kind in AUDIBLE for e in call.events)
+        if call.ended and not heard:  # <Reject>, or an error before any audio
             reject = next((e for e in call.events if e.kind == "reject"), None)
             reason = reject.data.get("reason", "rejected") if reject else "rejected"
             self.show(call.since(self.shown))
