@@ -33,6 +33,7 @@ from softphone.interpreter import Call
 from softphone.interpreter import Keys
 from softphone.interpreter import Reply
 
+from softphone import codes
 from softphone import sip
 
 pytestmark = pytest.mark.xdist_group("sip")
@@ -148,6 +149,8 @@ def app():
             return xml('<Reject reason="busy"/>')
         if to == "record":
             return xml('<Say>Leave a message.</Say><Record action="/recorded" maxLength="10"/>')
+        if to == "broken":
+            return "oops", 500
         if to == "queue":
             return xml('<Say>Please hold.</Say><Enqueue waitUrl="/wait">support</Enqueue>')
         if to == "music":
@@ -178,6 +181,11 @@ def app():
             seen.put(("recorded", {**request.form, "_wav": reply.read(), "_type": reply.headers}))
         return xml("<Hangup/>")
 
+    @flask.post("/fallback")
+    def fallback():
+        seen.put(("fallback", dict(request.form)))
+        return xml('<Say>Sorry.</Say><Pause length="5"/>')
+
     @flask.post("/wait")
     def wait():
         seen.put(("wait", {**request.form, "_at": time.monotonic()}))
@@ -203,7 +211,8 @@ def front(app, tmp_path_factory):
         pytest.skip('pjsua2 is not installed (pip install "./softphone[sip]")')
     base, _ = app
     port = free_udp_port()
-    with running_front(base, port, tmp_path_factory.mktemp("sip-front")) as log:
+    folder = tmp_path_factory.mktemp("sip-front")
+    with running_front(base, port, folder, "--fallback-url", f"{base}/fallback") as log:
         yield port, log
 
 
@@ -393,6 +402,22 @@ def test_enqueue_without_wait_url_holds_with_music_until_the_caller_hangs_up(fro
     assert done.returncode == 0, done.stdout.decode()[-2000:]  # the caller's BYE ended it
     status = drain(seen, "status")
     assert (status["CallStatus"], status["CallDuration"]) == ("completed", "3")
+
+
+@needs_pjsua2
+@needs_sipp
+def test_a_failing_voice_url_falls_back_to_the_fallback_url(front, app, tmp_path):
+    port, _ = front
+    _, seen = app
+    clear(seen)
+    done = sipp("uac_bye.xml", "broken", port, tmp_path, HOLD_MS=2000)
+    assert done.returncode == 0, done.stdout.decode()[-2000:]
+    fallback = drain(seen, "fallback")
+    assert fallback is not None, "the fallback URL was never requested"
+    # the engine's code for an HTTP error status, as the simulated softphone sends it
+    assert (fallback["ErrorCode"], fallback["To"]) == (str(codes.HTTP_STATUS), "broken")
+    assert fallback["ErrorUrl"].endswith("/voice")
+    assert drain(seen, "status")["CallStatus"] == "completed"
 
 
 # baresip: what the caller hears
