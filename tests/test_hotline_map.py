@@ -9,7 +9,8 @@ from softphone import target as targets
 
 @pytest.mark.parametrize(
     ("hours_later", "kind", "label"),
-    ((0, "hold", "on hold: 12333-agents"), (12, "end", "感谢您的来电，再见。")),
+    # On hold the line's own waitUrl plays (no default music): the map names the queue.
+    ((0, "hold", "queue:12333-agents"), (12, "end", "感谢您的来电，再见。")),
 )
 def test_three_silences_at_the_main_menu_end_the_call_and_nothing_is_flagged(
     app, clock, hours_later, kind, label

@@ -90,6 +90,9 @@ READINGS = {
     "解除": "jie3 chu2",
     "挂失了": "gua4 shi1 le5",
     "相同": "xiang1 tong2",
+    "正忙": "zheng4 mang2",
+    "日期": "ri4 qi1",
+    "号中": "hao4 zhong1",
     # 一: yí before a fourth tone, yì before the others, yī counting, in dates and after 按.
     "一次": "yi2 ci4",
     "一次性": "yi2 ci4 xing4",
@@ -98,6 +101,7 @@ READINGS = {
     "一般": "yi4 ban1",
     "下一年": "xia4 yi4 nian2",
     "上一级": "shang4 yi4 ji2",
+    "下一位": "xia4 yi2 wei4",
     "一二三四五六": "yi1 er4 san1 si4 wu3 liu4",
     "按一": "an4 yi1",
     # 不: bú before a fourth tone, else bù.
