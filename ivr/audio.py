@@ -7,7 +7,9 @@ with the clips of its values into one WAV per phrase, cached on disk by content 
 
 Pauses are measured, not left to espeak-ng: 250 ms at a comma, 500 ms at a full stop, inside a
 prompt (tts.synthesize), where a piece's punctuation meets a value, and after a prompt's last
-word, so that two phrases played one after the other are two sentences.
+word, so that two phrases played one after the other are two sentences. Not after the options
+a caller hears last before the line listens (a gathering node's prompt): the Gather's timeout
+is the silence after them, and a pause there only delays the caller.
 """
 
 import datetime as dt
@@ -31,6 +33,7 @@ from softphone.recorder import RATE  # one sample rate: a phone line's 8 kHz
 
 from ivr import identity
 from ivr import tts
+from ivr.flow import GATHERING
 from ivr.prompts import Ref
 from ivr.spoken import Value
 from ivr.spoken import en
@@ -115,6 +118,22 @@ def text_hash(text):
     return hashlib.sha256(f"{RENDERER}\n{text}".encode()).hexdigest()[:16]
 
 
+def turn_ends(flow):
+    """The prompts a caller hears last before the line listens: a gathering node's options."""
+    return frozenset(
+        key
+        for node in flow.nodes.values()
+        if node.kind in GATHERING
+        for key in (node.prompt, node.short_prompt, node.last_prompt)
+        if key
+    )
+
+
+def digest(key, text, ends=frozenset()):
+    """What a rendered file's manifest entry is: its text's hash, and whether a pause ends it."""
+    return text_hash(f"{text}\n(no pause after it)" if key in ends else text)
+
+
 def prepare(sound):
     """Make a clip phone-ready: silence trimmed, normalised, 8 kHz mono 16-bit."""
     from pydub import effects
@@ -136,11 +155,12 @@ def load_manifest(directory):
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
-def render(prompts, lang, directory, force=False, progress=None):
+def render(prompts, lang, directory, force=False, progress=None, ends=frozenset()):
     """Render a language's prompts and clips; return (rendered, unchanged, removed) counts.
 
     Only texts whose hash differs from the manifest's are spoken again, on every core: each
-    clause is an espeak-ng process of its own, so one at a time left the cores idle.
+    clause is an espeak-ng process of its own, so one at a time left the cores idle. The
+    prompts in `ends` (turn_ends) end at their last word, the others with its mark's pause.
     """
     folder = Path(directory) / lang
     folder.mkdir(parents=True, exist_ok=True)
@@ -150,16 +170,19 @@ def render(prompts, lang, directory, force=False, progress=None):
     stale = [
         (key, text)
         for key, text in entries
-        if force or manifest.get(key) != text_hash(text) or not (folder / f"{key}.wav").exists()
+        if force
+        or manifest.get(key) != digest(key, text, ends)
+        or not (folder / f"{key}.wav").exists()
     ]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         done = {
-            key: pool.submit(_render_one, prompts, lang, folder, key, text) for key, text in stale
+            key: pool.submit(_render_one, prompts, lang, folder, key, text, key not in ends)
+            for key, text in stale
         }
         for key, text in (progress or (lambda x: x))(entries):
             if key in done:
                 done[key].result()
-                manifest[key] = text_hash(text)
+                manifest[key] = digest(key, text, ends)
     rendered, unchanged = len(stale), len(entries) - len(stale)
     removed = 0
     for path in folder.glob("*.wav"):
@@ -171,10 +194,10 @@ def render(prompts, lang, directory, force=False, progress=None):
     return rendered, unchanged, removed
 
 
-def _render_one(prompts, lang, folder, key, text):
+def _render_one(prompts, lang, folder, key, text, pause_after=True):
     """Speak one text into its WAV; a whole prompt ends with the pause after its last mark."""
     sound = prepare(tts.synthesize(text))
-    if key in prompts.texts[lang]:
+    if key in prompts.texts[lang] and pause_after:
         sound += tts.audio_segment().silent(tts.final_pause(text), frame_rate=RATE)
     sound.export(folder / f"{key}.wav", format="wav").close()
 
@@ -451,6 +474,7 @@ def render_command(lang, force):
         raise click.ClickException(str(error)) from None
     prompts = library().prompts
     directory = library().directory
+    ends = turn_ends(current_app.extensions["ivr"].flow)
     for language in [lang] if lang else list(prompts.texts):
         wanted = len(items(prompts, language))
         with click.progressbar(length=wanted, label=f"audio/{language}") as bar:
@@ -460,7 +484,7 @@ def render_command(lang, force):
                     yield entry
                     bar.update(1)
 
-            counts = render(prompts, language, directory, force, progress)
+            counts = render(prompts, language, directory, force, progress, ends)
         click.echo(
             f"audio/{language}: {counts[0]} rendered, {counts[1]} unchanged, {counts[2]} removed"
         )

@@ -18,6 +18,7 @@ from softphone.phone import Phone
 from ivr import audio
 from ivr import create_app
 from ivr import tts
+from ivr.flow import load_flow
 from ivr.prompts import Phrase
 from ivr.prompts import Ref
 from ivr.prompts import load_prompts
@@ -42,8 +43,9 @@ def test_every_prompt_is_rendered_from_its_current_text(lang):
     """Fails when a prompt's text changed and `flask audio render` was not run."""
     prompts = load_prompts()
     manifest = audio.load_manifest(audio.AUDIO_DIR / lang)
+    ends = audio.turn_ends(load_flow())
     for key, text in audio.items(prompts, lang).items():
-        assert manifest.get(key) == audio.text_hash(text), (
+        assert manifest.get(key) == audio.digest(key, text, ends), (
             f"audio/{lang}/{key}.wav is stale: run make audio"
         )
         assert (audio.AUDIO_DIR / lang / f"{key}.wav").exists()
@@ -139,18 +141,20 @@ def pauses(sound):
     return [(start / 1000, (end - start) / 1000) for start, end in found]
 
 
-def assert_pauses(sound, marks):
+def assert_pauses(sound, marks, pause_after=True):
     """One pause for each mark, in order: ≈ 250 ms at a comma, ≈ 500 ms at a full stop.
 
-    The last mark ends the phrase: its pause is the silence before the next phrase.
+    The last mark ends the phrase: its pause is the silence before the next phrase, unless
+    the phrase is the last a caller hears before the line listens (`pause_after` False).
     """
     heard = pauses(sound)
-    assert len(heard) == len(marks), heard
-    for (_, length), mark in zip(heard, marks, strict=True):
+    assert len(heard) == len(marks) - (0 if pause_after else 1), heard
+    for (_, length), mark in zip(heard, marks, strict=False):
         low, high = (0.45, 0.6) if mark in "。." else (0.2, 0.35)
         assert low <= length <= high, (mark, heard)
     start, length = heard[-1]
-    assert start + length == pytest.approx(len(sound) / 1000, abs=0.001)
+    ends_at = start + length == pytest.approx(len(sound) / 1000, abs=0.001)
+    assert ends_at if pause_after else not ends_at
 
 
 def marks(text):
@@ -164,7 +168,24 @@ def test_a_menu_pauses_at_its_commas_and_full_stops(lang):
         io.BytesIO((audio.AUDIO_DIR / lang / "main_menu.wav").read_bytes())
     )
     assert len(marks(text)) >= 6  # a comma or a stop after each of the six options
-    assert_pauses(sound, marks(text))
+    # The caller hears the menu last before the line listens: its file ends at the last word,
+    # as the Gather's timeout is the silence after it (the bench's time to the balance).
+    assert_pauses(sound, marks(text), pause_after=False)
+
+
+@pytest.mark.parametrize("lang", ("zh", "en"))
+def test_a_prompt_followed_by_another_ends_with_its_pause(lang):
+    """The language offer is followed by the menu: its full stop is heard between them."""
+    sound = tts.audio_segment().from_wav(
+        io.BytesIO((audio.AUDIO_DIR / lang / "language_offer.wav").read_bytes())
+    )
+    assert_pauses(sound, marks(load_prompts().texts[lang]["language_offer"]))
+
+
+def test_the_prompts_that_end_a_turn_are_the_gathering_nodes_options():
+    ends = audio.turn_ends(load_flow())
+    assert {"main_menu", "enter_number", "enter_pin", "after_answer", "after_history"} <= ends
+    assert not {"welcome", "language_offer", "goodbye", "wrong_pin", "tries_left"} & ends
 
 
 @pytest.mark.parametrize(
