@@ -5,6 +5,7 @@ call's state (actions own who the caller is; the dialog owns where the call is).
 """
 
 import datetime as dt
+import math
 
 from ivr import identity
 from ivr import regions as regions_module
@@ -18,7 +19,8 @@ from ivr.types import Outcome
 log = identity.logger(__name__)
 PAGE_SIZE = 3
 PROMPTS = (
-    "invalid_number", "invalid_id", "pin_format", "wrong_pin", "balance_date", "balance",
+    "invalid_number", "invalid_id", "pin_format", "wrong_pin", "lock_minutes", "balance_date",
+    "balance",
     "balance_resident",
     "history_intro", "history_more_intro", "history_line", "history_line_base",
     "history_line_shares", "history_line_resident",
@@ -69,8 +71,22 @@ def _pend(env, call, kind, number, account):
     _, locked_until = env.store.lockout(call.subject)
     if identity.is_locked(locked_until, env.now):
         log.info("identification refused: %s is locked", identity.mask(number))
-        return Outcome(ok=False, goto="locked")
+        return _locked(env, locked_until)
     return Outcome()
+
+
+def _locked(env, until):
+    """The number is locked: say how long is left of it, as the store has it; the call ends.
+
+    A later call hears the minutes still to wait, rounded up, not the lock's whole length.
+    """
+    if until is None:  # the lock was lifted in between: its whole length is the most it is
+        minutes = env.settings.lockout_minutes
+    else:
+        minutes = max(1, math.ceil((until - env.now).total_seconds() / 60))
+    return Outcome(
+        ok=False, goto="locked", phrases=_say("lock_minutes", minutes=Value("minutes", minutes))
+    )
 
 
 def identify_by_number(env, call, keyed):
@@ -121,7 +137,7 @@ def verify_pin(env, call, keyed):
     try:
         identity.check_pin_format(keyed)
     except identity.IdentityError:
-        return Outcome(ok=False, phrases=_say("pin_format"))
+        return _short_pin(env, call, call.subject)
     settings, store = env.settings, env.store
     account = store.get_account(call.pending_account_id) if call.pending_account_id else None
     if (
@@ -134,39 +150,85 @@ def verify_pin(env, call, keyed):
         call.subject, call.pending_account_id = None, None
         log.info("card ending %s is reported lost: no PIN checked", call.last4)
         return Outcome(ok=False, goto="card_lost")
-    lock = dt.timedelta(minutes=settings.lockout_minutes)
-    caller_limit = settings.max_caller_pin_failures
-    counted = []  # (subject, count) of the caller's counters taken for this attempt
-    for subject in _caller_subjects(env, call):
-        count = store.count_attempt(subject, env.now, caller_limit, lock)
-        if count is None:
-            _give_back(store, counted, caller_limit)
-            log.info("PIN refused: this caller has had too many wrong PINs")
-            return Outcome(ok=False, goto="too_many")
-        counted.append((subject, count))
-    max_tries = settings.max_pin_tries
-    failures = store.count_attempt(call.subject, env.now, max_tries, lock)
-    if failures is None:  # locked: nothing is checked, so the caller's counters are given back
-        _give_back(store, counted, caller_limit)
-        return Outcome(ok=False, goto="locked")
+    refused, counted, failures = _count_attempt(env, call, call.subject)
+    if refused:
+        return refused
     decoy = identity.decoy_hash(settings.pin_hash_cost)
     matches = identity.verify_pin(keyed, account.pin_hash if account else decoy)
     if matches and account:
         store.clear_lockout(call.subject)
-        _give_back(store, counted, caller_limit)
+        _give_back(store, counted, settings.max_caller_pin_failures)
         call.subject, call.pending_account_id = None, None
         call.account_id = account.id
         log.info("caller verified for account ending %s", call.last4)
         return Outcome()
-    log.info("PIN rejected for number ending %s (%d of %d)", call.last4, failures, max_tries)
-    if any(count >= caller_limit for _, count in counted):
-        log.info("caller ended: %d wrong PINs across numbers", caller_limit)
+    log.info(
+        "PIN rejected for number ending %s (%d of %d)", call.last4, failures, settings.max_pin_tries
+    )
+    return _wrong(env, call.subject, counted, failures, _say("wrong_pin"))
+
+
+def _count_attempt(env, call, subject):
+    """Count one PIN attempt for the caller and for the number, before any PIN is compared.
+
+    Return (refused, counted, failures): `refused` is the Outcome when no attempt may be made
+    (this caller has had too many wrong PINs, or the number is locked; nothing then stays
+    counted), `counted` the caller's (subject, count) pairs and `failures` the number's count,
+    each with this attempt.
+    """
+    settings, store = env.settings, env.store
+    lock = dt.timedelta(minutes=settings.lockout_minutes)
+    caller_limit = settings.max_caller_pin_failures
+    counted = []
+    for caller in _caller_subjects(env, call):
+        count = store.count_attempt(caller, env.now, caller_limit, lock)
+        if count is None:
+            _give_back(store, counted, caller_limit)
+            log.info("PIN refused: this caller has had too many wrong PINs")
+            return Outcome(ok=False, goto="too_many"), [], None
+        counted.append((caller, count))
+    failures = store.count_attempt(subject, env.now, settings.max_pin_tries, lock)
+    if failures is None:  # locked: nothing is checked, so the caller's counters are given back
+        _give_back(store, counted, caller_limit)
+        return _locked(env, store.lockout(subject)[1]), [], None
+    return None, counted, failures
+
+
+def _left(settings, counted, failures):
+    """The wrong PINs the number and the caller still allow after these counts: the fewer.
+
+    The caller's cap counts earlier calls too, so it may be the smaller budget.
+    """
+    caller_limit = settings.max_caller_pin_failures
+    return min([settings.max_pin_tries - failures, *(caller_limit - n for _, n in counted)])
+
+
+def _wrong(env, subject, counted, failures, phrases):
+    """A wrong PIN, counted: the caller's end or the lock if it reached one, else the tries left."""
+    settings = env.settings
+    if any(count >= settings.max_caller_pin_failures for _, count in counted):
+        log.info("caller ended: %d wrong PINs across numbers", settings.max_caller_pin_failures)
         return Outcome(ok=False, goto="too_many")
-    if failures >= max_tries:
-        return Outcome(ok=False, goto="locked")
-    # The caller's cap counts earlier calls too: the smaller budget is the true one.
-    left = min([max_tries - failures, *(caller_limit - count for _, count in counted)])
-    return Outcome(ok=False, phrases=_say("wrong_pin"), left=left)
+    if failures >= settings.max_pin_tries:
+        return _locked(env, env.store.lockout(subject)[1])
+    return Outcome(ok=False, phrases=phrases, left=_left(settings, counted, failures))
+
+
+def _short_pin(env, call, subject):
+    """A PIN that is not 6 digits: none is compared or counted, but the entry's try is used.
+
+    The caller hears how many tries are left, the smallest budget as after a wrong PIN: the
+    number's and the caller's are read by counting an attempt and giving it back, so a count
+    the store would start afresh (an old one, an ended lock) reads as it will be.
+    """
+    refused, counted, failures = _count_attempt(env, call, subject)
+    if refused:
+        return refused
+    _give_back(env.store, counted, env.settings.max_caller_pin_failures)
+    env.store.uncount_attempt(subject, unlock=failures >= env.settings.max_pin_tries)
+    uncounted = [(caller, count - 1) for caller, count in counted]
+    left = _left(env.settings, uncounted, failures - 1)
+    return Outcome(ok=False, phrases=_say("pin_format"), left=left)
 
 
 def _give_back(store, counted, limit):
@@ -312,27 +374,31 @@ def resident_payment(env, call, _):
 
 
 def check_old_pin(env, call, keyed):
-    """Before a PIN change: the current PIN again, counted against the account's lock."""
+    """Before a PIN change: the current PIN again, counted as the PIN check counts it.
+
+    A wrong one counts toward the account's lock and the caller's cap, and the caller hears
+    the smallest of the entry's, the account's and the caller's tries left.
+    """
     call.pin_checked, call.new_pin_hash = False, None
-    try:
-        identity.check_pin_format(keyed)
-    except identity.IdentityError:
-        return Outcome(ok=False, phrases=_say("pin_format"))
     account = _account(env, call)
     settings, store = env.settings, env.store
     subject = identity.subject("account", account.id_number, settings.secret_key)
-    lock = dt.timedelta(minutes=settings.lockout_minutes)
-    failures = store.count_attempt(subject, env.now, settings.max_pin_tries, lock)
-    if failures is not None and identity.verify_pin(keyed, account.pin_hash):
-        store.clear_lockout(subject)
-        call.pin_checked = True
-        return Outcome()
-    if failures is None or failures >= settings.max_pin_tries:
+    try:
+        identity.check_pin_format(keyed)
+    except identity.IdentityError:
+        outcome = _short_pin(env, call, subject)
+    else:
+        refused, counted, failures = _count_attempt(env, call, subject)
+        if not refused and identity.verify_pin(keyed, account.pin_hash):
+            store.clear_lockout(subject)
+            _give_back(store, counted, settings.max_caller_pin_failures)
+            call.pin_checked = True
+            return Outcome()
+        outcome = refused or _wrong(env, subject, counted, failures, _say("wrong_old_pin"))
+    if outcome.goto:
         log.info("PIN change: too many wrong PINs for account ending %s", call.last4)
-        call.account_id = None  # the account is locked: this call no longer holds it
-        return Outcome(ok=False, goto="locked")
-    left = Value("tries", settings.max_pin_tries - failures)
-    return Outcome(ok=False, phrases=_say("wrong_old_pin", tries=left))
+        call.account_id = None  # locked, or the call ends: it no longer holds the account
+    return outcome
 
 
 def new_pin(env, call, keyed):
@@ -342,8 +408,8 @@ def new_pin(env, call, keyed):
         return Outcome(ok=False)
     try:
         identity.check_pin_format(keyed)
-    except identity.IdentityError:
-        return Outcome(ok=False, phrases=_say("pin_format"))
+    except identity.IdentityError:  # the entry's try is used: the dialog says what is left
+        return Outcome(ok=False, phrases=_say("pin_format"), left=math.inf)
     account = _account(env, call)
     try:
         numbers = (account.id_number, account.card_number)
@@ -464,7 +530,7 @@ def registry():
         .add("credit", credit)
         .add("channels", channels)
         .add("resident_payment", resident_payment)
-        .add("check_old_pin", check_old_pin, outcomes=("locked",))
+        .add("check_old_pin", check_old_pin, outcomes=("locked", "too_many"))
         .add("new_pin", new_pin)
         .add("repeat_pin", repeat_pin, outcomes=("mismatch",))
         .add("change_pin", change_pin)

@@ -55,6 +55,7 @@ class CallState:
     route: str | None = None  # "id" or "card": what the caller keyed to be identified
     pin_checked: bool = False
     new_pin_hash: str | None = None
+    last_page: bool = False  # the answer spoken last had no further page (its retry says so)
 
     @property
     def knows_the_caller(self):

@@ -17,7 +17,9 @@ from ivr.types import Gather
 from ivr.types import Outcome
 from ivr.types import Turn
 
-PROMPTS = ("no_input", "invalid_key", "too_many_tries", "no_input_limit", "tries_left")
+PROMPTS = (
+    "no_input", "invalid_key", "too_many_tries", "no_input_limit", "no_entry_limit", "tries_left",
+)  # fmt: skip
 MAX_HOPS = 32  # say -> say chains longer than this are a flow bug, not a call
 
 
@@ -71,7 +73,7 @@ class Dialog:
             self.call.intent = node.id
             return self.enter(self.flow.identify)
         if self.call.node != node_id:
-            self.call.page = 0
+            self.call.page, self.call.last_page = 0, False
         self.call.node, self.call.tries = node_id, 0
         if node.kind == "say":
             outcome = self.run(node.action, None) if node.action else Outcome()
@@ -95,9 +97,18 @@ class Dialog:
     def speak_answer(self, node):
         """Run an answer node's action and speak what it found, then its options."""
         outcome = self.run(node.action, self.call.page)
-        last = outcome.last and node.last_prompt  # no more pages: "more" is not offered
-        self.phrases += [*outcome.phrases, *self.node_prompt(node, last)]
+        self.call.last_page = outcome.last  # a retry here offers what this page offered
+        self.phrases += [*outcome.phrases, *self.node_prompt(node, self.options(node))]
         return self.gather(node)
+
+    def options(self, node):
+        """The prompt key a node's retry or answer ends with (None: the node's own prompt).
+
+        An answer on its last page does not offer "more"; a menu's retry says its short form.
+        """
+        if node.kind == "answer":
+            return node.last_prompt if self.call.last_page else None
+        return node.short_prompt
 
     def retry(self, node, reasons, exit_kind, left=None):
         """Count a failed input; reprompt shortly, or give up after max_tries.
@@ -110,14 +121,17 @@ class Dialog:
         node_left = node.max_tries - self.call.tries
         if node_left <= 0:
             self.trace.append(f"exit:{node.id}:max_tries")
-            # After silence the caller keyed nothing: say so, not that their entries ran out.
-            last = "no_input_limit" if exit_kind == "no_input" else "too_many_tries"
+            # After silence the caller keyed nothing: say so, not that their entries ran out;
+            # at an entry (a number, a PIN) no choice was asked for, so none is spoken of.
+            last = "too_many_tries"
+            if exit_kind == "no_input":
+                last = "no_entry_limit" if node.kind == "collect" else "no_input_limit"
             self.phrases += [*(reasons if exit_kind != "no_input" else []), self.prompt(last)]
             return self.enter(node.on_max)
         self.phrases += reasons
         if left is not None:
             self.phrases.append(Phrase.of("tries_left", tries=Value("tries", min(left, node_left))))
-        self.phrases += self.node_prompt(node, node.short_prompt)
+        self.phrases += self.node_prompt(node, self.options(node))
         return self.gather(node)
 
     def follow(self, node, outcome):

@@ -390,7 +390,8 @@ def test_wrong_pin_says_tries_left(phone):
 
 def test_pin_of_wrong_length(phone):
     identify(phone.dial().press("1"), BEIJING_ID, "12345")
-    assert "查询密码为六位数字，请重新输入。" in phone.heard
+    # The entry's try is used, and the caller is told so: the tries left, as after a wrong PIN.
+    assert phone.heard.startswith("查询密码是六位数字。\n您还可以尝试两次。")
 
 
 def test_unknown_number_sounds_like_wrong_pin(phone):
@@ -405,7 +406,7 @@ def test_unknown_number_sounds_like_wrong_pin(phone):
 def test_three_wrong_pins_lock_across_calls(phone, clock):
     identify(phone.dial().press("1"), BEIJING_ID, "000000")
     phone.enter("000001#").enter("000002#")
-    assert "密码错误次数过多，该账户的电话查询已暂停三十分钟。" in phone.heard
+    assert "密码错误次数过多，该账户的电话查询已暂停，请三十分钟后再拨。" in phone.heard
     assert phone.ended  # not the menu, where the caller's PIN keys would be bad choices
     assert "请按" not in phone.heard
     # A new call, the right PIN: still locked.
@@ -429,9 +430,9 @@ def test_lockout_minutes_are_read_as_a_count(make_app, minutes, spoken):
     phone = Phone.for_app(make_app(IVR_LOCKOUT_MINUTES=minutes), token=TOKEN)
     identify(phone.dial().press("1"), BEIJING_ID, "000000")
     phone.enter("000001#").enter("000002#")
-    assert f"该账户的电话查询已暂停{spoken}。" in phone.heard
+    assert f"该账户的电话查询已暂停，请{spoken}后再拨。" in phone.heard
     phone.dial().press("9").press("1").enter(BEIJING_ID + "#")
-    assert f"phone queries for this account are paused for {minutes} minutes." in phone.heard
+    assert f"for this account are paused. Please call again in {minutes} minutes." in phone.heard
 
 
 def test_unknown_number_locks_like_a_real_one(phone):
@@ -443,7 +444,9 @@ def test_unknown_number_locks_like_a_real_one(phone):
 def test_locked_in_english(phone):
     identify(phone.dial().press("9").press("1"), BEIJING_ID, "000000")
     phone.enter("000001#").enter("000002#")
-    assert "phone queries for this account are paused for 30 minutes" in phone.heard
+    assert (
+        "phone queries for this account are paused. Please call again in 30 minutes" in phone.heard
+    )
 
 
 def test_lockout_by_card_is_the_cards(phone):

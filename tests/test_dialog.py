@@ -87,6 +87,16 @@ def test_no_input_reprompts_with_the_short_menu_then_ends_without_speaking_of_en
     )  # fmt: skip
 
 
+def test_silence_at_an_entry_ends_without_speaking_of_a_choice():
+    """At the number or PIN entry no choice was asked for: "没有收到您的输入", not 按键/choice."""
+    call = new_call(node="identify")
+    dialog.step(FLOW, "identify", None, call, Script())
+    dialog.step(FLOW, "identify", None, call, Script())
+    closed = Script(agents_open=Outcome(False, goto="closed"))
+    last = dialog.step(FLOW, "identify", None, call, closed)
+    assert keys_of(last) == ["no_entry_limit", "goodbye"]
+
+
 def test_repeated_failures_inside_agent_hours_put_the_caller_through():
     call = new_call(node="main")
     for _ in range(2):
@@ -243,3 +253,14 @@ def test_the_last_page_of_an_answer_does_not_offer_more():
     assert keys_of(turn) == ["after_answer"]
     turn = dialog.step(FLOW, "history", "1", call, Script(history=Outcome()))
     assert keys_of(turn) == ["after_history"]
+
+
+def test_a_wrong_key_on_the_last_page_offers_what_the_page_offered():
+    """No "查询更早的记录请按2" in the retry when there are no earlier records."""
+    call = new_call(node="history", account_id=1)
+    dialog.step(FLOW, "history", "1", call, Script(history=Outcome(last=True)))
+    turn = dialog.step(FLOW, "history", "7", call, Script())
+    assert keys_of(turn) == ["invalid_key", "after_answer"]
+    dialog.step(FLOW, "history", "1", call, Script(history=Outcome()))
+    turn = dialog.step(FLOW, "history", "7", call, Script())
+    assert keys_of(turn) == ["invalid_key", "after_history"]

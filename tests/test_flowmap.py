@@ -95,6 +95,7 @@ def test_mermaid_shows_nodes_with_their_first_words_keys_and_dashed_exits(runner
     assert 'n_pin_repeat -.->|"mismatch"| n_pin_new' in out
     assert 'n_pin -.->|"locked"| n_account_locked' in out
     assert 'n_pin -.->|"too_many"| n_pin_attempts_exceeded' in out
+    assert 'n_pin_old -.->|"too_many"| n_pin_attempts_exceeded' in out
     assert 'n_main -.->|"3 × no or bad input"| n_give_up' in out
     assert 'n_balance -.->|"not identified"| n_identify' in out
     assert 'n_pin -->|"ok, as asked"| n_history' in out

@@ -25,7 +25,7 @@ UNKNOWN_CARD = "990000001"  # no account has it; same last 4 as Beijing's card
 SECRET = "lockout-test-secret"
 WRONG_PIN = "号码或密码不正确"
 TRIES_LEFT = ("您还可以尝试两次", "您还可以尝试一次")
-LOCKED = "密码错误次数过多，该账户的电话查询已暂停三十分钟。"
+LOCKED = "密码错误次数过多，该账户的电话查询已暂停，请三十分钟后再拨。"
 ENDED = "密码错误次数过多，为保护账户安全，现在不能继续查询"
 GUESSERS = 60
 
@@ -93,6 +93,22 @@ def test_the_lock_is_the_accounts_whatever_route(store_url, make_app, first, the
     then(phone)  # the other number of the same account: locked as soon as it is keyed
     assert LOCKED in phone.heard
     assert "请输入六位查询密码" not in phone.heard
+
+
+def test_a_later_call_hears_the_minutes_left_of_the_lock(make_app, clock):
+    """The lock's end is read from the store: a call 12½ minutes on hears 18 minutes left."""
+    phone = Phone.for_app(make_app(), token=TOKEN)
+    phone.dial().press("1").enter(BEIJING_ID.replace("X", "*") + "#")
+    phone.enter("000000#").enter("000001#").enter("000002#")
+    assert LOCKED in phone.heard
+    clock.advance(minutes=12, seconds=30)
+    phone.dial().press("1").enter(BEIJING_CARD + "#")
+    assert phone.heard.startswith("密码错误次数过多，该账户的电话查询已暂停，请十八分钟后再拨。")
+    assert "三十" not in phone.heard
+    assert phone.ended
+    clock.advance(minutes=17)  # its last minute: "一分钟", never "零分钟"
+    phone.dial().press("1").enter(BEIJING_CARD + "#")
+    assert phone.heard.startswith("密码错误次数过多，该账户的电话查询已暂停，请一分钟后再拨。")
 
 
 def test_tries_are_counted_per_account_not_per_route(store_url, make_app):

@@ -62,8 +62,24 @@ steps:
   - press: "888881#"
   - press: "888882#"
   - press: "888883#"
-  - expect: "密码错误次数过多，该账户的电话查询已暂停三十分钟。"
+  - expect: "密码错误次数过多，该账户的电话查询已暂停，请三十分钟后再拨。"
   - expect_hangup: true
+""",
+    """
+name: the current-PIN entry runs out before the account's lock, and no try is promised
+dial: {to: "0755-12333"}
+steps:
+  - press: "5"
+  - press: "440300003#"
+  - press: "246810#"
+  - press: "1"
+  - press: "24681#"
+  - expect: "查询密码是六位数字。\\n您还可以尝试两次。"
+  - press: "246811#"
+  - expect: "原密码不正确。\\n您还可以尝试一次。"
+  - press: "246812#"
+  - expect: {regex: "^原密码不正确。\\n您的输入次数已达上限。\\n(正在为您转接人工服务|感谢您的来电)"}
+  - expect_not: "尝试"
 """,
     """
 name: a number locked on an earlier call is refused before any PIN
@@ -71,7 +87,7 @@ dial: {to: "0991-12333"}
 steps:
   - press: "1"
   - press: "650100006#"
-  - expect: "密码错误次数过多，该账户的电话查询已暂停三十分钟。"
+  - expect: "密码错误次数过多，该账户的电话查询已暂停，请三十分钟后再拨。"
   - expect_not: "请输入六位查询密码"
   - expect_hangup: true
 """,

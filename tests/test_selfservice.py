@@ -280,7 +280,7 @@ FROM_ACCOUNT = "新密码不能使用出生日期，也不能使用身份证号�
         ("200139", FROM_ACCOUNT),  # the ID's last six
         ("440300", FROM_ACCOUNT),  # the card's
         ("246810", "新密码不能与原密码相同"),
-        ("12345", "查询密码为六位数字"),
+        ("12345", "查询密码是六位数字。\n您还可以尝试两次。"),
     ),
 )
 def test_an_easy_or_unchanged_new_pin_is_refused(phone, new, said):
@@ -315,16 +315,18 @@ def test_two_different_new_pins_start_the_new_pin_again(phone, line):
 
 def test_wrong_old_pins_lock_the_account_and_end_the_call(phone, line):
     sign_in(phone, SHANGHAI_ID, "654321", "en").press("1").enter("000001#")
-    assert "That is not your current PIN. You have 2 tries left." in phone.heard
+    assert "That is not your current PIN.\nYou have 2 tries left." in phone.heard
     phone.enter("000001#")
     assert "You have 1 try left." in phone.heard
     phone.enter("000001#")
-    assert "phone queries for this account are paused for 30 minutes" in phone.heard
+    assert (
+        "phone queries for this account are paused. Please call again in 30 minutes" in phone.heard
+    )
     assert phone.heard.endswith("Thank you for calling. Goodbye.")
     assert phone.ended  # a lock ends the call: no menu for habitual PIN keys to fall into
     phone.dial(to="010-12333").press("9").press("1")  # the lock holds on the next call
     phone.enter(SHANGHAI_ID + "#")
-    assert "paused for 30 minutes" in phone.heard
+    assert "paused. Please call again in 30 minutes" in phone.heard
     assert "enter your 6-digit query PIN" not in phone.heard
 
 

@@ -128,7 +128,7 @@ def test_entry_survives_any_digits(client, digits):
 def test_pin_entry_survives_junk(client):
     caller = start_call(client)
     root = twiml(caller.walk((*TO_PIN_ENTRY, ("pin", "😀" * 50))))
-    assert "查询密码为六位数字" in spoken(root)
+    assert "查询密码是六位数字" in spoken(root)
 
 
 def test_unknown_call_sid_starts_afresh(client):

@@ -84,6 +84,11 @@ def tries(value):
     return f"{int(value)} {'try' if int(value) == 1 else 'tries'}"
 
 
+def minutes(value):
+    """Read a number of minutes, with the noun that agrees: "1 minute", "30 minutes"."""
+    return f"{int(value)} {'minute' if int(value) == 1 else 'minutes'}"
+
+
 def clock(moment):
     """Read a time of day: 09:00 -> "9 am", 12:00 -> "noon", 13:30 -> "1:30 pm"."""
     if (moment.hour, moment.minute) == (12, 0):

@@ -114,6 +114,11 @@ def tries(value):
     return count(value)
 
 
+def minutes(value):
+    """Read a number of minutes; the prompt says the measure word (分钟)."""
+    return count(value)
+
+
 def _period(moment):
     """The part of the day a time falls in, as callers say it: 上午, 中午, 下午, 晚上."""
     if moment.hour < 12:
