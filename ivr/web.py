@@ -51,7 +51,7 @@ MAX_DEPTH = 4  # our bodies are flat objects
 ALERT_PROMPTS = (
     "wrong_pin", "tries_left", "account_locked", "invalid_number", "invalid_id", "pin_format",
     "invalid_key", "too_many_tries", "no_input_limit", "system_busy", "pin_attempts_exceeded",
-    "wrong_old_pin", "weak_pin", "same_pin", "pin_mismatch", "pin_not_changed",
+    "wrong_old_pin", "weak_pin", "pin_from_account", "same_pin", "pin_mismatch", "pin_not_changed",
     "card_already_lost", "card_not_lost", "card_lost_refused", "card_lost_call", "card_none",
     "agents_closed",
 )  # fmt: skip

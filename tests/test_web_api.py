@@ -613,7 +613,14 @@ def test_the_budgets_are_per_process_and_the_log_says_so(make_app, caplog):
 
 
 @pytest.mark.parametrize(
-    "key", ("pin_attempts_exceeded", "weak_pin", "card_lost_refused", "card_already_lost")
+    "key",
+    (
+        "pin_attempts_exceeded",
+        "weak_pin",
+        "pin_from_account",
+        "card_lost_refused",
+        "card_already_lost",
+    ),
 )
 def test_endings_and_refusals_are_alerts(app, key):
     """Too many PINs across numbers, a lost card, a weak new PIN: red on the page."""
