@@ -18,9 +18,10 @@ $(STAMP): requirements.txt softphone/pyproject.toml
 # Debian packages, installed when missing and root: espeak-ng renders prompts and speaks
 # them in recorded calls; chromium runs the web dialer's browser tests; graphviz draws the
 # flow map as SVG; ffmpeg decodes MP3 for the softphone's --record; baresip and sip-tester
-# (sipp) dial `softphone sip` in its tests, kamailio puts two of them behind its dispatcher.
+# (sipp) dial `softphone sip` in its tests, kamailio puts two of them behind its dispatcher;
+# nginx stands in front of gunicorn as `make serve` runs it (the slow-client tests).
 # Without them the tests that need them skip, saying why.
-TEST_PACKAGES := espeak-ng chromium graphviz ffmpeg baresip sip-tester kamailio
+TEST_PACKAGES := espeak-ng chromium graphviz ffmpeg baresip sip-tester kamailio nginx
 define install_missing
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	  missing=""; \
