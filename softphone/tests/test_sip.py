@@ -395,13 +395,17 @@ def test_enqueue_loops_its_wait_url_in_real_time_until_the_caller_hangs_up(front
 @needs_pjsua2
 @needs_sipp
 def test_enqueue_without_wait_url_holds_with_music_until_the_caller_hangs_up(front, app, tmp_path):
-    port, _ = front
     _, seen = app
     clear(seen)
+    port, log = front
     done = sipp("uac_bye.xml", "music", port, tmp_path, HOLD_MS=2500)
     assert done.returncode == 0, done.stdout.decode()[-2000:]  # the caller's BYE ended it
+    sid = drain(seen, "voice")["CallSid"]
     status = drain(seen, "status")
     assert (status["CallStatus"], status["CallDuration"]) == ("completed", "3")
+    # the transcript shows the hold music as it plays: one 30 s stretch began, not an hour's
+    lines = [line for line in log.read_text().splitlines() if line.startswith(f"[{sid[-6:]}]")]
+    assert len([line for line in lines if "hold" in line.lower()]) == 1, lines
 
 
 @needs_pjsua2

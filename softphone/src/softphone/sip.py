@@ -677,11 +677,27 @@ class Session:
             prompts = call.events[first:last]
         new = [e for e in call.since(self.shown) if not any(e is p for p in prompts)]
         self.shown = call.mark()
-        self.show(new)
         audible = [e for e in new if e.kind in AUDIBLE]
+        if not audible:
+            self.show(new)
         if (audible or expects is not None) and not self.answered:
             self.answer_now()
-        self.play(audible, barge_in=False)
+        if audible:
+            self.play_shown(new)
+
+    def play_shown(self, events):
+        """Play events outside a Gather, each shown as it begins to play (an hour of hold
+        music is printed a line at a time as it is heard, not at once); a minute's worth of
+        audio is joined into one file at a time."""
+        batch, total = [], 0.0
+        for event in events:
+            if total >= STRETCH_SECONDS:
+                self.play(batch, barge_in=None, show=True)
+                batch, total = [], 0.0
+            batch.append(event)
+            if event.kind in AUDIBLE:
+                total += float(event.data.get("duration") or 0)
+        self.play(batch, barge_in=None, show=True)
 
     def answer_now(self):
         """Answer (200 OK) and wait for the caller's ACK and audio stream."""
@@ -750,26 +766,24 @@ class Session:
         path, seconds, starts = self.front.media.join(parts)
         return path, seconds, list(zip(kept, starts, strict=True))
 
-    def play(self, events, barge_in):
-        """Play events back to back; return (when they began, their seconds) (monotonic).
+    def play(self, events, barge_in, show=False):
+        """Play the audible events back to back; return (when they began, their seconds).
 
-        Outside a Gather a long run (hold music) plays a minute's worth of events at a time.
+        With `show`, every event is shown when the caller reaches it: an audible one as it
+        begins, another once the audio before it has played.
         """
-        if barge_in is False:
-            batch, total = [], 0.0
-            for event in events:
-                batch.append(event)
-                total += float(event.data.get("duration") or 0)
-                if total >= STRETCH_SECONDS:
-                    self.play(batch, barge_in=None)
-                    batch, total = [], 0.0
-            events = batch
-        path, seconds, _ = self.stretch(events)
+        path, seconds, starts = self.stretch([e for e in events if e.kind in AUDIBLE])
         if path is None:
+            if show:
+                self.show(events)
             return time.monotonic(), 0.0
         if not self.start_player(path, barge_in):
             raise Hangup(time.monotonic())
         began = time.monotonic()  # the player is on the bridge: its next tick sends it
+        if show:
+            for offset, event in shown_at(events, starts, seconds):
+                self.wait_until(began + offset)
+                self.show([event])
         if not barge_in:
             # It stops by itself at its end; the next stretch's player replaces it.
             self.wait_until(began + seconds)
@@ -879,6 +893,19 @@ class Session:
             except Exception as error:  # noqa: BLE001 - a callback that fails is only told
                 self.front.say(f"{self.label()} status callback failed: {error}")
         self.front.say(f"{self.label()} ended")
+
+
+def shown_at(events, starts, seconds):
+    """[(seconds into the stretch, event)]: an audible event at its start in the stretch, any
+    other (or one not played) where the next played one starts, or at the stretch's end."""
+    begins = {id(event): start for event, start in starts}
+    timed, pending = [], []
+    for event in events:
+        pending.append(event)
+        if id(event) in begins:
+            timed += [(begins[id(event)], e) for e in pending]
+            pending = []
+    return timed + [(seconds, e) for e in pending]
 
 
 @contextlib.contextmanager
