@@ -95,6 +95,24 @@ def test_without_say_seconds_the_engine_still_estimates():
     assert say.data["duration"] == round(0.07 * len("Hello there") + 0.3, 2)
 
 
+def test_a_real_time_driver_ends_a_recording_on_silence_with_the_talk_it_heard():
+    doc = '<Response><Record action="/done" timeout="2"/></Response>'
+    asked = []
+
+    def fetch(method, url, params):
+        asked.append((url, params))
+        return Reply(200, "text/xml", doc.encode() if url.endswith("voice") else b"<Response/>", url)
+
+    call = Call("https://app.example/voice", fetch).start()
+    call.send(Keys(talk=3.4))
+    url, params = asked[-1]
+    assert url.endswith("/done")
+    assert (params["RecordingDuration"], params["Digits"]) == ("3", "")  # silence trimmed
+    empty = Call("https://app.example/voice", fetch).start()
+    empty.send(Keys(talk=0.0))
+    assert any(e.kind == "record_empty" for e in empty.events)
+
+
 # the request mapping and the keys handed to the engine (no SIP needed)
 
 INVITE = (
@@ -149,6 +167,10 @@ def app():
             return xml('<Reject reason="busy"/>')
         if to == "record":
             return xml('<Say>Leave a message.</Say><Record action="/recorded" maxLength="10"/>')
+        if to == "quiet":
+            return xml(
+                '<Say>Leave a message.</Say><Record action="/recorded" timeout="2" maxLength="20"/>'
+            )
         if to == "broken":
             return "oops", 500
         if to == "queue":
@@ -663,6 +685,33 @@ def test_record_keeps_the_callers_audio_served_as_the_recording_url(front, app, 
     middle = said[len(said) // 4 : 3 * len(said) // 4]
     assert max(envelope(middle)) > 0.05, "the recording is silence"
     assert goertzel(middle, 660) > 50 * goertzel(middle, 200), "not the caller's 660 Hz"
+
+
+@needs_pjsua2
+@needs_baresip
+def test_record_ends_after_timeout_seconds_of_silence(front, app, tmp_path):
+    """baresip says a tone for 4 s, then nothing: 2 s of silence end <Record timeout="2">,
+    its action gets the talk (the silence trimmed) with no key, as Twilio sends it."""
+    port, _ = front
+    _, seen = app
+    clear(seen)
+    said = read_wav_bytes(tone_wav(4.0, hz=660)) + array.array("h", [0] * RATE * 26)
+    source = tone_wav(0)[:44] + said.tobytes()
+    source = source[:40] + len(said.tobytes()).to_bytes(4, "little") + source[44:]
+    source = source[:4] + (len(source) - 8).to_bytes(4, "little") + source[8:]
+    phone = Baresip(tmp_path, source=source)
+    try:
+        phone.send("dial", f"sip:quiet@127.0.0.1:{port}")
+        started = drain(seen, "voice", timeout=10)["_at"]
+        done = drain(seen, "recorded", timeout=12)
+        ended = time.monotonic()
+    finally:
+        phone.stop()
+    assert done is not None, "the silence never ended the recording"
+    assert done["Digits"] == ""
+    # the prompt and beep (about 1.7 s), the tone's last 2.3 s, then 2 s of silence
+    assert 4.5 <= ended - started <= 8.0, ended - started
+    assert 1 <= int(done["RecordingDuration"]) <= 3, done["RecordingDuration"]
 
 
 # more than one process: Kamailio's dispatcher in front (docs/kamailio-dispatcher.cfg)

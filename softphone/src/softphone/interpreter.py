@@ -111,6 +111,7 @@ class Keys:
     at: float | None = None
     hangup: bool = False
     speech: str | None = None
+    talk: float | None = None  # <Record>: seconds the caller talked before the silence (real time)
 
     @classmethod
     def parse(cls, group):

@@ -89,7 +89,10 @@ class Recording:
         trim = record.get("trim", "trim-silence") != "do-not-trim"
         moment = keys.at if keys.at is not None else REACTION
         pressed = next((key for key in keys.keys if key in finish), "")
-        if keys.speech is not None:
+        if keys.talk is not None:  # a real-time driver heard the caller talk, then silence
+            talk = min(keys.talk, max_length)
+            digits, quiet = "", (timeout if talk < max_length else 0)
+        elif keys.speech is not None:
             talk = min(estimate_say(keys.speech, language_of(keys.speech)), max_length)
             self.events.append(Event("speech", self.t, {"text": keys.speech, "secret": False}))
             digits, quiet = "", (timeout if talk < max_length else 0)

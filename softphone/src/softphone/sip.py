@@ -22,6 +22,7 @@ From user `From`, a new CallSid per call (kept with the SIP Call-ID), and `SipCa
 """
 
 import argparse
+import array
 import concurrent.futures
 import contextlib
 import http.server
@@ -59,6 +60,8 @@ STOP_WAIT = 3.0  # seconds the front waits for its calls to end when it stops
 STRETCH_SECONDS = 60.0  # the longest run of audio joined into one file outside a Gather
 ENDED = ("completed", "busy", "no-answer", "failed", "canceled")
 AUDIBLE = ("say", "play", "pause", "hold")  # the events the caller hears
+LEVEL_POLL = 0.1  # seconds between two reads of the caller's audio during <Record>
+LOUD_RMS = 300  # a 20 ms frame above this RMS (of 32768: -40 dBFS) is the caller talking
 HOLD_LIMIT = 3600.0  # seconds on hold with no agent: a real caller hangs up before
 SIP_REJECT = {"busy": 486, "rejected": 603}  # <Reject reason>: the final SIP answer
 RECORDING_PATH = re.compile(
@@ -835,8 +838,10 @@ class Session:
         return Keys(keys=script, at=max(times[0] - began, 0.0))
 
     def record(self, expects):
-        """<Record>: keep the caller's audio until a finish key, the hang-up or maxLength, as
-        the engine's rules say; `keep_recording` makes the engine's file of it."""
+        """<Record>: keep the caller's audio until a finish key, the hang-up, maxLength or
+        `timeout` seconds of silence, as Twilio ends it; `keep_recording` makes the engine's
+        file of it. Silence is read from the recorded samples every LEVEL_POLL s (pjsua2's
+        getRxLevel reads 0 on this bridge): the talk ends with the last loud 20 ms."""
         element = self.call.waiting
         try:
             max_length = int(element.get("maxLength", "3600")) or 3600
@@ -848,13 +853,28 @@ class Session:
             raise Hangup(time.monotonic())
         began = time.monotonic()
         deadline = began + max_length
+        timeout = expects.get("timeout") or 0  # 0: only a key, the hang-up or maxLength
+        last_loud, poll = None, began + LEVEL_POLL
+        listening = Loudness(self.capture)
         try:
-            while (message := self.next_message(deadline)) is not None:
-                if message[0] == "bye":
+            while True:
+                message = self.next_message(min(deadline, poll))
+                now = time.monotonic()
+                if message is None and now >= deadline:
+                    return Keys(talk=max_length)
+                if message is not None and message[0] == "bye":
                     return Keys(hangup=True, at=message[1] - began)
-                if message[0] == "key" and message[1] in finish:
+                if message is not None and message[0] == "key" and message[1] in finish:
                     return Keys(keys=message[1], at=message[2] - began)
-            return Keys(keys="w", at=max_length)
+                if now < poll:
+                    continue
+                poll = now + LEVEL_POLL
+                loud = listening.loud_until()
+                if loud is not None:
+                    last_loud = began + loud
+                if timeout and now - (last_loud or began) >= timeout:
+                    talk = 0.0 if last_loud is None else last_loud - began
+                    return Keys(talk=min(talk, max_length))
         finally:
             with contextlib.suppress(Exception):
                 self.front.do(self.stop_recorder)
@@ -893,6 +913,31 @@ class Session:
             except Exception as error:  # noqa: BLE001 - a callback that fails is only told
                 self.front.say(f"{self.label()} status callback failed: {error}")
         self.front.say(f"{self.label()} ended")
+
+
+class Loudness:
+    """The caller's audio as PJSIP's recorder writes it (8 kHz PCM16 WAV, its header's sizes
+    still 0, flushed every few hundred ms): where the last loud 20 ms frame ends."""
+
+    FRAME = 160 * 2  # bytes of 20 ms
+
+    def __init__(self, path):
+        self.path, self.offset, self.loud = path, 44, None
+
+    def loud_until(self):
+        """Seconds into the recording where the caller was last heard, None if never yet."""
+        with contextlib.suppress(OSError), open(self.path, "rb") as audio:
+            audio.seek(self.offset)
+            data = audio.read()
+            data = data[: len(data) - len(data) % self.FRAME]
+            for n in range(0, len(data), self.FRAME):
+                frame = array.array("h", data[n : n + self.FRAME])
+                if sys.byteorder == "big":
+                    frame.byteswap()
+                if math.sqrt(sum(x * x for x in frame) / len(frame)) > LOUD_RMS:
+                    self.loud = (self.offset + n + self.FRAME - 44) / (2 * recording.RATE)
+            self.offset += len(data)
+        return self.loud
 
 
 def shown_at(events, starts, seconds):
