@@ -77,7 +77,9 @@ class Dialog:
         self.call.node, self.call.tries = node_id, 0
         if node.kind == "say":
             outcome = self.run(node.action, None) if node.action else Outcome()
-            self.phrases += [self.prompt(node.prompt), *outcome.phrases]
+            if node.prompt:
+                self.phrases.append(self.prompt(node.prompt))
+            self.phrases += outcome.phrases
             return self.enter(node.next)
         if node.kind == "answer":
             return self.speak_answer(node)

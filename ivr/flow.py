@@ -16,7 +16,7 @@ FIELDS = {
     "more", "queue", "outcomes", "timeout", "max_tries", "on_max", "secret", "offer", "last_prompt",
 }  # fmt: skip
 REQUIRED = {
-    "say": ("prompt", "next"),
+    "say": ("next",),  # a say node may only act (switch the language) and go on
     "menu": ("prompt", "keys"),
     "collect": ("prompt", "action", "next"),
     "answer": ("prompt", "action", "keys"),
@@ -33,7 +33,7 @@ class FlowError(ValueError):
 class Node:
     id: str
     kind: str
-    prompt: str
+    prompt: str | None = None
     short_prompt: str | None = None
     keys: dict = field(default_factory=dict)
     next: str | None = None

@@ -99,11 +99,17 @@ def edges(flow):
 def first_words(prompts, lang, node):
     """The start of what a node says, as a caller hears it (the other language's offer first);
     placeholders shown as an ellipsis."""
-    text = prompts.texts[lang][node.prompt]
+    text = prompts.texts[lang][node.prompt] if node.prompt else ""
     if node.offer:
         text = prompts.texts[other_language(lang)][node.offer] + " " + text
     text = re.sub(r"\{[^}]*\}", "…", text).strip()
     return text if len(text) <= FIRST_WORDS else text[:FIRST_WORDS].rstrip() + "…"
+
+
+def _label(prompts, lang, node):
+    """A node's label lines: its id, and its first words if it says any (a say node may not)."""
+    words = first_words(prompts, lang, node)
+    return (node.id, words) if words else (node.id,)
 
 
 def mermaid_ids(flow):
@@ -136,7 +142,7 @@ def mermaid(flow, prompts, lang):
         *(f'  {ids[start]}(("{start.label}")):::start' for start in (CALL, FAILURE)),
     ]
     for node in flow.nodes.values():
-        label = _mermaid_text(f"{node.id}<br/>{first_words(prompts, lang, node)}")
+        label = _mermaid_text("<br/>".join(_label(prompts, lang, node)))
         opening, closing = SHAPES[node.kind]
         lines.append(f"  {ids[node.id]}{opening}{label}{closing}")
     for edge in edges(flow):
@@ -172,7 +178,7 @@ def dot(flow, prompts, lang):
         style = 'style=filled, fillcolor="#eeeeee"'
         lines.append(f"  {_quote(ids[start])} [shape=circle, label={label}, {style}];")
     for node in flow.nodes.values():
-        label = _quote(f"{node.id}\n{first_words(prompts, lang, node)}")
+        label = _quote("\n".join(_label(prompts, lang, node)))
         lines.append(f"  {_quote(node.id)} [shape={DOT_SHAPES[node.kind]}, label={label}];")
     for edge in edges(flow):
         style = ", style=dashed, color=gray40" if edge.dashed else ""

@@ -49,8 +49,9 @@ MAX_DEPTH = 4  # our bodies are flat objects
 # Prompts the page shows as an alert as well as speaking them (the caller must not miss them).
 # Every refusal (with its tries left, a prompt of its own) and every ending but the goodbye.
 ALERT_PROMPTS = (
-    "wrong_pin", "tries_left", "account_locked", "invalid_number", "invalid_id", "pin_format",
-    "invalid_key", "too_many_tries", "no_input_limit", "system_busy", "pin_attempts_exceeded",
+    "wrong_pin", "tries_left", "lock_minutes", "account_locked", "invalid_number", "invalid_id",
+    "pin_format", "invalid_key", "too_many_tries", "no_input_limit", "no_entry_limit",
+    "system_busy", "pin_attempts_exceeded",
     "wrong_old_pin", "weak_pin", "pin_from_account", "same_pin", "pin_mismatch", "pin_not_changed",
     "card_already_lost", "card_not_lost", "card_lost_refused", "card_lost_call", "card_none",
     "agents_closed",

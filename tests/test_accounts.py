@@ -66,7 +66,7 @@ def test_import_then_dial_random_accounts(app, runner, tmp_path):
         phone = Phone.for_app(app, token=TOKEN)
         keyed = row["id_number"].replace("X", "*")
         phone.dial().press("1").press("1").enter(keyed + "#").enter(row["pin"] + "#")
-        assert f"余额为{zh.amount(Decimal(row['balance']))}。" in phone.heard
+        assert f"余额是{zh.amount(Decimal(row['balance']))}。" in phone.heard
         phone.press("*").press("2")
         newest = sorted(row["payments"], key=lambda p: p["period"], reverse=True)[:3]
         expected = [
@@ -244,7 +244,7 @@ def test_seed_prints_accounts_ready_to_dial(app, runner, tmp_path):
     assert "Key an ID's final X as * on the phone." in result.output
     phone = Phone.for_app(app, token=TOKEN)
     phone.dial().press("1").press("1").enter("11010519491231002*#").enter("123456#")
-    assert "余额为一千二百三十四元五角六分" in phone.heard
+    assert "余额是一千二百三十四元五角六分" in phone.heard
     phone.press("*").press("3")
     assert "划入金额一百一十元" in phone.heard  # born 1949: over 70, Beijing's older rate
 
@@ -281,7 +281,7 @@ DALI_RETIREE = account(
             "zh",
             "您的个人账户最近一次划入是二〇二六年十月，划入金额六十二元四角。",
             # No source gives 大理's figure: the national rule's shape, and who publishes it
-            "大理州退休人员的个人账户由统筹基金按月定额划入，标准按门诊共济改革当年本地区"
+            "大理州退休人员的个人账户由统筹基金按月定额划入，标准按门诊共济改革那一年本地区"
             "基本养老金平均水平的百分之二左右确定，具体金额由当地医保部门公布。",
         ),
         (

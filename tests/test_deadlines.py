@@ -17,7 +17,7 @@ from tests.databases import BACKENDS
 from tests.databases import database_url
 
 BUSY = "系统繁忙，请稍后再拨。再见。"
-PIN_PROMPT = "请输入六位查询密码"
+PIN_PROMPT = "请输入查询密码"
 TWILIO_LIMIT = 15  # seconds Twilio waits for a webhook before its own error
 # A store timeout past Twilio's own limit: only the webhook's deadline can keep the promise.
 LONG_DB_TIMEOUT = 20

@@ -70,10 +70,10 @@ def test_after_the_pin_the_caller_hears_the_answer_first_asked_for():
     assert turn.gather.node == "credit"
 
 
-def test_no_input_reprompts_with_the_short_menu_then_ends_without_speaking_of_entries():
+def test_no_input_reprompts_with_the_menu_then_ends_without_speaking_of_entries():
     call = new_call(node="main")
     first = dialog.step(FLOW, "main", None, call, Script())
-    assert keys_of(first) == ["no_input", "language_offer", "main_menu_short"]
+    assert keys_of(first) == ["no_input", "language_offer", "main_menu"]
     assert call.tries == 1
     dialog.step(FLOW, "main", None, call, Script())
     closed = Script(agents_open=Outcome(False, goto="closed"))
@@ -133,7 +133,7 @@ def test_a_refusal_announces_the_smallest_budget_and_none_when_none_is_left(
 def test_an_invalid_key_says_why():
     call = new_call(node="main")
     turn = dialog.step(FLOW, "main", "7", call, Script())
-    assert keys_of(turn) == ["invalid_key", "language_offer", "main_menu_short"]
+    assert keys_of(turn) == ["invalid_key", "language_offer", "main_menu"]
     assert turn.trace == ("exit:main:invalid",)
 
 
@@ -243,8 +243,24 @@ def test_the_language_offer_is_said_first_in_the_other_language():
     assert [(p.key, p.lang) for p in turn.phrases] == [
         ("invalid_key", None),
         ("language_offer", "zh"),
-        ("main_menu_short", None),
+        ("main_menu", None),
     ]
+
+
+def test_nine_switches_to_the_menu_in_the_other_language_with_no_words_between():
+    """The menu in the chosen language says it; the offer to go back comes first, in its voice."""
+    call = new_call(node="main")
+    turn = dialog.step(FLOW, "main", "9", call, Script(switch_language=_switch))
+    assert [(p.key, p.lang) for p in turn.phrases] == [
+        ("language_offer", "zh"),
+        ("main_menu", None),
+    ]
+    assert turn.lang == "en"
+
+
+def _switch(call):
+    call.lang = "en"
+    return Outcome()
 
 
 def test_the_last_page_of_an_answer_does_not_offer_more():

@@ -33,7 +33,7 @@ from tests.tcp_proxy import TcpProxy
 
 CALLERS = 200
 BUSY = "系统繁忙，请稍后再拨。再见。"
-PIN_PROMPT = "请输入六位查询密码"
+PIN_PROMPT = "请输入查询密码"
 TWILIO_LIMIT = 15  # seconds Twilio waits for a webhook before its own error
 SECRET = "faults-test-secret"
 
@@ -102,7 +102,7 @@ def faults(phone):
 def balance_words(row, lang):
     """The words a caller hears for their own balance."""
     amount = Decimal(row["balance"])
-    return f"余额为{zh.amount(amount)}。" if lang == "zh" else f"balance is {en.amount(amount)}."
+    return f"余额是{zh.amount(amount)}。" if lang == "zh" else f"balance is {en.amount(amount)}."
 
 
 # 1. Two hundred calls at once, each through every step to its own balance.
@@ -164,7 +164,7 @@ def test_two_hundred_calls_at_once_each_hear_their_own_balance(backend, tmp_path
             own = balance_words(CALLER_ACCOUNTS[index], lang)
             assert faults(phone) == [], f"caller {index}"
             assert own in heard, f"caller {index}"
-            told = [s for s in phone.transcript.splitlines() if "余额为" in s or "balance is" in s]
+            told = [s for s in phone.transcript.splitlines() if "余额是" in s or "balance is" in s]
             assert all(own in said for said in told), f"caller {index} heard {told}"
         # No call lost: every call's end reached the store through the status callback.
         engine = sa.create_engine(url)
@@ -264,7 +264,7 @@ def test_workers_killed_between_steps_the_call_goes_on(tmp_path, account_rows):
         assert killed.isdisjoint(living(child_pids(master)))  # new workers answered
         kill_workers(master, base_url)  # between the number and the PIN
         phone.enter("123456#")
-        assert "余额为一千二百三十四元五角六分。" in phone.heard
+        assert "余额是一千二百三十四元五角六分。" in phone.heard
         assert faults(phone) == []
 
 
@@ -297,7 +297,7 @@ def test_store_cut_mid_call_answers_busy_and_the_line_recovers(proxied_store):
     proxy, url = proxied_store
     with served_app(settings_for(url, IVR_DB_TIMEOUT=2), workers=2, threads=2) as base_url:
         for _ in range(4):  # every worker's pool holds a connection through the proxy
-            assert "余额为" in to_pin(new_phone(base_url)).enter("123456#").heard
+            assert "余额是" in to_pin(new_phone(base_url)).enter("123456#").heard
         phone = new_phone(base_url).dial().press("1").press("1")  # the menus need no store
         proxy.cut()
         took = timed(lambda: phone.enter("11010519491231002*#"))  # the number needs it
@@ -308,7 +308,7 @@ def test_store_cut_mid_call_answers_busy_and_the_line_recovers(proxied_store):
         proxy.restore()
         for _ in range(4):  # the first call after, whichever worker takes it, gets through
             again = to_pin(new_phone(base_url)).enter("123456#")
-            assert "余额为一千二百三十四元五角六分。" in again.heard
+            assert "余额是一千二百三十四元五角六分。" in again.heard
             assert faults(again) == []
 
 
@@ -318,7 +318,7 @@ def test_a_slow_store_answers_busy_well_inside_15_s(proxied_store):
     # One worker, so the connection its pool keeps from the first call is surely the one
     # that turns slow: the server answers at once, its bytes are late on the way.
     with served_app(settings_for(url, IVR_DB_TIMEOUT=2), workers=1, threads=2) as base_url:
-        assert "余额为" in to_pin(new_phone(base_url)).enter("123456#").heard
+        assert "余额是" in to_pin(new_phone(base_url)).enter("123456#").heard
         phone = new_phone(base_url).dial().press("1").press("1")
         proxy.slow(30)  # far beyond IVR_DB_TIMEOUT, and beyond Twilio's 15 s
         took = timed(lambda: phone.enter("11010519491231002*#"))
@@ -327,7 +327,7 @@ def test_a_slow_store_answers_busy_well_inside_15_s(proxied_store):
         assert took < 10
         proxy.restore()
         again = to_pin(new_phone(base_url)).enter("123456#")
-        assert "余额为一千二百三十四元五角六分。" in again.heard
+        assert "余额是一千二百三十四元五角六分。" in again.heard
 
 
 # 5. Issue #20: the whole webhook inside its deadline, and menus never behind the store.
@@ -339,7 +339,7 @@ def test_a_warm_worker_on_a_stalled_store_waits_one_timeout_not_two(proxied_stor
     proxy, url = proxied_store
     timeout = 3
     with served_app(settings_for(url, IVR_DB_TIMEOUT=timeout), workers=1, threads=2) as base_url:
-        assert "余额为" in to_pin(new_phone(base_url)).enter("123456#").heard  # a warm pool
+        assert "余额是" in to_pin(new_phone(base_url)).enter("123456#").heard  # a warm pool
         # No status callback: Twilio posts it apart, and it is a webhook of its own.
         phone = Phone.for_url(base_url + "/voice", token=TOKEN).dial().press("1").press("1")
         proxy.slow(30)  # the ping's answer is late, and so would be a new connection's
@@ -358,7 +358,7 @@ def test_menus_find_a_thread_while_the_store_holds_the_others(proxied_store):
     timeout = 4
     settings = settings_for(url, IVR_DB_TIMEOUT=timeout, IVR_STORE_CONCURRENCY=2)
     with served_app(settings, workers=1, threads=4) as base_url:
-        assert "余额为" in to_pin(new_phone(base_url)).enter("123456#").heard
+        assert "余额是" in to_pin(new_phone(base_url)).enter("123456#").heard
         dial = functools.partial(Phone.for_url, base_url + "/voice", token=TOKEN)
         waiting = [dial().dial().press("1").press("1") for _ in range(6)]
         menus = [dial().dial() for _ in range(3)]

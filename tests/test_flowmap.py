@@ -82,7 +82,8 @@ def test_mermaid_shows_nodes_with_their_first_words_keys_and_dashed_exits(runner
     out = result.output
     assert out.startswith("flowchart TD\n")
     # The other language's offer comes first, in its own language, as the caller hears it.
-    assert 'n_main{{"main<br/>普通话请按9。 For your medical ins…"}}' in out
+    assert 'n_main{{"main<br/>普通话请按9。 For your balance, pr…"}}' in out
+    assert 'n_switch_language["switch_language"]' in out  # it says nothing of its own
     assert (
         'n_pin_attempts_exceeded(["pin_attempts_exceeded<br/>There have been too many inc…"])'
         in out

@@ -60,7 +60,7 @@ def test_parallel_wrong_pins_check_at_most_the_limit(store_url):
 
         def guess(index):
             phone = by_id(Phone.for_url(base_url + "/voice", token=TOKEN))
-            assert "请输入六位查询密码" in phone.heard
+            assert "请输入查询密码" in phone.heard
             ready.wait()  # every caller at the PIN prompt, then all guess at once
             return phone.enter(f"{index:06d}#").heard  # 000000 … 000059: all wrong
 
@@ -82,7 +82,7 @@ def test_parallel_wrong_pins_check_at_most_the_limit(store_url):
             if not phone.ended and LOCKED not in phone.heard:
                 phone.enter(BEIJING_PIN + "#")
             assert LOCKED in phone.heard
-            assert "余额为" not in phone.transcript  # no balance read out
+            assert "余额是" not in phone.transcript  # no balance read out
 
 
 @pytest.mark.parametrize(("first", "then"), ((by_id, by_card), (by_card, by_id)))
@@ -92,7 +92,7 @@ def test_the_lock_is_the_accounts_whatever_route(store_url, make_app, first, the
     assert LOCKED in phone.heard
     then(phone)  # the other number of the same account: locked as soon as it is keyed
     assert LOCKED in phone.heard
-    assert "请输入六位查询密码" not in phone.heard
+    assert "请输入查询密码" not in phone.heard
 
 
 def test_a_later_call_hears_the_minutes_left_of_the_lock(make_app, clock):
@@ -145,7 +145,7 @@ def test_an_unknown_number_locks_by_itself_and_sounds_like_a_real_one(store_url,
     by_card(phone, UNKNOWN_CARD)
     assert LOCKED in phone.heard
     by_id(phone, "310101194903010318").enter("654321#")
-    assert "余额为一万六千四百零九元零二分" in phone.heard
+    assert "余额是一万六千四百零九元零二分" in phone.heard
 
 
 def test_a_caller_walking_numbers_is_cut_off(store_url, make_app):

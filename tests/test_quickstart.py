@@ -31,7 +31,7 @@ def test_dial_in_process_from_the_terminal(environment):
         [sys.executable, "-m", "softphone", "--keys", "1 1 11010519491231002*# 123456# *"],
         env=environment, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert "余额为一千二百三十四元五角六分" in result.stdout
+    assert "余额是一千二百三十四元五角六分" in result.stdout
     assert "••••••#   (masked)" in result.stdout
     assert "123456" not in result.stdout
     assert "11010519491231" not in result.stdout
@@ -60,7 +60,7 @@ def test_served_line_answers_a_signed_call(environment):
             time.sleep(0.1)
         phone = Phone.for_url(f"http://127.0.0.1:{port}/voice", token="quickstart-token")
         phone.dial(to="010-12333").press("1").press("2").enter("110000001#").enter("123456#")
-        assert "余额为一千二百三十四元五角六分" in phone.heard
+        assert "余额是一千二百三十四元五角六分" in phone.heard
         refused = Phone.for_url(f"http://127.0.0.1:{port}/voice", token="not-the-token").dial()
         assert refused.last("error").data["code"] == 11217
     finally:

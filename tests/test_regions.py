@@ -67,8 +67,8 @@ def test_the_seeds_figures_are_kept_with_their_source(
         ("gansu", None, "甘肃省退休人员的个人账户由统筹基金按月定额划入，具体标准由当地医保部门公布。"),
         ("chongqing", True, "重庆市退休人员的个人账户由统筹基金按年龄段按月定额划入，具体标准由当地医保部门公布。"),
         ("shandong", True, "按年龄段"),
-        ("urumqi", None, "乌鲁木齐市退休人员的个人账户由统筹基金按月定额划入，标准按门诊共济改革当年本地区基本养老金平均水平的百分之二左右确定，具体金额由当地医保部门公布。"),
-        ("xinjiang", None, "新疆退休人员的个人账户由统筹基金按月定额划入，标准按门诊共济改革当年"),
+        ("urumqi", None, "乌鲁木齐市退休人员的个人账户由统筹基金按月定额划入，标准按门诊共济改革那一年本地区基本养老金平均水平的百分之二左右确定，具体金额由当地医保部门公布。"),
+        ("xinjiang", None, "新疆退休人员的个人账户由统筹基金按月定额划入，标准按门诊共济改革那一年"),
     ),
 )  # fmt: skip
 def test_a_rule_without_a_sourced_figure_says_its_shape_and_who_publishes_it(
@@ -213,7 +213,7 @@ def test_agent_hours_are_the_lines_read_on_the_twelve_hour_clock(
 ):
     clock.advance(hours=12)  # 23:00 in Beijing: every region's agents have gone home
     phone.dial(to=dialled).press("0")
-    assert f"人工服务时间为法定工作日{zh_heard}" in phone.heard
+    assert f"人工服务时间是法定工作日{zh_heard}" in phone.heard
     phone.press("9").press("0")
     assert f"Agents answer on official working days, {en_heard}." in phone.heard
 
@@ -238,7 +238,7 @@ def test_on_national_day_agents_are_closed_and_the_line_offers_what_it_can(phone
     assert "正在为您转接人工服务" not in phone.heard
     assert "现在不是人工服务时间。" in phone.heard
     assert (
-        "人工服务时间为法定工作日上午九点到中午十二点、下午一点到五点。自助语音服务全天开放，您可以继续自助查询，或在人工服务时间再拨。"
+        "人工服务时间是法定工作日上午九点到中午十二点、下午一点到五点。自助语音服务全天开放，您可以继续自助查询，或在人工服务时间再拨。"
         in phone.heard
     )
 

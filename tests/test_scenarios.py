@@ -88,7 +88,7 @@ steps:
   - press: "1"
   - press: "650100006#"
   - expect: "密码错误次数过多，该账户的电话查询已暂停，请三十分钟后再拨。"
-  - expect_not: "请输入六位查询密码"
+  - expect_not: "请输入查询密码"
   - expect_hangup: true
 """,
 )

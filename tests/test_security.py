@@ -188,7 +188,7 @@ def test_start_up_warns_about_weak_settings(tmp_path, caplog, settings, warning)
 def test_sql_logged_at_debug_shows_no_rows(phone, caplog):
     caplog.set_level(logging.DEBUG, logger="sqlalchemy.engine")
     to_balance(phone).enter("123456#")
-    assert "余额为一千二百三十四元五角六分" in phone.heard
+    assert "余额是一千二百三十四元五角六分" in phone.heard
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("sqlalchemy"))
     assert "SELECT" in logged  # the SQL itself is still there to read
     for secret in ("测试", "scrypt$", BEIJING_ID, "123456", "110000001"):
@@ -202,8 +202,9 @@ def test_phrase_ids_are_keyed_and_expire(make_app, clock):
     app = make_app(IVR_VOICE_MODE="play")
     hotline, client = app.extensions["ivr"], app.test_client()
     phone = Phone.for_app(app, token=TOKEN)
-    to_balance(phone)
-    url = phone.last("play").data["url"]  # "尾号零零二叉…": an assembled phrase
+    to_balance(phone).enter("123456#")
+    played = [e.data["url"] for e in phone.call.since(phone.mark) if e.kind == "play"]
+    url = [u for u in played if "/audio/phrase/" in u][1]  # "…余额是一千二百…": assembled
     phrase_id = url.rsplit("/", 1)[1].removesuffix(".wav")
     lang, clips = hotline.store.load_phrase(phrase_id)
     manifest = hotline.audio.manifests[lang]
@@ -213,7 +214,7 @@ def test_phrase_ids_are_keyed_and_expire(make_app, clock):
     assert other.audio.phrase_id(lang, clips) != phrase_id
     assert client.get(url).status_code == 200
     clock.advance(hours=7)  # past the retention; the next phrase spoken purges the old ones
-    to_balance(Phone.for_app(app, token=TOKEN), "310101194903010318")  # another last 4
+    to_balance(Phone.for_app(app, token=TOKEN), "310101194903010318").enter("654321#")
     assert client.get(url).status_code == 404
     assert not (hotline.audio.cache / f"{phrase_id}.wav").exists()
 

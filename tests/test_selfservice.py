@@ -66,9 +66,9 @@ def test_the_mandarin_menu_offers_english_in_the_english_voice(phone):
 
 def test_the_english_menu_offers_mandarin_in_the_mandarin_voice(phone):
     phone.dial(to="010-12333").press("9")
-    assert says(phone)[1] == ("普通话请按9。", "cmn-CN")
-    assert says(phone)[2][1] == "en-US"
-    assert "For your medical insurance balance, press 1." in says(phone)[2][0]
+    assert says(phone)[0] == ("普通话请按9。", "cmn-CN")  # first, with no words before it
+    assert says(phone)[1][1] == "en-US"
+    assert "For your balance, press 1." in says(phone)[1][0]
     phone.wait()  # the short reprompt keeps the offer, in its own voice
     assert ("普通话请按9。", "cmn-CN") in says(phone)
     assert "普通话" not in " ".join(text for text, lang in says(phone) if lang == "en-US")
@@ -82,8 +82,8 @@ def test_the_offer_plays_the_other_languages_recording(make_app):
     assert plays[2].endswith("/audio/zh/main_menu.wav")
     phone.press("9")
     plays = [e.data["url"] for e in phone.call.since(phone.mark) if e.kind == "play"]
-    assert plays[1].endswith("/audio/zh/language_offer.wav")
-    assert plays[2].endswith("/audio/en/main_menu.wav")
+    assert plays[0].endswith("/audio/zh/language_offer.wav")
+    assert plays[1].endswith("/audio/en/main_menu.wav")
 
 
 # One entry: an ID number or a card number
@@ -112,16 +112,16 @@ def test_an_entry_that_is_neither_is_refused(keyed):
 
 def test_balance_by_card_with_no_identify_menu(phone):
     phone.dial(to="010-12333").press("1")
-    assert "请输入身份证号码或社保卡号，按井号键结束" in phone.heard
+    assert "请输入身份证号或社保卡号，按井号键结束" in phone.heard
     phone.enter(BEIJING_CARD + "#")
-    assert "尾号零零零幺，请输入六位查询密码" in phone.heard
+    assert "请输入查询密码" in phone.heard
     phone.enter("123456#")
-    assert "您的医保个人账户余额为一千二百三十四元五角六分。" in phone.heard
+    assert "您的医保个人账户余额是一千二百三十四元五角六分。" in phone.heard
 
 
 def test_balance_by_id_in_english_with_no_identify_menu(phone):
     phone.dial(to="010-12333").press("9").press("1")
-    assert "Enter your ID or social security card number, then press hash." in phone.heard
+    assert "Enter your ID or card number, then press hash." in phone.heard
     phone.enter(BEIJING_ID + "#").enter("123456#")
     assert "As of November eighteenth, twenty twenty-six," in phone.heard  # the balance is dated
     assert "personal account balance is 1,234 yuan and 56 fen." in phone.heard
@@ -192,7 +192,7 @@ def test_no_records_at_all_offers_no_earlier_ones(line, phone, number, pin, said
     assert said in phone.heard
     assert "没有更多记录了" not in phone.heard
     assert "查询更早的记录请按2" not in phone.heard
-    assert "重听请按1" in phone.heard
+    assert "再听一遍请按1" in phone.heard
 
 
 def test_an_employees_payment_line_says_it_is_the_personal_share(phone):
@@ -210,11 +210,11 @@ def test_an_employees_payment_line_says_it_is_the_personal_share(phone):
 
 def test_the_main_menu_keeps_five_options_and_offers_account_services(phone):
     phone.dial(to="010-12333")
-    assert "修改密码和社保卡挂失请按5" in phone.heard
+    assert "密码和挂失请按5" in phone.heard
     assert "请按6" not in phone.heard
     phone.dial(to="010-12333").press("9")
-    assert "Change your PIN or report a lost card, 5." in phone.heard
-    assert ", 6." not in phone.heard
+    assert "For your PIN or a lost card, press 5." in phone.heard
+    assert "press 6" not in phone.heard
 
 
 @pytest.mark.parametrize(
@@ -224,7 +224,7 @@ def test_the_main_menu_keeps_five_options_and_offers_account_services(phone):
             "zh",
             "修改查询密码请按1，社保卡临时挂失请按2",
             "查询密码已修改",
-            "余额为一千二百三十四元",
+            "余额是一千二百三十四元",
         ),
         (
             "en",
@@ -327,7 +327,7 @@ def test_wrong_old_pins_lock_the_account_and_end_the_call(phone, line):
     phone.dial(to="010-12333").press("9").press("1")  # the lock holds on the next call
     phone.enter(SHANGHAI_ID + "#")
     assert "paused. Please call again in 30 minutes" in phone.heard
-    assert "enter your 6-digit query PIN" not in phone.heard
+    assert "Enter your query PIN" not in phone.heard
 
 
 # Account services: report the card lost
@@ -433,9 +433,7 @@ def test_reporting_the_card_that_identified_the_call_ends_its_identification(
     sign_in(phone, BEIJING_CARD, "123456", lang).press("2").press("1")
     assert ended in phone.heard
     phone.press("*").press("1")  # the balance asks who is calling again
-    assert (
-        "请输入身份证号码或社保卡号" if lang == "zh" else "Enter your ID or social"
-    ) in phone.heard
+    assert ("请输入身份证号或社保卡号" if lang == "zh" else "Enter your ID or card") in phone.heard
     phone.enter(BEIJING_CARD + "#").enter("123456#")
     assert refused in phone.heard
     assert balance not in phone.heard
@@ -494,7 +492,7 @@ def test_a_lapsed_loss_report_no_longer_refuses_the_card_on_each_store(store_app
     assert "这张社保卡已临时挂失，不能用卡号查询。" in phone.heard
     clock.advance(seconds=1)  # seven days on, nobody lifted it: it has lapsed
     phone.dial(to="010-12333").press("1").enter(BEIJING_CARD + "#").enter("123456#")
-    assert "您的医保个人账户余额为一千二百三十四元五角六分。" in phone.heard
+    assert "您的医保个人账户余额是一千二百三十四元五角六分。" in phone.heard
     assert "已临时挂失" not in phone.heard
     phone.press("*").press("5").press("3").press("1")  # nothing is left to lift
     assert "尾号零零零幺的社保卡没有挂失，不用解除。" in phone.heard
@@ -519,7 +517,7 @@ def test_pin_change_and_lost_card_whole_call_on_each_store(store_app):
     phone.press("*").press("5").press("2").press("1")
     assert "尾号零零零幺的社保卡已临时挂失，七天内有效。" in phone.heard
     phone.press("*").press("1").enter(BEIJING_ID + "#").enter("258147#")
-    assert "您的医保个人账户余额为一千二百三十四元五角六分。" in phone.heard
+    assert "您的医保个人账户余额是一千二百三十四元五角六分。" in phone.heard
 
 
 # Two calls changing the same PIN at once (issue #20, point 8)

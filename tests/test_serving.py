@@ -75,7 +75,7 @@ NGINX = shutil.which("nginx") or (
     "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
 )
 SLOW_CLIENTS = 200
-BALANCE = "余额为一千二百三十四元五角六分。"
+BALANCE = "余额是一千二百三十四元五角六分。"
 
 
 @contextlib.contextmanager

@@ -102,6 +102,8 @@ READINGS = {
     "下一年": "xia4 yi4 nian2",
     "上一级": "shang4 yi4 ji2",
     "下一位": "xia4 yi2 wei4",
+    "一遍": "yi2 bian4",
+    "那一年": "na4 yi4 nian2",
     "一二三四五六": "yi1 er4 san1 si4 wu3 liu4",
     "按一": "an4 yi1",
     # 不: bú before a fourth tone, else bù.

@@ -69,7 +69,7 @@ def test_dial_and_hear_the_balance(client):
     data = press(client, call_id, "123")
     assert data["typed"] == "•••"
     data = press(client, call_id, "456#")
-    assert "余额为一千二百三十四元五角六分" in heard(data)
+    assert "余额是一千二百三十四元五角六分" in heard(data)
     assert not any("123456" in str(event) for event in data["events"])
 
 
@@ -84,7 +84,7 @@ def test_two_calls_never_share_state(client):
     assert first["id"] != second["id"]
     press(client, first["id"], "9")
     data = client.post(f"/dialer/api/calls/{second['id']}/wait", json={}).get_json()
-    assert "You are now using" not in heard(data)
+    assert "For your balance" not in heard(data)  # the first call's English is not its own
 
 
 def test_unknown_call_id_is_404(client):
@@ -150,7 +150,7 @@ def test_play_mode_events_carry_their_words(make_app):
     assert plays[0]["text"] == "欢迎致电北京市幺二三三三。"
     assert plays[1]["text"] == "For English, press 9."  # the English recording
     assert plays[1]["url"] == "http://localhost/audio/en/language_offer.wav"
-    assert plays[2]["text"].startswith("查医保余额请按1")
+    assert plays[2]["text"].startswith("余额请按1")
     assert client.get(plays[1]["url"].removeprefix("http://localhost")).mimetype == "audio/wav"
 
 
@@ -257,7 +257,7 @@ def test_pin_entries_a_minute_per_address(make_app, clock):
     assert response.get_json()["error"].startswith("too many PIN entries from your address")
     clock.advance(seconds=61)
     data = press(client, call_id, "123456#")
-    assert "余额为一千二百三十四元五角六分" in heard(data)
+    assert "余额是一千二百三十四元五角六分" in heard(data)
 
 
 @pytest.mark.parametrize(
@@ -285,7 +285,7 @@ def test_hostile_json_is_400_with_a_reason(client, raw):
 def test_a_huge_number_is_not_a_moment(client):
     call_id = start(client)["id"]
     data = press(client, call_id, "1", at=1e308)
-    assert "请输入身份证号码或社保卡号" in heard(data)
+    assert "请输入身份证号或社保卡号" in heard(data)
     response = client.post(
         f"/dialer/api/calls/{call_id}/keys",
         data='{"keys": "1", "at": 1e999}',
@@ -306,7 +306,7 @@ def test_with_a_public_url_and_a_token_the_dialer_works(make_app, public):
     press(client, data["id"], "1")
     press(client, data["id"], "11010519491231002*#")
     data = press(client, data["id"], "123456#")
-    assert "余额为" in " ".join(e.get("text", "") for e in data["events"])
+    assert "余额是" in " ".join(e.get("text", "") for e in data["events"])
     assert not [e for e in data["events"] if e["kind"] == "error"]
     client.post(f"/dialer/api/calls/{data['id']}/hangup", json={})
     assert ended(app, data)  # the status callback reached the line too
@@ -570,7 +570,7 @@ def test_one_visitors_wrong_pins_lock_out_no_other_visitor(make_app):
     press(client, data["id"], "1")
     press(client, data["id"], "11010519491231002*#")
     data = press(client, data["id"], "123456#")
-    assert "余额为一千二百三十四元五角六分" in heard(data)
+    assert "余额是一千二百三十四元五角六分" in heard(data)
 
 
 def test_every_browser_call_rings_from_a_plausible_number_of_its_own():

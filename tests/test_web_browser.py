@@ -95,17 +95,17 @@ def now(page, text):
 def test_dial_and_read_the_balance(page):
     playwright.expect(page.locator("#number")).to_have_value("12333")
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查医保余额请按1")
+    now(page, "余额请按1")
     keypad(page, "1")
-    now(page, "请输入身份证号码或社保卡号")
+    now(page, "请输入身份证号或社保卡号")
     keypad(page, "11010519491231002*")
     playwright.expect(page.locator("#typed")).to_have_text("11010519491231002*")
     keypad(page, "#")
-    now(page, "尾号零零二叉")
+    now(page, "请输入查询密码")
     keypad(page, "123456")
     playwright.expect(page.locator("#typed")).to_have_text("••••••")
     keypad(page, "#")
-    now(page, "您的医保个人账户余额为一千二百三十四元五角六分。")
+    now(page, "您的医保个人账户余额是一千二百三十四元五角六分。")
     playwright.expect(page.locator("#valid")).to_have_text("可按 Keys: 0 1 *")  # 星号键
     playwright.expect(page.locator("#timeline")).to_contain_text("••••••#")
     assert "/voice" not in page.locator("#timeline").inner_text()  # no URL of the line's
@@ -115,11 +115,11 @@ def test_dial_and_read_the_balance(page):
 
 def test_wrong_pin(page):
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查医保余额请按1")
+    now(page, "余额请按1")
     keypad(page, "1")
     now(page, "请输入身份证号")
     keypad(page, "11010519491231002*#")
-    now(page, "请输入六位查询密码")
+    now(page, "请输入查询密码")
     keypad(page, "000000#")
     now(page, "号码或密码不正确。")
     alert = page.locator("#alert")
@@ -130,7 +130,7 @@ def test_wrong_pin(page):
 
 def test_hang_up(page):
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查医保余额请按1")
+    now(page, "余额请按1")
     page.get_by_role("button", name="挂断 Hang up").click()
     playwright.expect(page.locator("#status")).to_contain_text("通话已结束 Call ended")
     playwright.expect(page.locator('.key[data-key="1"]')).to_be_disabled()
@@ -147,9 +147,9 @@ def test_hang_up(page):
 def test_keyboard_only(page):
     page.locator("#number").focus()
     page.keyboard.press("Enter")  # submits the dial form
-    now(page, "查医保余额请按1")
+    now(page, "余额请按1")
     page.keyboard.press("9")
-    now(page, "You are now using the English service.")
+    now(page, "For your balance, press 1.")
     page.keyboard.press("4")  # a menu of its own since e702aff: ways to check, residents' pay
     now(page, "For other ways to check your account, press 1.")
     page.keyboard.press("1")
@@ -174,7 +174,7 @@ def in_view(page, locator):
 def test_a_phone_sized_screen_shows_the_whole_phone(open_page):
     page = open_page(PHONE)
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查医保余额请按1")
+    now(page, "余额请按1")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page scrolls sideways: {width} px wide"
     for key in "123456789*0#":
@@ -245,14 +245,14 @@ def test_chinese_renders_in_the_served_font(page):
     ]
     if not machine_has_cjk_font():  # then the page's own text must be drawn in it
         page.get_by_role("button", name="拨打 Call").click()
-        now(page, "查医保余额请按1")
+        now(page, "余额请按1")
         drawn = platform_fonts(page, "#now p")
         assert any(f["isCustomFont"] and f["familyName"] == "WenQuanYi Micro Hei" for f in drawn)
 
 
 def test_the_menu_keys_are_shown(page):
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查医保余额请按1")
+    now(page, "余额请按1")
     playwright.expect(page.locator("#valid")).to_have_text("可按 Keys: 0 1 2 3 4 5 9")
     playwright.expect(page.locator('.key[data-key="1"]')).to_have_class("key valid")
     playwright.expect(page.locator('.key[data-key="6"]')).to_have_class("key")
@@ -263,18 +263,18 @@ def test_the_menu_keys_are_shown(page):
 
 
 def test_the_english_menu_keys_are_shown(page):
-    """The English menu names its keys after the first as "Payment records, 2."."""
+    """The English menu's keys are read from its "For …, press N." options."""
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查医保余额请按1")
+    now(page, "余额请按1")
     keypad(page, "9")
-    now(page, "Payment records, 2.")
+    now(page, "For payments, press 2.")
     playwright.expect(page.locator("#valid")).to_have_text("可按 Keys: 0 1 2 3 4 5 9")
 
 
 def test_the_timeout_counts_down(open_page):
     page = open_page(before=lambda page: page.clock.install())
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查医保余额请按1")
+    now(page, "余额请按1")
     countdown = page.locator("#countdown")
     playwright.expect(countdown).to_contain_text("timeout in")
     # From here the page's clock moves only when told: on a busy machine, real seconds
@@ -291,7 +291,7 @@ def test_the_timeout_counts_down(open_page):
 
 def test_a_lost_server_shows_a_retry(page):
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查医保余额请按1")
+    now(page, "余额请按1")
     page.route("**/dialer/api/**", lambda route: route.abort())
     keypad(page, "1")
     offline = page.locator("#offline")
@@ -300,17 +300,17 @@ def test_a_lost_server_shows_a_retry(page):
     playwright.expect(page.locator('.key[data-key="2"]')).to_be_enabled()  # not a dead page
     page.unroute("**/dialer/api/**")
     page.get_by_role("button", name="重试 Retry").click()
-    now(page, "请输入身份证号码或社保卡号")
+    now(page, "请输入身份证号或社保卡号")
     playwright.expect(offline).to_be_hidden()
 
 
 def test_focus_after_dial_and_hang_up(page):
     page.locator("#number").focus()
     page.keyboard.press("Enter")
-    now(page, "查医保余额")
+    now(page, "余额请按1")
     playwright.expect(page.locator("#screen")).to_be_focused()
     page.keyboard.press("1")
-    now(page, "请输入身份证号码或社保卡号")
+    now(page, "请输入身份证号或社保卡号")
     page.locator('.key[data-key="1"]').click()
     playwright.expect(page.locator("#typed")).to_have_text("1")
     events = page.locator("#timeline li").count()
@@ -324,13 +324,13 @@ def test_focus_after_dial_and_hang_up(page):
 
 def test_the_live_region_announces_only_new_prompts(page):
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查医保余额")
+    now(page, "余额请按1")
     announce = page.locator("#announce")
-    playwright.expect(announce).to_contain_text("查医保余额请按1")
+    playwright.expect(announce).to_contain_text("余额请按1")
     keypad(page, "1")
     now(page, "请输入身份证号")
     playwright.expect(announce).to_contain_text("请输入身份证号")
-    assert "查医保余额" not in announce.inner_text()  # only what is new
+    assert "余额请按1" not in announce.inner_text()  # only what is new
     page.evaluate(
         """() => {
             window.mutations = 0;
@@ -349,11 +349,11 @@ def test_over_the_budget_the_page_says_so(page, app):
     app.config["IVR_WEB_PINS_PER_MINUTE"] = 1
     app.extensions["ivr.web.limits"] = Limits(app.config)
     page.get_by_role("button", name="拨打 Call").click()
-    now(page, "查医保余额")
+    now(page, "余额请按1")
     keypad(page, "1")
     now(page, "请输入身份证号")
     keypad(page, "11010519491231002*#")
-    now(page, "请输入六位查询密码")
+    now(page, "请输入查询密码")
     keypad(page, "000000#")
     now(page, "您还可以尝试两次")
     keypad(page, "000000#")
@@ -489,7 +489,7 @@ def test_the_timeline_on_a_phone_is_what_a_caller_understands(open_page):
     page = open_page(PHONE)
     dial(page)
     keypad(page, "9")
-    now(page, "Payment records")
+    now(page, "For payments")
     page.get_by_role("button", name="不按键，等待 Stay silent").click()
     now(page, "Sorry")
     keypad(page, "1")

@@ -148,7 +148,7 @@ def test_node_that_does_not_exist(client):
 
 def test_answer_node_without_identity_asks_for_it(client):
     root = twiml(start_call(client).press("balance", "1"))
-    assert "请输入身份证号码或社保卡号" in spoken(root)
+    assert "请输入身份证号或社保卡号" in spoken(root)
 
 
 def test_url_that_is_no_webhook_still_speaks(client):
@@ -374,7 +374,7 @@ def test_a_failure_that_quotes_a_number_is_logged_masked(app, client, monkeypatc
 
 def test_a_pin_without_a_number_asks_who_is_calling(client):
     root = twiml(start_call(client).press("pin", "123456"))
-    assert "请输入身份证号码或社保卡号" in spoken(root)
+    assert "请输入身份证号或社保卡号" in spoken(root)
 
 
 def test_a_repeated_pin_request_after_success_carries_on(client):
