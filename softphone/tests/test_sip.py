@@ -113,6 +113,35 @@ def test_a_real_time_driver_ends_a_recording_on_silence_with_the_talk_it_heard()
     assert any(e.kind == "record_empty" for e in empty.events)
 
 
+def test_play_is_cached_as_its_caching_headers_say(app, tmp_path):
+    """A real HTTP server's Cache-Control and ETag: max-age keeps the file, no-cache
+    revalidates (a 304 keeps the decoded audio), no-store fetches it again."""
+    from softphone.dialer import http_fetch
+    from softphone.media import Media
+
+    base, seen = app
+    clear(seen)
+    media = Media(http_fetch("test-token"), folder=tmp_path)
+    media.grace = 0.0  # no grace between the engine's measure and the playing
+    heard = {}
+    for policy in ("fresh", "revalidate", "never"):
+        first = media.play(f"{base}/cached/{policy}.wav")
+        assert media.play(f"{base}/cached/{policy}.wav") == first
+        heard[policy] = [form for kind, form in drain_all(seen) if kind == "media"]
+        assert abs(first[1] - TONE_SECONDS) < 0.01
+    assert len(heard["fresh"]) == 1
+    assert [form.get("If-None-Match") for form in heard["revalidate"]] == [None, '"v1"']
+    assert [form.get("If-None-Match") for form in heard["never"]] == [None, None]
+    assert media.renders == 1  # one body: decoded once, whatever its URL and policy
+
+
+def drain_all(seen):
+    got = []
+    while not seen.empty():
+        got.append(seen.get_nowait())
+    return got
+
+
 # the request mapping and the keys handed to the engine (no SIP needed)
 
 INVITE = (
@@ -217,6 +246,15 @@ def app():
     def status():
         seen.put(("status", dict(request.form)))
         return "", 204
+
+    @flask.get("/cached/<policy>.wav")
+    def cached_file(policy):
+        seen.put(("media", {"policy": policy, **request.headers}))
+        validators = {"ETag": '"v1"', "Last-Modified": "Wed, 01 Jan 2025 00:00:00 GMT"}
+        if request.headers.get("If-None-Match") == '"v1"':
+            return "", 304, validators
+        control = {"fresh": "max-age=60", "revalidate": "no-cache", "never": "no-store"}[policy]
+        return tone, 200, {"Content-Type": "audio/wav", "Cache-Control": control, **validators}
 
     @flask.get("/tone.wav")
     def tone_file():

@@ -57,8 +57,9 @@ def http_fetch(token=None, timeout=TIMEOUT):
     """Return a fetch function that sends real HTTP requests."""
     session = requests.Session()
 
-    def fetch(method, url, params):
+    def fetch(method, url, params, extra_headers=None):
         url, headers = signed(method, url, params, token)
+        headers = {**headers, **(extra_headers or {})}  # e.g. a <Play>'s revalidation
         data = params if method == "POST" else None
         try:
             response = session.request(
@@ -90,8 +91,9 @@ def app_fetch(app, token=None):
     config = getattr(app, "config", None) or {}
     token = token if token is not None else config.get("TWILIO_AUTH_TOKEN")
 
-    def fetch(method, url, params):
+    def fetch(method, url, params, extra_headers=None):
         url, headers = signed(method, url, params, token)
+        headers = {**headers, **(extra_headers or {})}  # e.g. a <Play>'s revalidation
         body = urlencode(params).encode() if method == "POST" else b""
         status, response_headers, content = call_wsgi(app, method, url, headers, body)
         return Reply(

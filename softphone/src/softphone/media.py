@@ -1,7 +1,7 @@
 """The audio a real caller hears, as files a SIP media library plays: 8 kHz mono PCM16 WAV.
 
 A <Say> is spoken by the app's `speak` hook (its own voice) else espeak-ng, through the
-recorder's fallbacks; a <Play> URL is fetched once and decoded; keys are DTMF tones; a
+recorder's fallbacks; a <Play> URL is fetched and kept as its caching headers say (decoded once per body); keys are DTMF tones; a
 <Pause> is silence. Each piece is cached on disk under a hash of what made it (kind, voice,
 language, text or URL), written by atomic rename, so a prompt is rendered once per process
 and a second process with the same folder renders nothing. A stretch of pieces the caller
@@ -10,9 +10,12 @@ key stops it with one command. Runs on the SIP front's call threads, never on th
 """
 
 import hashlib
+import io
+import math
 import os
 import tempfile
 import threading
+import time
 import wave
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from softphone.recorder import RATE
 from softphone.recorder import Recorder
 
 SAMPLE_BYTES = 2
+GRACE = 1.0  # seconds a <Play> that must be revalidated counts as validated
 
 
 class Media:
@@ -36,8 +40,12 @@ class Media:
         self.folder = Path(folder or tempfile.mkdtemp(prefix="softphone-sip-audio-"))
         self.folder.mkdir(parents=True, exist_ok=True)
         self.lengths = {}  # path -> seconds, for files this process made or read
-        self.lock = threading.Lock()  # pydub and the fallbacks' notes are not thread-safe
+        self.lock = threading.RLock()  # pydub and the fallbacks' notes are not thread-safe
         self.renders = 0  # pieces rendered (cache misses), for tests and the benchmark
+        self.fetch = fetch
+        self.cached = {}  # <Play> URL -> its file, freshness and validators
+        self.requests = 0  # <Play> requests sent
+        self.grace = GRACE
 
     # pieces
 
@@ -49,8 +57,63 @@ class Media:
         )
 
     def play(self, url):
-        """The file and seconds of a <Play> URL (silence if it cannot be read)."""
-        return self.piece(("play", url), lambda: self.recorder.audio(url, 1.0))
+        """The file and seconds of a <Play> URL (silence if it cannot be read), cached as its
+        caching headers say, as Twilio caches media: fresh for `Cache-Control: max-age`, then
+        revalidated with If-None-Match / If-Modified-Since (a 304 keeps the audio); `no-cache`
+        revalidates every time, `no-store` fetches anew every time; with no such header it is
+        fetched once. Decoded audio is kept by the body's hash, so a body met before is never
+        decoded again. A validation counts for GRACE seconds, so the engine's measure and the
+        playing that follows it make one request."""
+        with self.lock:
+            entry, now = self.cached.get(url), time.monotonic()
+            if entry is not None and now < entry["fresh_until"]:
+                return entry["path"], self.seconds(entry["path"])
+            headers = {}
+            if entry is not None and entry.get("etag"):
+                headers["If-None-Match"] = entry["etag"]
+            if entry is not None and entry.get("last_modified"):
+                headers["If-Modified-Since"] = entry["last_modified"]
+            try:
+                reply = self.get(url, headers)
+            except Exception:  # noqa: BLE001 - an unreadable file is heard as silence
+                reply = None
+            self.requests += 1
+            if reply is not None and reply.status == 304 and entry is not None:
+                entry["fresh_until"] = now + freshness(reply, self.grace)
+                return entry["path"], self.seconds(entry["path"])
+            if reply is None or reply.status >= 400:
+                self.cached.pop(url, None)
+                return self.silence(1.0)
+            body = reply.body
+            path = self.folder / (digest(("play", hashlib.sha256(body).hexdigest())) + ".wav")
+            if not path.exists():
+                write(self.decode(url, body), path)
+                self.renders += 1
+            kept = {"path": str(path), "fresh_until": now + freshness(reply, self.grace)}
+            if "no-store" not in cache_control(reply):
+                kept["etag"] = header(reply, "ETag")
+                kept["last_modified"] = header(reply, "Last-Modified")
+                self.cached[url] = kept
+            else:
+                self.cached.pop(url, None)
+            return kept["path"], self.seconds(kept["path"])
+
+    def get(self, url, headers):
+        if not headers:
+            return self.fetch("GET", url, {})
+        try:
+            return self.fetch("GET", url, {}, extra_headers=headers)
+        except TypeError:  # a fetch that sends no extra headers: a plain GET
+            return self.fetch("GET", url, {})
+
+    def decode(self, url, body):
+        try:
+            if body[:4] == b"RIFF":  # WAV needs no ffmpeg
+                return self.recorder.AudioSegment.from_wav(io.BytesIO(body))
+            return self.recorder.AudioSegment.from_file(io.BytesIO(body))
+        except Exception:  # noqa: BLE001 - an unreadable file is heard as silence
+            self.recorder.note(f"could not read {url}: played as silence")
+            return self.recorder.silence(1.0)
 
     def digits(self, digits):
         """DTMF tones for <Play digits>, 0.25 s a key, `w` half a second (the engine's times)."""
@@ -163,6 +226,35 @@ class Media:
 
         path, seconds = self.piece(key, render)
         return path, seconds, starts
+
+
+def cache_control(reply):
+    """A reply's Cache-Control directives, {name: value or ""}."""
+    found = {}
+    for part in (header(reply, "Cache-Control") or "").lower().split(","):
+        name, _, value = part.strip().partition("=")
+        if name:
+            found[name] = value.strip('"')
+    return found
+
+
+def freshness(reply, grace):
+    """Seconds a fetched <Play> stays fresh: max-age (s-maxage first), `grace` for no-cache,
+    no-store or max-age=0, forever with no Cache-Control or Expires (fetched once)."""
+    directives = cache_control(reply)
+    if "no-store" in directives or "no-cache" in directives:
+        return grace
+    for name in ("s-maxage", "max-age"):
+        if directives.get(name, "").isdigit():
+            return max(int(directives[name]), grace)
+    if header(reply, "Expires") is not None:
+        return grace  # an Expires without max-age: revalidate (clocks are not compared)
+    return math.inf
+
+
+def header(reply, name):
+    headers = getattr(reply, "headers", None) or {}
+    return next((v for k, v in dict(headers).items() if k.lower() == name.lower()), None)
 
 
 def estimate(text, language):
