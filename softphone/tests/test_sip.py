@@ -200,6 +200,8 @@ def app():
             return xml(
                 '<Say>Leave a message.</Say><Record action="/recorded" timeout="2" maxLength="20"/>'
             )
+        if to == "looping":
+            return xml('<Gather action="/digits" timeout="2"><Play loop="0">/tone.wav</Play></Gather>')
         if to == "broken":
             return "oops", 500
         if to == "queue":
@@ -750,6 +752,29 @@ def test_record_ends_after_timeout_seconds_of_silence(front, app, tmp_path):
     # the prompt and beep (about 1.7 s), the tone's last 2.3 s, then 2 s of silence
     assert 4.5 <= ended - started <= 8.0, ended - started
     assert 1 <= int(done["RecordingDuration"]) <= 3, done["RecordingDuration"]
+
+
+@needs_pjsua2
+@needs_baresip
+def test_a_loop_0_prompt_in_a_gather_repeats_until_a_key(front, app, baresip):
+    """<Play loop="0"> of a 1.5 s tone in a Gather: the caller hears it again and again
+    (three times in 4.5 s), and a key ends it."""
+    port, _ = front
+    _, seen = app
+    clear(seen)
+    baresip.send("dial", f"sip:looping@127.0.0.1:{port}")
+    assert drain(seen, "voice", timeout=10) is not None
+    time.sleep(4.6)
+    baresip.send("sndcode", "7")
+    entry = drain(seen, "digits", timeout=10)
+    assert entry is not None and entry["Digits"] == "7"
+    assert drain(seen, "status", timeout=10) is not None
+    time.sleep(0.3)
+    heard = envelope(baresip.heard())
+    span = voiced(heard)
+    assert span is not None, "the caller heard silence"
+    loud = sum(1 for level in heard[span[0] : span[0] + 225] if level > 0.1) / 50
+    assert loud >= 3.5, f"only {loud:.1f} s of tone in 4.5 s"  # once: 1.5 s
 
 
 # more than one process: Kamailio's dispatcher in front (docs/kamailio-dispatcher.cfg)

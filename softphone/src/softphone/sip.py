@@ -799,9 +799,17 @@ class Session:
         timeout, num_digits = expects["timeout"], expects.get("num_digits")
         finish = expects.get("finish_on_key", "#")
         keys, times = "", []
+        # loop="0" prompts: the engine's timeline goes on past the first pass (up to its cap)
+        timeline, first_pass, _ = self.call.prompts
+        rest = [item for item in timeline if item[0] >= first_pass - 1e-6]
         deadline = prompts_end + timeout
         while True:
-            message = self.next_message(deadline)
+            message = self.next_message(prompts_end if rest and not keys else deadline)
+            if message is None and rest and not keys:
+                rest, seconds = self.repeat_prompts(rest)
+                prompts_end = time.monotonic() + seconds
+                deadline = prompts_end + timeout
+                continue
             if message is None:
                 break
             if message[0] == "bye":
@@ -814,6 +822,7 @@ class Session:
             _, key, moment, _method = message
             if not keys:
                 self.front.do(self.stop_player)  # the callback did already; twice is harmless
+                prompts_end = min(prompts_end, moment)  # the key cut them: the timer runs now
             keys, times = keys + key, [*times, moment]
             if finish and key == finish:
                 break
@@ -822,6 +831,17 @@ class Session:
             deadline = max(moment, prompts_end) + timeout
         self.front.do(self.stop_player)
         return self.timed(keys, times, began) if keys else Keys()
+
+    def repeat_prompts(self, rest):
+        """Play the next minute of a Gather's repeated (loop="0") prompts, with barge-in, as
+        the engine's timeline lays them; return (what is left, the seconds playing)."""
+        batch, total = [], 0.0
+        while rest and total < STRETCH_SECONDS:
+            batch.append(rest.pop(0))
+            total += batch[-1][1] - batch[-1][0]
+        events = self.call.prompt_events(batch, math.inf)
+        _, seconds = self.play([e for e in events if e.kind in AUDIBLE], True)
+        return rest, seconds
 
     @staticmethod
     def timed(keys, times, began):
