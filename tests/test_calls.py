@@ -350,7 +350,7 @@ def test_a_mistyped_id_is_keyed_again_and_locks_nothing(phone, typo):
     phone.dial().press("1")
     for _ in range(2):
         phone.enter(typo + "#")
-        assert phone.heard.startswith("您输入的身份证号码有误，请核对后重新输入。")
+        assert phone.heard.startswith("您输入的身份证号码有误，请核对。")
         assert "密码" not in phone.heard
         assert "十八位" not in phone.heard
     phone.enter(typo[:-1] + ("*" if typo.endswith("*") else "9") + "#")
@@ -361,7 +361,7 @@ def test_a_mistyped_id_is_keyed_again_and_locks_nothing(phone, typo):
 
 def test_a_mistyped_id_in_english(phone):
     phone.dial().press("9").press("1").enter(BAD_CHECKSUM_ID + "#")
-    assert phone.heard.startswith("That ID number isn't valid. Please check it and try again.")
+    assert phone.heard.startswith("That ID number isn't valid. Please check it.")
 
 
 def test_wrong_length_in_english(phone):

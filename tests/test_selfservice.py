@@ -254,7 +254,7 @@ def test_change_the_pin_then_the_new_one_opens_the_account(phone, lang, menu, ch
     assert balance in phone.heard
 
 
-FROM_ACCOUNT = "新密码不能使用出生日期，也不能使用身份证号码或社保卡号中连续的六位数字，请换一个。"
+FROM_ACCOUNT = "新密码不能使用出生日期，也不能使用身份证号码或社保卡号中连续的六位数字。"
 
 
 @pytest.mark.parametrize(
@@ -295,17 +295,30 @@ def test_easy_pins_refused_in_english(phone):
     assert "That PIN is too easy to guess" in phone.heard
     phone.enter("900220#")  # the birth date, 1990-02-20
     assert (
-        "The new PIN can't be your birth date, or six digits in a row from your ID or card"
-        " number. Please choose another."
+        "The new PIN can't be your birth date, or six digits in a row from your ID or card number."
     ) in phone.heard.split("too easy to guess")[-1]
     phone.enter("246810#")
     assert "The new PIN must differ from your current one." in phone.heard
 
 
+def test_after_the_last_refused_new_pin_the_line_invites_no_other(phone):
+    """A refusal says why; the reprompt asks again. After the last try nothing asks again."""
+    sign_in(phone, SHENZHEN_ID, "246810").press("1").enter("246810#")
+    phone.enter("222222#")
+    assert "请输入六位新密码" in phone.heard  # asked again while it can be
+    phone.enter("111111#").enter("333333#")
+    assert phone.heard.startswith(
+        "新密码太容易被猜到，比如六个相同的数字或一二三四五六这样连续的数字。"
+    )
+    assert "您的输入次数已达上限。" in phone.heard
+    assert "请换" not in phone.heard
+    assert "请输入" not in phone.heard
+
+
 def test_two_different_new_pins_start_the_new_pin_again(phone, line):
     sign_in(phone, SHANGHAI_ID, "654321").press("1").enter("654321#")
     phone.enter("258147#").enter("258174#")
-    assert "两次输入的新密码不一致，请重新设置。" in phone.heard
+    assert "两次输入的新密码不一致。" in phone.heard
     assert "请输入六位新密码" in phone.heard
     phone.enter("369258#").enter("369258#").press("*")  # cancel at the confirmation
     assert "修改查询密码请按1" in phone.heard

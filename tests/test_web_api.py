@@ -355,7 +355,7 @@ def test_the_page_shows_a_mistyped_id_as_an_alert(client):
     press(client, call_id, "1")
     data = press(client, call_id, "110105194912310021#")  # the check digit is wrong
     alerts = [e["text"] for e in data["events"] if e.get("alert")]
-    assert alerts == ["您输入的身份证号码有误，请核对后重新输入。"]
+    assert alerts == ["您输入的身份证号码有误，请核对。"]
 
 
 # Dialling another app (IVR_DIAL_ANY_URL=1) lends it nothing of ours
