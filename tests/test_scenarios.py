@@ -396,3 +396,12 @@ def test_every_scenario_passes_run_after_run_on_one_store(demo_app):
         results = runner.run_all(files, InProcess(demo_app), strict=True)
         failed = [f"{r.scenario.path}: {r.failure}" for r in results if not r.passed]
         assert failed == [], f"{run} run"
+
+
+def test_every_scenario_file_names_the_schema_editors_check_it_with():
+    """The first line lets an editor's YAML language server complete and check the file."""
+    for path in sorted(CALLS.glob("*.yaml")):
+        first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+        assert first.startswith("# yaml-language-server: $schema="), path.name
+        schema = (path.parent / first.split("$schema=", 1)[1]).resolve()
+        assert schema == scenarios.SCHEMA_PATH.resolve(), path.name
