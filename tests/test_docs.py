@@ -38,7 +38,10 @@ COVERED_ELSEWHERE = {
     "pip install './softphone[sip]'": "the extra adds pjsua2, which make test installs; test_sip",
 }
 # Servers that run until stopped: the tests named run them.
-SERVERS = {"softphone sip": "softphone/tests/test_sip.py", "make sip": "softphone/tests/test_sip.py"}
+SERVERS = {
+    "softphone sip": "softphone/tests/test_sip.py",
+    "make sip": "softphone/tests/test_sip.py",
+}
 PLACEHOLDER = "…(from the action above)"  # a value the reader copies by hand
 
 

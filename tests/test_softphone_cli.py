@@ -190,7 +190,11 @@ def test_call_options_are_passed_only_when_given_and_each_call_has_its_own_calle
     given = settings.from_args(
         cli.parse_args(["--agent-after", "30", "--answer", "busy", "--from", "+8613912345678"])
     ).call_options()
-    assert (given["agent_after"], given["answer"], given["caller"]) == (30.0, "busy", "+8613912345678")
+    assert (given["agent_after"], given["answer"], given["caller"]) == (
+        30.0,
+        "busy",
+        "+8613912345678",
+    )
 
 
 # Errors say what to do

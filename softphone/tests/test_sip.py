@@ -101,7 +101,9 @@ def test_a_real_time_driver_ends_a_recording_on_silence_with_the_talk_it_heard()
 
     def fetch(method, url, params):
         asked.append((url, params))
-        return Reply(200, "text/xml", doc.encode() if url.endswith("voice") else b"<Response/>", url)
+        return Reply(
+            200, "text/xml", doc.encode() if url.endswith("voice") else b"<Response/>", url
+        )
 
     call = Call("https://app.example/voice", fetch).start()
     call.send(Keys(talk=3.4))
@@ -201,7 +203,9 @@ def app():
                 '<Say>Leave a message.</Say><Record action="/recorded" timeout="2" maxLength="20"/>'
             )
         if to == "looping":
-            return xml('<Gather action="/digits" timeout="2"><Play loop="0">/tone.wav</Play></Gather>')
+            return xml(
+                '<Gather action="/digits" timeout="2"><Play loop="0">/tone.wav</Play></Gather>'
+            )
         if to == "broken":
             return "oops", 500
         if to == "queue":
@@ -767,7 +771,8 @@ def test_a_loop_0_prompt_in_a_gather_repeats_until_a_key(front, app, baresip):
     time.sleep(4.6)
     baresip.send("sndcode", "7")
     entry = drain(seen, "digits", timeout=10)
-    assert entry is not None and entry["Digits"] == "7"
+    assert entry is not None
+    assert entry["Digits"] == "7"
     assert drain(seen, "status", timeout=10) is not None
     time.sleep(0.3)
     heard = envelope(baresip.heard())

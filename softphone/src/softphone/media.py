@@ -1,12 +1,13 @@
 """The audio a real caller hears, as files a SIP media library plays: 8 kHz mono PCM16 WAV.
 
 A <Say> is spoken by the app's `speak` hook (its own voice) else espeak-ng, through the
-recorder's fallbacks; a <Play> URL is fetched and kept as its caching headers say (decoded once per body); keys are DTMF tones; a
-<Pause> is silence. Each piece is cached on disk under a hash of what made it (kind, voice,
-language, text or URL), written by atomic rename, so a prompt is rendered once per process
-and a second process with the same folder renders nothing. A stretch of pieces the caller
-hears back to back is joined into one file, so it plays with no gap between its parts and a
-key stops it with one command. Runs on the SIP front's call threads, never on the library's.
+recorder's fallbacks; a <Play> URL is fetched and kept as its caching headers say (decoded
+once per body); keys are DTMF tones; a <Pause> is silence. Each piece is cached on disk
+under a hash of what made it (kind, voice, language, text or URL), written by atomic rename,
+so a prompt is rendered once per process and a second process with the same folder renders
+nothing. A stretch of pieces the caller hears back to back is joined into one file, so it
+plays with no gap between its parts and a key stops it with one command. Runs on the SIP
+front's call threads, never on the library's.
 """
 
 import hashlib
