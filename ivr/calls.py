@@ -56,6 +56,7 @@ class CallState:
     pin_checked: bool = False
     new_pin_hash: str | None = None
     last_page: bool = False  # the answer spoken last had no further page (its retry says so)
+    keyed: bool = False  # a failed try at this node had keys: its end is not "no input"
 
     @property
     def knows_the_caller(self):

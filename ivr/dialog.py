@@ -74,7 +74,7 @@ class Dialog:
             return self.enter(self.flow.identify)
         if self.call.node != node_id:
             self.call.page, self.call.last_page = 0, False
-        self.call.node, self.call.tries = node_id, 0
+        self.call.node, self.call.tries, self.call.keyed = node_id, 0, False
         if node.kind == "say":
             outcome = self.run(node.action, None) if node.action else Outcome()
             if node.prompt:
@@ -119,14 +119,16 @@ class Dialog:
         it and the node's, and after the last try only that there is none (never a count).
         """
         self.call.tries += 1
+        self.call.keyed = self.call.keyed or exit_kind != "no_input"
         self.trace.append(f"exit:{node.id}:{exit_kind}")
         node_left = node.max_tries - self.call.tries
         if node_left <= 0:
             self.trace.append(f"exit:{node.id}:max_tries")
-            # After silence the caller keyed nothing: say so, not that their entries ran out;
-            # at an entry (a number, a PIN) no choice was asked for, so none is spoken of.
+            # After silences only the caller keyed nothing: say so, not that their entries ran
+            # out; at an entry (a number, a PIN) no choice was asked for, so none is spoken of.
+            # A last silence after keyed tries is no "many times nothing": the tries are up.
             last = "too_many_tries"
-            if exit_kind == "no_input":
+            if not self.call.keyed:
                 last = "no_entry_limit" if node.kind == "collect" else "no_input_limit"
             self.phrases += [*(reasons if exit_kind != "no_input" else []), self.prompt(last)]
             return self.enter(node.on_max)
@@ -157,7 +159,7 @@ class Dialog:
         if node.kind not in GATHERING or (node.identify and not self.call.account_id):
             return self.enter(node_id)  # nothing to apply keys to here: arrive afresh
         if self.call.node != node_id:  # a late or replayed request: start this node afresh
-            self.call.node, self.call.tries = node_id, 0
+            self.call.node, self.call.tries, self.call.keyed = node_id, 0, False
         if not digits:
             return self.retry(node, [self.prompt("no_input")], "no_input")
         if node.kind == "collect":
@@ -169,14 +171,14 @@ class Dialog:
         if node.kind == "answer" and digits == node.more:
             self.trace.append(f"key:{node_id}:{digits}")
             self.call.page += 1
-            self.call.tries = 0
+            self.call.tries, self.call.keyed = 0, False
             return self.speak_answer(node)
         target = node.keys.get(digits)
         if target is None:
             return self.retry(node, [self.prompt("invalid_key")], "invalid")
         self.trace.append(f"key:{node_id}:{digits}")
         if target == node.id:  # repeat: the whole prompt (or answer) again
-            self.call.tries = 0
+            self.call.tries, self.call.keyed = 0, False
             if node.kind == "answer":
                 return self.speak_answer(node)
             self.phrases += self.node_prompt(node)

@@ -97,6 +97,21 @@ def test_silence_at_an_entry_ends_without_speaking_of_a_choice():
     assert keys_of(last) == ["no_entry_limit", "goodbye"]
 
 
+def test_a_last_silence_after_wrong_keys_says_the_tries_are_up_not_many_silences():
+    """Two wrong keys then one silence: "多次没有收到您的按键" would be false; the tries are up."""
+    call = new_call(node="main")
+    for _ in range(2):
+        dialog.step(FLOW, "main", "7", call, Script())
+    closed = Script(agents_open=Outcome(False, goto="closed"))
+    last = dialog.step(FLOW, "main", None, call, closed)
+    assert keys_of(last) == ["too_many_tries", "goodbye"]
+    # A new visit to the node starts its count afresh: silences alone say "no input" again.
+    dialog.step(FLOW, "main", "*", call, Script())
+    for _ in range(2):
+        dialog.step(FLOW, "main", None, call, Script())
+    assert keys_of(dialog.step(FLOW, "main", None, call, closed)) == ["no_input_limit", "goodbye"]
+
+
 def test_repeated_failures_inside_agent_hours_put_the_caller_through():
     call = new_call(node="main")
     for _ in range(2):
