@@ -7,7 +7,6 @@ settings (`--method GET`, `--from`, …) apply to every scenario whose `dial:` d
 """
 
 import argparse
-import dataclasses
 import datetime as dt
 import os
 import re
@@ -117,15 +116,7 @@ def run(scenario, target, strict=False, number=None):
     """
     started = time.monotonic()
     observer = Observer(target.fetch)
-    given = settings.from_dial(scenario.dial)
-    if number is not None:
-        named = {settings.DIAL_NAMES.get(k, k) for k in settings.NUMBER_DEFAULTS} & set(
-            scenario.dial
-        )
-        given = dataclasses.replace(
-            number,
-            **{k: getattr(given, k) for k in settings.NUMBER_DEFAULTS if _named(k, named)},
-        )
+    given = settings.from_dial(scenario.dial, number)
     call = Call(target.url, observer, measure=target.measure, **given.call_options())
     observer.call = call
     result = Result(scenario, passed=True)
@@ -168,10 +159,6 @@ def run(scenario, target, strict=False, number=None):
         data = result.findings[0].data
         fail(result, None, f"--strict: lint {data['code']}: {data['message']}", call, 0)
     return result
-
-
-def _named(attribute, named):
-    return settings.DIAL_NAMES.get(attribute, attribute) in named
 
 
 def discard_recordings(call):

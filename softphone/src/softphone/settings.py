@@ -8,6 +8,7 @@ import secrets
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import fields
+from dataclasses import replace
 
 from softphone.hold import DIAL_ANSWERS
 
@@ -54,8 +55,11 @@ NUMBER_DEFAULTS = {f.name: f.default for f in fields(Number)}
 DIAL_NAMES = {"caller": "from"}  # the scenario's word for an attribute, where they differ
 
 
-def from_dial(dial):
-    """The settings a scenario's `dial:` mapping names (already checked against the schema)."""
+def from_dial(dial, base=None):
+    """The settings a scenario's `dial:` names (checked against the schema), over `base`'s.
+
+    `base` is what the command line gave; a scenario's own `dial:` wins where it names one.
+    """
     given = {
         name: dial[DIAL_NAMES.get(name, name)]
         for name in NUMBER_DEFAULTS
@@ -65,7 +69,7 @@ def from_dial(dial):
         given["to"] = str(given["to"])
     if "agent_after" in given:
         given["agent_after"] = float(given["agent_after"])
-    return Number(**given)
+    return replace(base or Number(), **given)
 
 
 def add_arguments(parser):
