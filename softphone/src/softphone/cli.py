@@ -13,7 +13,6 @@ import tempfile
 
 from softphone import diagnose
 from softphone import dialer
-from softphone import runner
 from softphone import save
 from softphone import settings
 from softphone import target
@@ -321,7 +320,7 @@ def dial(args, groups, log):
     if args.save:
         document = save.write_scenario(call.events, args.save, sent, number)
         print(f"saved {len(document['steps'])} steps to {args.save}", file=sys.stderr)
-    runner.discard_recordings(call)
+    call.discard_recordings()
     for hint in watch.hints(where.url):
         print(f"{PROG}: {hint}", file=sys.stderr)
     if log.errors:

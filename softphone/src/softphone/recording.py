@@ -6,6 +6,7 @@ then silence (only with trim="do-not-trim"). 8 kHz mono 16-bit, like Twilio's re
 
 import math
 import secrets
+import shutil
 import struct
 import tempfile
 import time
@@ -55,6 +56,15 @@ def write(folder, sid, talk, silence=0.0):
 
 class Recording:
     """The <Record> verb of a `Call`."""
+
+    def discard_recordings(self):
+        """Remove the temporary folder of the call's recordings, once no webhook can fetch them.
+
+        A folder the caller named (`recordings=`) is theirs and stays.
+        """
+        if self.recordings_dir is None and self.recordings_folder is not None:
+            shutil.rmtree(self.recordings_folder, ignore_errors=True)
+            self.recordings_folder = None
 
     def verb_record(self, verb):
         if verb.get("transcribe") == "true" or verb.get("transcribeCallback"):

@@ -10,7 +10,6 @@ import argparse
 import datetime as dt
 import os
 import re
-import shutil
 import socket
 import sys
 import time
@@ -140,7 +139,7 @@ def run(scenario, target, strict=False, number=None):
             break
     if not call.ended:
         call.hangup()
-    discard_recordings(call)
+    call.discard_recordings()
     if result.passed:
         unexpected = [
             e
@@ -159,12 +158,6 @@ def run(scenario, target, strict=False, number=None):
         data = result.findings[0].data
         fail(result, None, f"--strict: lint {data['code']}: {data['message']}", call, 0)
     return result
-
-
-def discard_recordings(call):
-    """Remove the temporary folder of the call's <Record>ings, once no webhook can fetch them."""
-    if getattr(call, "recordings_dir", None) is None and getattr(call, "recordings_folder", None):
-        shutil.rmtree(call.recordings_folder, ignore_errors=True)
 
 
 def act(call, step):
