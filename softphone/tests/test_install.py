@@ -54,6 +54,7 @@ def test_the_phone_installs_alone_and_dials_get_and_post_apps(venv, tmp_path):
     assert "softphone" in names.split()
     assert not HOTLINE_STACK & set(names.split())
     assert run(venv / "softphone", "--help").returncode == 0
+    assert run(venv / "python", "-c", "from softphone import Phone").returncode == 0  # the API
     for method, app in (("GET", survey_app.get_app), ("POST", survey_app.post_app)):
         path = tmp_path / f"{method}.call.yaml"
         path.write_text(SCENARIO.format(method=method))
