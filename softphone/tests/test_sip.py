@@ -454,7 +454,8 @@ def test_enqueue_loops_its_wait_url_in_real_time_until_the_caller_hangs_up(front
     assert 2 <= len(waits) <= 3, len(waits)
     assert waits[0]["QueuePosition"] == "1"
     gaps = [b["_at"] - a["_at"] for a, b in zip(waits, waits[1:], strict=False)]
-    assert all(1.0 <= gap <= 1.4 for gap in gaps), gaps
+    # Never before its audio was heard; the upper bound leaves room for a loaded machine.
+    assert all(1.0 <= gap <= 2.0 for gap in gaps), gaps
     assert status["CallStatus"] == "completed"
 
 
@@ -509,6 +510,17 @@ class Baresip:
                 out.setsampwidth(2)
                 out.setframerate(RATE)
                 out.writeframes(b"\0\0" * RATE * 30)
+        self.log = open(folder / "baresip.log", "wb")  # noqa: SIM115 - closed in stop()
+        # A free port can be taken between the check and baresip's bind (other tests run at
+        # once): a baresip that exits before its control port answers is started again.
+        for _attempt in range(3):
+            if self._start(silence):
+                return
+        raise RuntimeError(f"baresip did not start: {(folder / 'baresip.log').read_text()}")
+
+    def _start(self, silence):
+        """Start baresip on fresh ports; True once its control port answers."""
+        folder = self.folder
         self.control = free_port()
         config = {
             "poll_method": "epoll",
@@ -529,7 +541,6 @@ class Baresip:
                 lines.append(f"{name}\t{one}")
         (folder / "config").write_text("\n".join(lines) + "\n")
         (folder / "accounts").write_text("<sip:caller@127.0.0.1>;regint=0\n")
-        self.log = open(folder / "baresip.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             ["baresip", "-f", str(folder)], stdout=self.log, stderr=subprocess.STDOUT
         )
@@ -537,10 +548,14 @@ class Baresip:
         while True:
             try:
                 self.socket = socket.create_connection(("127.0.0.1", self.control), 1)
-                break
+                return True
             except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise
+                if self.process.poll() is not None:
+                    return False
+                if time.monotonic() > deadline:
+                    self.process.kill()
+                    self.process.wait()
+                    return False
                 time.sleep(0.05)
 
     def send(self, command, params=""):
