@@ -15,6 +15,7 @@ from ivr.hotline import WEBHOOK_DEADLINE
 from tests.conftest import TOKEN
 from tests.databases import BACKENDS
 from tests.databases import database_url
+from tests.test_security import answer_within
 
 BUSY = "系统繁忙，请稍后再拨。再见。"
 PIN_PROMPT = "请输入查询密码"
@@ -28,22 +29,6 @@ DEADLINE = 2  # the webhook's deadline in these tests (the default is WEBHOOK_DE
 def fresh_url(request, tmp_path):
     with database_url(request.param, tmp_path) as url:
         yield url
-
-
-def answer_within(limit, action):
-    """Run a caller's action in a thread; return the seconds it took, or fail past `limit`."""
-    done = threading.Event()
-    started = time.monotonic()
-
-    def run():
-        try:
-            action()
-        finally:
-            done.set()
-
-    threading.Thread(target=run, daemon=True).start()
-    assert done.wait(limit), f"no answer within {limit} s"
-    return time.monotonic() - started
 
 
 def hold_write_lock(url):
