@@ -3,6 +3,7 @@
 import math
 import re
 import wave
+from xml.etree import ElementTree
 
 import pytest
 from softphone.common import REACTION
@@ -16,6 +17,7 @@ from softphone.interpreter import Reply
 from softphone.interpreter import estimate_say
 
 from softphone import interpreter
+from softphone import ssml
 
 BASE = "https://app.example/voice"
 APP = "https://app.example"
@@ -198,6 +200,59 @@ def test_ssml_breaks_are_on_the_clock():
     first, after = events(call, "say")
     assert first.data["text"] == "One two three"
     assert after.t == pytest.approx(estimate_say("One two three", "en-US") + 0.5 + 2 + 1.25)
+
+
+@pytest.mark.parametrize(
+    ("body", "pieces"),
+    (
+        ('Press one <break time="1s"/> for English', [("Press one", 1.0), ("for English", 0.0)]),
+        (
+            'One<break strength="weak"/>two<break/>three<break strength="x-strong"/>',
+            [("One", 0.25), ("two", 0.5), ("three", 1.25)],
+        ),
+        ('<break time="500ms"/>Hello', [("", 0.5), ("Hello", 0.0)]),
+        ('Wait<break time="1s"/><break time="500ms"/>go', [("Wait", 1.5), ("go", 0.0)]),
+        ('Long<break time="20s"/>wait', [("Long", 10.0), ("wait", 0.0)]),  # Polly's cap
+        ("<p>First.</p><p>Second.</p>", [("First.", 1.25), ("Second.", 1.25)]),
+        ('<s>One.</s>Two<break strength="none"/>three', [("One.", 0.75), ("Two three", 0.0)]),
+        (
+            'Press <prosody rate="slow">one <break time="2s"/>now</prosody> '
+            '<lang xml:lang="fr-FR">bon<emphasis>jour</emphasis></lang>',
+            [("Press one", 2.0), ("now bonjour", 0.0)],
+        ),
+    ),
+)
+def test_ssml_pauses_fall_where_they_are_written(body, pieces):
+    spoken = ssml.read(ElementTree.fromstring(f"<Say>{body}</Say>"), "en-US")
+    assert spoken.pieces == pieces
+    assert spoken.text == " ".join(text for text, _ in pieces if text)
+    assert spoken.pause == pytest.approx(sum(pause for _, pause in pieces))
+
+
+def test_a_say_without_breaks_has_no_pieces():
+    call, _ = dial({"/": '<Say>Hello</Say><Say>Press <sub alias="one">1</sub></Say>'})
+    assert [sorted(e.data) for e in events(call, "say")] == [
+        ["duration", "language", "text", "voice"]
+    ] * 2
+
+
+def test_a_break_is_carried_on_the_say_and_timed_piece_by_piece():
+    """With say_seconds (the SIP front's real audio) each piece is measured as it is played."""
+    asked = []
+
+    def say_seconds(text, voice, language):
+        asked.append(text)
+        return len(text.split())  # a second a word
+
+    say = '<Say>Press one <break time="1s"/> for English</Say>'
+    page = f'{say}<Gather numDigits="1">{say}</Gather>'
+    call, _ = dial({"/": page}, ".", say_seconds=say_seconds)
+    alone, prompt = events(call, "say")
+    for event in (alone, prompt):
+        assert event.data["text"] == "Press one for English"
+        assert event.data["pieces"] == [["Press one", 1.0], ["for English", 0.0]]
+        assert event.data["duration"] == 2 + 1 + 2
+    assert set(asked) == {"Press one", "for English"}
 
 
 def test_ssml_digits_in_chinese():

@@ -95,8 +95,7 @@ class Gathering:
             if end > cut:
                 data["cut"] = True
             if child.tag == "Say":
-                data |= {"text": self.saytext_of(child)[0], "voice": child.get("voice", "man")}
-                data["language"] = child.get("language", "en-US")
+                data |= self.say_data(child)  # its pieces too: a recording puts breaks in place
             elif child.tag == "Play":
                 data |= (
                     {"digits": child.get("digits")}

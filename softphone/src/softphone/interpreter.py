@@ -512,15 +512,32 @@ class Call(Gathering, Queues, Recording):
         self.t += duration
 
     def saytext_of(self, verb):
-        """What a <Say> speaks and for how long: plain text, or SSML read by the ssml module."""
+        """What a <Say> speaks, for how long, and its pieces [[text, pause]] if it has breaks.
+
+        With say_seconds each piece's audio is measured on its own, as it is played (media
+        renders each piece, then its silence), so the engine's time is the caller's.
+        """
         language, voice = verb.get("language", "en-US"), verb.get("voice", "man")
         if len(verb) == 0:
             text = text_of(verb)
-            return text, self.say_length(text, voice, language)
+            return text, self.say_length(text, voice, language), None
         spoken = ssml.read(verb, language)
-        if self.say_seconds is not None:  # the audio of the words, then the breaks' silence
-            return spoken.text, self.say_seconds(spoken.text, voice, language) + spoken.pause
-        return spoken.text, spoken.seconds(estimate_say)
+        pieces = (
+            [[text, round(pause, 3)] for text, pause in spoken.pieces] if spoken.breaks else None
+        )
+        if self.say_seconds is None:
+            return spoken.text, spoken.seconds(estimate_say), pieces
+        if pieces is None:
+            return spoken.text, self.say_seconds(spoken.text, voice, language), None
+        words = sum(self.say_seconds(text, voice, language) for text, _ in pieces if text)
+        return spoken.text, words + spoken.pause, pieces
+
+    def say_data(self, verb):
+        """A <Say> event's words: its text, voice and language, and its pieces if it has breaks."""
+        text, _, pieces = self.saytext_of(verb)
+        data = {"text": text, "voice": verb.get("voice", "man")}
+        data["language"] = verb.get("language", "en-US")
+        return data | ({"pieces": pieces} if pieces else {})
 
     def repeat(self, verb, code, once):
         """Run `once` loop times; loop="0" repeats until the hold or the call must stop."""
@@ -531,9 +548,12 @@ class Call(Gathering, Queues, Recording):
             once()
 
     def verb_say(self, verb):
-        text, seconds = self.saytext_of(verb)
+        text, seconds, pieces = self.saytext_of(verb)
         voice, language = verb.get("voice", "man"), verb.get("language", "en-US")
-        self.repeat(verb, codes.SAY_LOOP, lambda: self.speak(text, voice, language, seconds))
+        extra = {"pieces": pieces} if pieces else {}
+        self.repeat(
+            verb, codes.SAY_LOOP, lambda: self.speak(text, voice, language, seconds, **extra)
+        )
 
     def play_duration(self, verb, nested=False):
         """A <Play>'s seconds; a file that cannot be fetched or read is a warning and 0 s."""

@@ -4,9 +4,10 @@ Every word is spoken: the text and tails of every child, whatever the tag (`<emp
 `<phoneme>`, `<w>`, `<amazon:effect>`... speak their words). `<sub alias>` speaks its alias;
 `<say-as>` speaks as Polly reads its `interpret-as` (the sayas module: digits one at a time,
 a cardinal, an ordinal or a date in words, a telephone number in groups);
-`<break time|strength>` and the pauses that end `<p>` and `<s>` add silence; `<prosody rate>`
-slows or speeds its words; `<lang xml:lang>` is the language their time is estimated in.
-The pause lengths are Polly's comma / sentence / paragraph pauses, estimated (undocumented).
+`<break time|strength>` and the pauses that end `<p>` and `<s>` add silence where they fall
+(`Spoken.pieces`); `<prosody rate>` slows or speeds its words; `<lang xml:lang>` is the
+language their time is estimated in. The pause lengths are Polly's comma / sentence /
+paragraph pauses, estimated (undocumented).
 """
 
 import re
@@ -24,14 +25,33 @@ TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*$")
 
 @dataclass
 class Spoken:
-    """What a <Say> speaks: runs of (text, language, rate) and the seconds of its breaks."""
+    """What a <Say> speaks: runs of (text, language, rate) and where its breaks fall."""
 
     parts: list = field(default_factory=list)
-    pause: float = 0.0
+    breaks: list = field(default_factory=list)  # (how many parts come before it, seconds)
 
     @property
     def text(self):
-        return " ".join("".join(text for text, _, _ in self.parts).split())
+        return words(self.parts)
+
+    @property
+    def pause(self):
+        """Seconds of silence in all: every break, and the pauses after <p> and <s>."""
+        return sum((seconds for _, seconds in self.breaks), 0.0)
+
+    @property
+    def pieces(self):
+        """[(text, seconds of silence after it)]: each silence where the caller hears it."""
+        pieces, start = [], 0
+        for end, seconds in self.breaks:
+            text = words(self.parts[start:end])
+            if pieces and not text:  # two pauses in a row are one longer silence
+                pieces[-1] = (pieces[-1][0], pieces[-1][1] + seconds)
+            else:
+                pieces.append((text, seconds))
+            start = end
+        rest = words(self.parts[start:])
+        return pieces + [(rest, 0.0)] if rest else pieces
 
     def seconds(self, estimate):
         """Speaking time with `estimate(text, language)`, slowed or sped by rate, plus breaks."""
@@ -43,6 +63,11 @@ class Spoken:
         overhead = estimate("", language)
         spoken = sum((estimate(text, lang) - overhead) / rate for text, lang, rate in self.parts)
         return overhead + spoken + self.pause
+
+
+def words(parts):
+    """The text of runs of (text, language, rate), one space between words."""
+    return " ".join("".join(text for text, _, _ in parts).split())
 
 
 def local(tag):
@@ -63,7 +88,7 @@ def read(say, language):
 def _walk(element, language, rate, spoken):
     name = local(element.tag)
     if name == "break":
-        spoken.pause += break_seconds(element)
+        _pause(spoken, break_seconds(element))
         _add(spoken, " ", language, rate)  # words either side of a break are apart
         return
     if name == "sub":
@@ -84,8 +109,13 @@ def _walk(element, language, rate, spoken):
         _walk(child, language, rate, spoken)
         _add(spoken, child.tail, language, rate)
     if name in ("p", "s"):
-        spoken.pause += BREAKS["x-strong" if name == "p" else "strong"]
+        _pause(spoken, BREAKS["x-strong" if name == "p" else "strong"])
         _add(spoken, " ", language, rate)
+
+
+def _pause(spoken, seconds):
+    if seconds > 0:  # a break of no time ("none", "0ms") leaves the words together
+        spoken.breaks.append((len(spoken.parts), seconds))
 
 
 def _add(spoken, text, language, rate):
