@@ -57,6 +57,16 @@ class Media:
             lambda: self.recorder.speech(text, language, estimate(text, language)),
         )
 
+    def spoken(self, pieces, voice, language):
+        """The file and seconds of a <Say> with SSML breaks: each piece's words, then its
+        silence, so the caller hears every pause where the SSML puts it."""
+        parts = []
+        for text, pause in pieces:
+            path, seconds = self.say(text, voice, language) if text else self.silence(0)
+            parts.append((path, seconds, seconds + pause))
+        path, seconds, _ = self.join(parts)
+        return path, seconds
+
     def play(self, url):
         """The file and seconds of a <Play> URL (silence if it cannot be read), cached as its
         caching headers say, as Twilio caches media: fresh for `Cache-Control: max-age`, then
@@ -155,11 +165,13 @@ class Media:
     def event(self, event):
         """The file and seconds of one engine event the caller hears, or None for the rest.
 
-        A prompt is padded with silence to the event's length where the engine counts more
-        than the words (SSML breaks); a cut prompt plays only as far as it was heard.
+        A <Say> with SSML breaks is its pieces with each silence in place (the engine's time
+        for it is theirs); a cut prompt plays only as far as it was heard.
         """
         data = event.data
-        if event.kind == "say":
+        if event.kind == "say" and data.get("pieces"):
+            path, seconds = self.spoken(data["pieces"], data.get("voice"), data.get("language"))
+        elif event.kind == "say":
             path, seconds = self.say(data["text"], data.get("voice"), data.get("language"))
         elif event.kind == "play" and data.get("digits") == "beep":  # <Record>'s
             path, seconds = self.beep()
@@ -220,7 +232,8 @@ class Media:
         def render():
             sound = self.recorder.silence(0)
             for path, seconds, least in parts:
-                sound += self.recorder.AudioSegment.from_wav(path)
+                with open(path, "rb") as audio:  # pydub leaves a file it opens itself open
+                    sound += self.recorder.AudioSegment.from_wav(audio)
                 if least > seconds:
                     sound += self.recorder.silence(least - seconds)
             return sound

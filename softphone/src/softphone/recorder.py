@@ -110,6 +110,20 @@ class Recorder:
             tone = Sine(440, sample_rate=RATE)
             return tone.to_audio_segment(duration=int(seconds * 1000), volume=-30)
 
+    def say(self, data):
+        """A say event's audio: its pieces' words, each SSML break's silence where it falls."""
+        language = data.get("language")
+        pieces = data.get("pieces") or [[data["text"], 0.0]]
+        full = estimate_say(data["text"], language) + sum(pause for _, pause in pieces)
+        sound = self.silence(0)
+        for text, pause in pieces:
+            if text:
+                sound += self.speech(text, language, estimate_say(text, language))
+            sound += self.silence(pause)
+        if data.get("cut"):  # the same share of its audio as of its time on the engine's clock
+            sound = sound[: int(len(sound) * data["duration"] / full)]
+        return sound
+
     def audio(self, url, seconds):
         try:
             reply = self.fetch("GET", url, {})
@@ -124,11 +138,7 @@ class Recorder:
     def segment(self, event):
         data = event.data
         if event.kind == "say":
-            full = estimate_say(data["text"], data.get("language"))
-            sound = self.speech(data["text"], data.get("language"), full)
-            if data.get("cut"):
-                sound = sound[: int(len(sound) * data["duration"] / full)]
-            return sound
+            return self.say(data)
         if event.kind == "play" and data.get("url") and self.fetch:
             return self.audio(data["url"], data["duration"])
         if event.kind == "play":
