@@ -171,10 +171,23 @@ def test_an_invite_maps_as_twilio_sip_domains_map_it():
 
 
 def test_real_key_times_become_the_engines_keys():
-    keys = sip.Session.timed("12#", [10.5, 10.9, 12.5], began=8.0)
-    assert keys.at == 2.5
-    # 0.4 s apart is the engine's own gap; 1.6 s is 0.4 plus two whole half-second waits
-    assert keys.keys == "12ww#"
+    keys = sip.Session.timed("12#", [10.5, 10.62, 12.5], began=8.0)
+    assert (keys.keys, keys.at) == ("12#", 2.5)
+    assert keys.times == pytest.approx((2.5, 2.62, 4.5))
+
+
+def test_the_engine_keeps_real_key_moments_so_a_fast_entry_brings_the_next_prompt_at_once():
+    """Nineteen keys 0.12 s apart: the action is requested 2.2 s after the first, not at the
+    engine's own 0.4 s a key (7.2 s), which a real caller would hear as dead air."""
+    doc = '<Response><Gather action="/next"><Say>Enter your number.</Say></Gather></Response>'
+    call = Call("http://app/voice", fetch=canned(doc), say_seconds=lambda *_: 3.0)
+    call.start()
+    moments = tuple(0.5 + 0.12 * n for n in range(19))
+    call.send(Keys(keys="310101194903010318#", at=0.5, times=moments))
+    keys = next(e for e in call.events if e.kind == "keys")
+    nxt = next(e for e in call.events if e.kind == "gather" and e.t > 0)
+    assert keys.t == 0.5
+    assert abs(nxt.t - (0.5 + 0.12 * 18)) < 0.01, call.events
 
 
 # real calls

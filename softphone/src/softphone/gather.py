@@ -122,7 +122,11 @@ class Gathering:
         return cut
 
     def key_times(self, keys, first):
-        """Give each key its moment: the first at `first`, then one every KEY_GAP (`w` waits)."""
+        """Give each key its moment: the first at `first`, then one every KEY_GAP (`w` waits);
+        a real-time driver's keys keep the moments they were pressed at (`keys.times`)."""
+        if keys.times is not None:
+            pressed = [key for key in keys.keys if key not in "wW"]
+            return [(key, self.t + at) for key, at in zip(pressed, keys.times, strict=True)]
         timed, t = [], first
         for key in keys.keys:
             if key == "w":

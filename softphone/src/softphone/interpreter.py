@@ -112,6 +112,7 @@ class Keys:
     hangup: bool = False
     speech: str | None = None
     talk: float | None = None  # <Record>: seconds the caller talked before the silence (real time)
+    times: tuple | None = None  # each key's moment from the prompts' start (a real-time driver)
 
     @classmethod
     def parse(cls, group):

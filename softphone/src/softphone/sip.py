@@ -42,8 +42,6 @@ from urllib.parse import unquote
 
 from softphone import recording
 from softphone import settings
-from softphone.common import WAIT
-from softphone.gather import KEY_GAP
 from softphone.interpreter import Call
 from softphone.interpreter import Keys
 from softphone.interpreter import Reply
@@ -845,17 +843,9 @@ class Session:
 
     @staticmethod
     def timed(keys, times, began):
-        """Keys with the first one's moment and the gaps between them, as `w` waits.
-
-        The engine spaces keys KEY_GAP apart and each `w` adds WAIT: a longer real gap adds
-        the whole waits that fit in it, so the engine's moments are never later than the
-        real ones (and a gap the Gather took stays within its timeout).
-        """
-        script = keys[0]
-        for key, earlier, later in zip(keys[1:], times, times[1:], strict=False):
-            waits = max(0, math.floor((later - earlier - KEY_GAP) / WAIT))
-            script += "w" * waits + key
-        return Keys(keys=script, at=max(times[0] - began, 0.0))
+        """Keys at the moments they were pressed, from the start of the prompts (`began`)."""
+        moments = tuple(max(t - began, 0.0) for t in times)
+        return Keys(keys=keys, at=moments[0], times=moments)
 
     def record(self, expects):
         """<Record>: keep the caller's audio until a finish key, the hang-up, maxLength or
