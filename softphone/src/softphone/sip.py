@@ -59,7 +59,14 @@ STRETCH_SECONDS = 60.0  # the longest run of audio joined into one file outside 
 ENDED = ("completed", "busy", "no-answer", "failed", "canceled")
 AUDIBLE = ("say", "play", "pause", "hold")  # the events the caller hears
 LEVEL_POLL = 0.1  # seconds between two reads of the caller's audio during <Record>
-LOUD_RMS = 300  # a 20 ms frame above this RMS (of 32768: -40 dBFS) is the caller talking
+# A 20 ms frame whose RMS (of 32768), once what lies below 200 Hz is filtered out, is above
+# this is the caller talking: -46.8 dBFS. Measured with espeak-ng speech (English and
+# Mandarin) and line noise through G.711 (test_sip_record_speech.py; figures in Loudness):
+# line noise at -50 dBFS reads at most 123 (white) and 84 (pink), a quiet talker peaking at
+# -30 dBFS 133-141 at the median and 250-258 at p90. The old 300 (-40.8 dBFS, unfiltered)
+# heard 0-4% of that talker's frames: over a real call the quiet Mandarin message was taken
+# for silence and dropped, and a louder English one lost its final "s" (0.2 s).
+LOUD_RMS = 150
 HOLD_LIMIT = 3600.0  # seconds on hold with no agent: a real caller hangs up before
 SIP_REJECT = {"busy": 486, "rejected": 603}  # <Reject reason>: the final SIP answer
 RECORDING_PATH = re.compile(
@@ -851,20 +858,27 @@ class Session:
         """<Record>: keep the caller's audio until a finish key, the hang-up, maxLength or
         `timeout` seconds of silence, as Twilio ends it; `keep_recording` makes the engine's
         file of it. Silence is read from the recorded samples every LEVEL_POLL s (pjsua2's
-        getRxLevel reads 0 on this bridge): the talk ends with the last loud 20 ms."""
+        getRxLevel reads 0 on this bridge) and counted in the recording's own time: PJSIP
+        writes the file 0.25 s at a time and, on a loaded machine, over a second behind the
+        wall clock (1.3 s measured), so a pause the wall clock takes for `timeout` s may not
+        be one. trim="trim-silence" (the default) keeps the talk from the first loud frame to
+        the last, with Loudness.MARGIN either side; "do-not-trim" keeps all of it up to the
+        end of the silence."""
         element = self.call.waiting
         try:
             max_length = int(element.get("maxLength", "3600")) or 3600
         except ValueError:
             max_length = 3600
+        trim = element.get("trim", "trim-silence") != "do-not-trim"
         finish = expects.get("finish_on_key", "1234567890*#")
         self.capture = str(self.front.recordings / f"capture-{self.call.call_sid}.wav")
+        self.capture_from = 0.0  # seconds into the capture where the kept recording starts
         if not self.start_recorder(self.capture):
             raise Hangup(time.monotonic())
         began = time.monotonic()
         deadline = began + max_length
         timeout = expects.get("timeout") or 0  # 0: only a key, the hang-up or maxLength
-        last_loud, poll = None, began + LEVEL_POLL
+        poll = began + LEVEL_POLL
         listening = Loudness(self.capture)
         try:
             while True:
@@ -879,30 +893,37 @@ class Session:
                 if now < poll:
                     continue
                 poll = now + LEVEL_POLL
-                loud = listening.loud_until()
-                if loud is not None:
-                    last_loud = began + loud
-                if timeout and now - (last_loud or began) >= timeout:
-                    talk = 0.0 if last_loud is None else last_loud - began
-                    return Keys(talk=min(talk, max_length))
+                last = listening.loud_until() or 0.0
+                quiet = listening.heard - last  # seconds of audio since the caller was heard
+                stalled = now - began - last >= timeout + Loudness.STALL  # no audio comes
+                if timeout and (quiet >= timeout or stalled):
+                    if listening.loud is None:
+                        return Keys(talk=0.0)
+                    if trim:
+                        self.capture_from = max(listening.first - Loudness.MARGIN, 0.0)
+                        last = min(last + Loudness.MARGIN, listening.heard)
+                    return Keys(talk=min(last - self.capture_from, max_length))
         finally:
             with contextlib.suppress(Exception):
                 self.front.do(self.stop_recorder)
 
     def keep_recording(self, folder, sid, talk, silence):
-        """The engine's `record_file`: the first `talk` seconds the caller said, then
-        `silence` seconds (trim="do-not-trim"), as folder/sid.wav."""
+        """The engine's `record_file`: `talk` seconds of what the caller said, from where
+        `record` found the talk began, then `silence` seconds (trim="do-not-trim": the
+        caller's own audio, line noise and all), as folder/sid.wav."""
         frames, rate = b"", recording.RATE
         if self.capture:
             rate, frames = closed_wav(self.capture) or (rate, b"")
             Path(self.capture).unlink(missing_ok=True)
-            frames = frames[: int(talk * rate) * 2]
+            start = int(self.capture_from * rate) * 2
+            frames = frames[start : start + (int(talk * rate) + int(silence * rate)) * 2]
+        wanted = (int(talk * rate) + int(silence * rate)) * 2
         path = Path(folder) / f"{sid}.wav"
         with wave.open(str(path), "wb") as out:
             out.setnchannels(1)
             out.setsampwidth(2)
             out.setframerate(rate)
-            out.writeframes(frames + b"\0\0" * int(silence * rate))
+            out.writeframes(frames + b"\0" * (wanted - len(frames)))
         return path
 
     def finish(self):
@@ -927,12 +948,65 @@ class Session:
 
 class Loudness:
     """The caller's audio as PJSIP's recorder writes it (8 kHz PCM16 WAV, its header's sizes
-    still 0, flushed every few hundred ms): where the last loud 20 ms frame ends."""
+    still 0, flushed every few hundred ms): where the talk first and last reached LOUD_RMS.
+
+    Each 20 ms frame is measured after a 200 Hz high-pass (a 2nd-order Butterworth): speech
+    carries its words above it (the telephone band starts at 300 Hz), while mains hum, rumble
+    and the low end of pink line noise lie below and would read as talk. Frame RMS after the
+    filter, through G.711 (test_sip_record_speech.py prints them; -45 dBFS and hum measured
+    the same way once):
+
+        white noise -55 / -50 / -45 dBFS: median 58 / 102 / 180, max 70 / 123 / 217
+        pink noise  -55 / -50 / -45 dBFS: median 36 / 63 / 107, max 48 / 84 / 146
+                    (unfiltered, pink at -50 dBFS reaches 277: 0.7 dB under the old 300)
+        50 Hz hum   -45 dBFS: 12
+        English and Mandarin speech (the frames above the line noise under it), peaking at
+            -12 dBFS: p10 200-204, median 568-777, p90 1720-1945
+            -16 dBFS: p10 146-188, median 401-522, p90 1094-1242
+            -30 dBFS: p10 73-82, median 133-141, p90 250-258, max 307-340
+
+    So white noise louder than about -48 dBFS reads as talk. The first and last sounds of a
+    phrase (an h, a final s) read below the threshold, up to 0.2 s of them: the recording
+    keeps MARGIN s either side of the loud frames, so "at six" keeps its s.
+    """
 
     FRAME = 160 * 2  # bytes of 20 ms
+    HIGH_PASS = 200.0  # Hz
+    MARGIN = 0.3  # seconds kept before the first loud frame and after the last (trim-silence)
+    STALL = 5.0  # a file this far behind the wall clock (1.3 s seen under load) has stopped
 
     def __init__(self, path):
-        self.path, self.offset, self.loud = path, 44, None
+        self.path, self.offset = path, 44
+        self.first = self.loud = None  # seconds into the recording: first loud frame's start
+        self.heard = 0.0  # seconds of the recording read
+        w = 2 * math.pi * self.HIGH_PASS / recording.RATE
+        alpha, cos = math.sin(w) / math.sqrt(2), math.cos(w)  # Q = 1/sqrt(2): Butterworth
+        a0 = 1 + alpha
+        self.coefficients = (
+            (1 + cos) / 2 / a0,
+            -(1 + cos) / a0,
+            (1 + cos) / 2 / a0,
+            -2 * cos / a0,
+            (1 - alpha) / a0,
+        )
+        self.state = (0.0, 0.0, 0.0, 0.0)  # the filter's last two inputs and outputs
+
+    def levels(self, samples):
+        """The RMS of each whole 20 ms frame of `samples` (PCM16 ints), high-passed; the
+        filter goes on from the samples given before."""
+        b0, b1, b2, a1, a2 = self.coefficients
+        x1, x2, y1, y2 = self.state
+        size = self.FRAME // 2
+        levels = []
+        for n in range(0, len(samples) - size + 1, size):
+            energy = 0.0
+            for x in samples[n : n + size]:
+                y = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2
+                x2, x1, y2, y1 = x1, x, y1, y
+                energy += y * y
+            levels.append(math.sqrt(energy / size))
+        self.state = (x1, x2, y1, y2)
+        return levels
 
     def loud_until(self):
         """Seconds into the recording where the caller was last heard, None if never yet."""
@@ -940,13 +1014,17 @@ class Loudness:
             audio.seek(self.offset)
             data = audio.read()
             data = data[: len(data) - len(data) % self.FRAME]
-            for n in range(0, len(data), self.FRAME):
-                frame = array.array("h", data[n : n + self.FRAME])
-                if sys.byteorder == "big":
-                    frame.byteswap()
-                if math.sqrt(sum(x * x for x in frame) / len(frame)) > LOUD_RMS:
-                    self.loud = (self.offset + n + self.FRAME - 44) / (2 * recording.RATE)
+            frames = array.array("h", data)
+            if sys.byteorder == "big":
+                frames.byteswap()
+            start = (self.offset - 44) / (2 * recording.RATE)
+            for n, level in enumerate(self.levels(frames)):
+                if level > LOUD_RMS:
+                    at = start + n * self.FRAME / (2 * recording.RATE)
+                    self.first = at if self.first is None else self.first
+                    self.loud = at + self.FRAME / (2 * recording.RATE)
             self.offset += len(data)
+            self.heard = (self.offset - 44) / (2 * recording.RATE)
         return self.loud
 
 

@@ -1,0 +1,478 @@
+"""<Record> in `softphone sip` with real speech as a phone delivers it, not tones.
+
+espeak-ng says an English and a Mandarin message (8 kHz, G.711 on the wire, peaking at
+-16 / -12 dBFS, and a quiet talker at -30 dBFS), each in two phrases with a deliberate 1.2 s
+pause between them (shorter than the Record timeout of 2 s), with white or pink line noise
+at -55..-50 dBFS under it all. baresip sends each as a caller's audio into
+`<Record timeout="2">`; the app gets what an operator sees: the RecordingUrl (fetched) and
+RecordingDuration, or, for a caller who sends only line noise, no recording at all.
+
+The four calls run at once against one front (its wheel takes four), so the lot takes about
+as long as one message plus the timeout. The first test needs no SIP: it measures the
+frames the front's Loudness reads from the same audio and prints their RMS (-s shows it).
+"""
+
+import array
+import contextlib
+import hashlib
+import io
+import math
+import random
+import shutil
+import subprocess
+import threading
+import time
+import urllib.request
+import wave
+
+import pytest
+from flask import Flask
+from flask import request
+from local_server import serving_in_thread
+from test_sip import Baresip
+from test_sip import free_udp_port
+from test_sip import needs_baresip
+from test_sip import needs_pjsua2
+from test_sip import running_front
+
+from softphone import sip
+
+pytestmark = pytest.mark.xdist_group("sip")
+
+needs_espeak = pytest.mark.skipif(
+    not shutil.which("espeak-ng"),
+    reason="espeak-ng is not installed (Debian espeak-ng; make test installs it when root)",
+)
+
+RATE = 8000
+FRAME = RATE // 50  # 20 ms, as Loudness reads
+LEAD = 1.5  # seconds of line noise before the first word: the answer and beep take ~0.6 s
+PAUSE = 1.2  # the deliberate pause mid-message: shorter than TIMEOUT, it must not end it
+TAIL = 10.0  # line noise after the last word: baresip hangs up when its file ends
+TIMEOUT = 2
+ENGLISH = ("en", "Hello, this is Anna from accounts.", "Please call me back at six.")
+MANDARIN = ("cmn", "你好，我是小王。", "请回电话，谢谢。")
+
+
+# the audio: espeak-ng speech at a phone's levels, line noise under it
+
+
+def spoken(voice, text, folder):
+    """espeak-ng's `text` at 8 kHz, cut to where it is within 40 dB of its peak."""
+    path = folder / f"say-{hashlib.sha1(text.encode()).hexdigest()[:12]}.wav"
+    subprocess.run(
+        ["espeak-ng", "-v", voice, "-w", str(path), text], check=True, capture_output=True
+    )
+    with wave.open(str(path), "rb") as said:  # espeak-ng: 22050 Hz mono PCM16
+        assert (said.getnchannels(), said.getsampwidth()) == (1, 2)
+        rate, data = said.getframerate(), said.readframes(said.getnframes())
+    samples = array.array("h", audioop().ratecv(data, 2, 1, rate, RATE, None)[0])
+    peak = max(map(abs, samples))
+    audible = [n for n, x in enumerate(samples) if abs(x) > peak / 100]
+    return [float(x) for x in samples[audible[0] : audible[-1] + 1]]
+
+
+def at_peak(samples, dbfs):
+    gain = 32767 * 10 ** (dbfs / 20) / max(map(abs, samples))
+    return [x * gain for x in samples]
+
+
+def noise(seconds, dbfs, kind, seed):
+    """White or pink noise (Paul Kellet's economy filter) at an RMS of `dbfs`."""
+    rng = random.Random(seed)
+    raw = [rng.gauss(0, 1) for _ in range(int(seconds * RATE))]
+    if kind == "pink":
+        b0 = b1 = b2 = 0.0
+        for n, w in enumerate(raw):
+            b0 = 0.99765 * b0 + w * 0.0990460
+            b1 = 0.96300 * b1 + w * 0.2965164
+            b2 = 0.57000 * b2 + w * 1.0526913
+            raw[n] = b0 + b1 + b2 + w * 0.1848
+    rms = math.sqrt(sum(x * x for x in raw) / len(raw))
+    gain = 32768 * 10 ** (dbfs / 20) / rms
+    return [x * gain for x in raw]
+
+
+class Message:
+    """What one caller sends: line noise, phrase one, a pause, phrase two, line noise."""
+
+    def __init__(self, folder, language, peak, noise_dbfs, noise_kind, seed=1, tail=TAIL):
+        voice, first, second = language
+        one, two = spoken(voice, first, folder), spoken(voice, second, folder)
+        both = at_peak(one + two, peak)  # one gain: the phrases keep their own loudness
+        one, two = both[: len(one)], both[len(one) :]
+        lead, pause = int(LEAD * RATE), int(PAUSE * RATE)
+        self.speech = [0.0] * lead + one + [0.0] * pause + two
+        self.start, self.end = LEAD, len(self.speech) / RATE  # the first word, the last
+        self.speech += [0.0] * int(tail * RATE)
+        self.line = noise(len(self.speech) / RATE, noise_dbfs, noise_kind, seed)
+        mixed = [s + n for s, n in zip(self.speech, self.line, strict=True)]
+        self.samples = array.array("h", (max(-32768, min(32767, round(x))) for x in mixed))
+
+    def wav(self):
+        return wav_bytes(self.samples)
+
+
+def noise_only(seconds, dbfs, kind, seed=7):
+    return array.array("h", (round(x) for x in noise(seconds, dbfs, kind, seed)))
+
+
+def wav_bytes(samples):
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(samples.tobytes())
+    return buffer.getvalue()
+
+
+def audioop():
+    """The stdlib's audioop (deprecated in 3.11, as pydub uses it)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioop
+
+    return audioop
+
+
+def g711(samples):
+    """What PCMU does to the samples on the way (the codec baresip and PJSIP use here)."""
+    coded = audioop().ulaw2lin(audioop().lin2ulaw(samples.tobytes(), 2), 2)
+    return array.array("h", coded)
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def spread(values):
+    return (
+        f"p10 {percentile(values, 10):5.0f}  median {percentile(values, 50):5.0f}  "
+        f"p90 {percentile(values, 90):5.0f}  max {max(values):5.0f}"
+    )
+
+
+# what the front's Loudness reads from that audio (no SIP needed)
+
+
+def read_as_the_front_does(samples, tmp_path, name):
+    """Feed `samples` to sip.Loudness as PJSIP's recorder writes them: a 44-byte header whose
+    sizes read 0, then 4000 bytes at a time (PJMEDIA_FILE_PORT_BUFSIZE)."""
+    path = tmp_path / f"{name}.wav"
+    header = bytearray(wav_bytes(array.array("h"))[:44])
+    header[4:8] = header[40:44] = b"\0\0\0\0"
+    path.write_bytes(bytes(header))
+    listening = sip.Loudness(str(path))
+    data = samples.tobytes()
+    with open(path, "ab") as out:
+        for n in range(0, len(data), 4000):
+            out.write(data[n : n + 4000])
+            out.flush()
+            listening.loud_until()
+    return listening
+
+
+def frame_levels(samples):
+    return sip.Loudness(None).levels(samples)
+
+
+@needs_espeak
+def test_line_noise_reads_as_silence_and_every_talker_as_talk(tmp_path):
+    """The figures behind LOUD_RMS: 20 ms frame RMS (of 32768, high-passed as the front
+    measures it) of speech, of the pauses in it and of line noise, after G.711. Noise at
+    -55..-50 dBFS never reaches the threshold; every talker, the quiet one too, is heard
+    from the first phrase to the last, through the mid-message pause, to within 0.25 s of
+    either end (the margin the front keeps covers that), and never before or after."""
+    report = [f"LOUD_RMS {sip.LOUD_RMS} ({20 * math.log10(sip.LOUD_RMS / 32768):.1f} dBFS)"]
+    for dbfs in (-55, -50):
+        for kind in ("white", "pink"):
+            levels = frame_levels(g711(noise_only(10, dbfs, kind)))[5:]  # the filter settles
+            report.append(f"noise {kind} {dbfs} dBFS: {spread(levels)}")
+            assert max(levels) < sip.LOUD_RMS, report[-1]
+    cases = [
+        (ENGLISH, -16, -50, "pink"),
+        (ENGLISH, -12, -50, "white"),
+        (MANDARIN, -16, -50, "white"),
+        (MANDARIN, -12, -50, "pink"),
+        (ENGLISH, -30, -55, "white"),
+        (MANDARIN, -30, -55, "pink"),
+    ]
+    for language, peak, noise_dbfs, kind in cases:
+        said = Message(tmp_path, language, peak, noise_dbfs, kind, tail=TIMEOUT + 0.5)
+        received = g711(said.samples)
+        levels = frame_levels(received)
+        clean = [
+            math.sqrt(sum(x * x for x in said.speech[n : n + FRAME]) / FRAME)
+            for n in range(0, len(levels) * FRAME, FRAME)
+        ]
+        floor = 32768 * 10 ** (noise_dbfs / 20)  # a frame of speech above the line noise
+        talk = [v for v, c in zip(levels, clean, strict=True) if c > floor]
+        quiet = [v for v, c in zip(levels, clean, strict=True) if c == 0]
+        name = f"{language[0]} peak {peak} dBFS, {kind} {noise_dbfs} dBFS"
+        report.append(f"{name}: speech {spread(talk)}; pauses {spread(quiet)}")
+        listening = read_as_the_front_does(received, tmp_path, name.replace(" ", "_"))
+        assert listening.first is not None, report[-1]
+        first, last = listening.first, listening.loud
+        report.append(
+            f"    heard {first - said.start:+.2f} s from the first word's start, "
+            f"{last - said.end:+.2f} s from the last one's end"
+        )
+        assert said.start - 0.02 <= first <= said.start + 0.25, report
+        assert said.end - 0.25 <= last <= said.end + 0.04, report
+        loud = [n for n, v in enumerate(levels) if v > sip.LOUD_RMS]
+        longest = max(b - a for a, b in zip(loud, loud[1:], strict=False)) / 50
+        assert longest < TIMEOUT - 0.3, f"{name}: a {longest:.2f} s gap ends the recording"
+    print("\n".join(report))
+
+
+# real calls: baresip sends the audio, the front records it
+
+
+@contextlib.contextmanager
+def serving_the_app():
+    """The TwiML app: every caller gets a Record (the Mandarin caller's untrimmed); what
+    each request brings is kept by the caller's name (the To user)."""
+    flask = Flask(__name__)
+    seen, lock = {}, threading.Lock()
+
+    def keep(kind):
+        with lock:
+            seen.setdefault(request.form["To"], {})[kind] = {
+                **request.form,
+                "_at": time.monotonic(),
+            }
+
+    def xml(body):
+        return f"<Response>{body}</Response>", 200, {"Content-Type": "text/xml"}
+
+    @flask.post("/voice")
+    def voice():
+        keep("voice")
+        trim = ' trim="do-not-trim"' if request.form["To"] == "mandarin" else ""
+        return xml(
+            f'<Record timeout="{TIMEOUT}" action="/done"{trim} recordingStatusCallback='
+            '"/recording" recordingStatusCallbackEvent="completed absent"/>'
+            "<Redirect>/after</Redirect>"
+        )
+
+    @flask.post("/done")
+    def done():
+        keep("done")
+        with urllib.request.urlopen(request.form["RecordingUrl"], timeout=5) as reply:
+            wav = reply.read()  # as an app fetches it
+        with lock:
+            seen[request.form["To"]]["done"]["_wav"] = wav
+        return xml("<Hangup/>")
+
+    @flask.post("/after")
+    def after():
+        keep("after")
+        return xml("<Hangup/>")
+
+    @flask.post("/recording")
+    def recording_status():
+        keep("recording")
+        return "", 204
+
+    @flask.post("/status")
+    def status():
+        keep("status")
+        return "", 204
+
+    with serving_in_thread(flask) as base:
+        yield base, seen
+
+
+def dial_four_callers(folder):
+    """Four callers dial one front at once; {name: (what they said, what the app got, the
+    front's transcript)} once each call is over (its status callback came)."""
+    said = {
+        "english": Message(folder, ENGLISH, -16, -50, "pink", seed=1),
+        "mandarin": Message(folder, MANDARIN, -12, -50, "white", seed=2),
+        "quiet": Message(folder, MANDARIN, -30, -55, "pink", seed=3),
+    }
+    sources = {name: message.wav() for name, message in said.items()}
+    sources["noise"] = wav_bytes(noise_only(LEAD + TAIL, -50, "white"))
+    port = free_udp_port()
+    with serving_the_app() as (base, seen), running_front(base, port, folder) as log:
+        phones = {}
+        try:
+            for name, source in sources.items():
+                (folder / name).mkdir()
+                phones[name] = Baresip(folder / name, source=source)
+            for name, phone in phones.items():
+                phone.send("dial", f"sip:{name}@127.0.0.1:{port}")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if all("status" in seen.get(name, {}) for name in sources):
+                    break
+                time.sleep(0.05)
+        finally:
+            for phone in phones.values():
+                phone.stop()
+        transcript = log.read_text(errors="replace")
+    return {name: (said.get(name), seen.get(name, {}), transcript) for name in sources}
+
+
+def recording_of(done):
+    with wave.open(io.BytesIO(done["_wav"]), "rb") as audio:
+        assert (audio.getframerate(), audio.getnchannels()) == (RATE, 1)
+        return array.array("h", audio.readframes(audio.getnframes()))
+
+
+def envelope(samples, hop=RATE // 100):
+    """Loudness (dB) every 10 ms."""
+    return [
+        10 * math.log10(1 + sum(x * x for x in samples[n : n + hop]) / hop)
+        for n in range(0, len(samples) - hop + 1, hop)
+    ]
+
+
+def best_match(piece, whole):
+    """(seconds into `whole` where `piece` fits best, the correlation there): 10 ms steps."""
+    best, offset = -math.inf, 0
+    size = len(piece)
+    mean_p = sum(piece) / size
+    spread_p = math.sqrt(sum((p - mean_p) ** 2 for p in piece))
+    for lag in range(len(whole) - size + 1):
+        part = whole[lag : lag + size]
+        mean_w = sum(part) / size
+        spread_w = math.sqrt(sum((w - mean_w) ** 2 for w in part))
+        score = sum((p - mean_p) * (w - mean_w) for p, w in zip(piece, part, strict=True))
+        if spread_w and score / (spread_p * spread_w) > best:
+            best, offset = score / (spread_p * spread_w), lag
+    return offset / 100, best
+
+
+# The envelopes of what was sent and what was recorded correlated 0.74-0.98 where they
+# matched (lowest for the quiet talker: its noise's 10 ms energies match only when the hops
+# line up, and a frame the jitter buffer dropped shifts the rest); a recording of something
+# else does not reach this, and the place found is checked against where the words were.
+MATCH = 0.6
+
+
+def where_in(recorded, said):
+    """(begins, ends, match): where the recording's first 2.5 s and last TIMEOUT + 1 s (the
+    last word in it even untrimmed) are in what the caller sent, by their loudness
+    envelopes. Each end is found on its own: under load PJSIP's jitter buffer may drop or
+    repeat a frame in between."""
+    heard, sent = envelope(recorded), envelope(said.samples)
+    sent = sent[: int((said.end + TIMEOUT + 1) * 100)]
+    head, tail = heard[:250], heard[-(TIMEOUT + 1) * 100 :]
+    begins, head_match = best_match(head, sent)
+    ends, tail_match = best_match(tail, sent)
+    return begins, ends + len(tail) / 100, min(head_match, tail_match)
+
+
+def check_whole_message(name, calls):
+    """The operator's view of a trimmed message: one recording, action and status callback,
+    holding the whole utterance from before its first word to after its last (the
+    mid-message pause did not end it), trimmed to within Loudness.MARGIN + 0.1 s of it; its
+    action requested about TIMEOUT s after the last word."""
+    said, got, transcript = calls[name]
+    assert "done" in got, f"{name}: the Record action never came: {sorted(got)}\n{transcript}"
+    done = got["done"]
+    assert "after" not in got, f"{name}: the recording was taken for silence"
+    assert done["Digits"] == ""
+    recorded = recording_of(done)
+    seconds = len(recorded) / RATE
+    assert done["RecordingDuration"] == str(math.floor(seconds))
+    assert got["recording"]["RecordingStatus"] == "completed"
+    begins, ends, match = where_in(recorded, said)
+    assert match > MATCH, f"{name}: the recording is not what the caller said ({match:.2f})"
+    shown = (
+        f"{name}: kept {begins:.2f}..{ends:.2f} s of the {said.start:.2f}..{said.end:.2f} s said"
+    )
+    print(shown)
+    # Whole: the first word's start and the last word's end are in it (10 ms envelope hop)
+    assert begins <= said.start + 0.01, shown
+    assert ends >= said.end - 0.01, shown
+    # Trimmed: no more than the margin kept either side (0.1 s: the 20 ms frames, the hop and
+    # the 40 dB cut of the phrases' faint edges)
+    margin = sip.Loudness.MARGIN + 0.1
+    assert begins >= said.start - margin, shown
+    assert ends <= said.end + margin, shown
+    assert abs(seconds - (said.end - said.start)) <= 2 * margin, shown
+    # The action: TIMEOUT s of silence after the last word (its last loud frame up to 0.25 s
+    # before its end), then PJSIP's file buffer (0.25 s), the 0.1 s poll, the answer after
+    # /voice and the webhook; on a loaded machine PJSIP's bridge runs up to 1.3 s behind the
+    # wall clock (measured at a load of 9 on 2 cores), and the silence is counted in its time.
+    waited = done["_at"] - got["voice"]["_at"] - said.end
+    assert TIMEOUT - 0.3 <= waited <= TIMEOUT + 1.5, f"{name}: the action came {waited:.2f} s after"
+
+
+def an_english_message_with_a_pause_is_kept_whole(calls):
+    """Peaking at -16 dBFS over pink line noise at -50 dBFS. The old front (RMS 300, no
+    margin, no leading trim) kept the noise before the first word and cut the final "six"
+    0.2 s short, its s."""
+    check_whole_message("english", calls)
+
+
+def a_quiet_mandarin_talker_is_kept_whole(calls):
+    """Peaking at -30 dBFS (median frame -48 dBFS) over pink noise at -55 dBFS: the old
+    threshold (RMS 300, unfiltered) heard none of it, and the message was dropped as
+    silence (no action, the next verb ran)."""
+    check_whole_message("quiet", calls)
+
+
+def do_not_trim_keeps_the_silence_that_ended_the_recording(calls):
+    """A Mandarin message at -12 dBFS over white noise at -50 dBFS, trim="do-not-trim": the
+    recording runs from the beep to TIMEOUT s after the last word, and that silence is the
+    caller's own line noise, not digital zero."""
+    said, got, transcript = calls["mandarin"]
+    assert "done" in got, f"the Record action never came: {sorted(got)}\n{transcript}"
+    recorded = recording_of(got["done"])
+    seconds = len(recorded) / RATE
+    assert got["done"]["RecordingDuration"] == str(math.floor(seconds))
+    begins, ends, match = where_in(recorded, said)
+    assert match > MATCH, f"the recording is not what the caller said ({match:.2f})"
+    assert begins <= said.start - 0.3, f"the recording starts {begins:.2f} s in: trimmed"
+    after = ends - said.end
+    assert TIMEOUT - 0.3 <= after <= TIMEOUT + 0.1, f"{after:.2f} s kept after the last word"
+    tail = recorded[-RATE:]
+    level = 20 * math.log10(max(math.sqrt(sum(x * x for x in tail) / len(tail)), 1) / 32768)
+    assert -52 <= level <= -48, f"the silence kept reads {level:.1f} dBFS, not the line noise"
+
+
+def line_noise_alone_is_no_recording(calls):
+    """A caller who sends only white noise at -50 dBFS said nothing: as the engine has it
+    from Twilio's older docs (research/twilio-voice-spec.md: "an empty recording is not
+    submitted and the call falls through to the next verb"), no action is requested, the
+    recordingStatusCallback says absent, and the next verb runs TIMEOUT s after the beep."""
+    _, got, transcript = calls["noise"]
+    assert "done" not in got, (
+        f"line noise was recorded: {got.get('done', {}).get('RecordingDuration')} s"
+    )
+    assert "after" in got, f"the next verb never ran: {sorted(got)}\n{transcript}"
+    assert got["recording"]["RecordingStatus"] == "absent"
+    assert "RecordingUrl" not in got["after"]
+    # the beep (0.5 s) and TIMEOUT s of silence after the answer; the file buffer, the poll
+    # and, on a loaded machine, PJSIP's bridge behind the wall clock (see above)
+    waited = got["after"]["_at"] - got["voice"]["_at"]
+    assert TIMEOUT + 0.4 <= waited <= TIMEOUT + 2.0, f"the next verb came {waited:.2f} s after"
+
+
+@needs_pjsua2
+@needs_baresip
+@needs_espeak
+def test_real_callers_speech_is_recorded_whole_and_line_noise_is_not(tmp_path):
+    """The four callers at once (one front; each check says what it proves). One test, not
+    four sharing a module fixture: with xdist spreading them, each worker would dial all four
+    again. Every check runs, and the failures are told together."""
+    calls = dial_four_callers(tmp_path)
+    failures = []
+    for check in (
+        an_english_message_with_a_pause_is_kept_whole,
+        a_quiet_mandarin_talker_is_kept_whole,
+        do_not_trim_keeps_the_silence_that_ended_the_recording,
+        line_noise_alone_is_no_recording,
+    ):
+        try:
+            check(calls)
+        except AssertionError as error:
+            failures.append(f"{check.__name__}: {error}")
+    assert not failures, "\n\n".join(failures)
