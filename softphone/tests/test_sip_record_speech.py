@@ -50,6 +50,7 @@ LEAD = 1.5  # seconds of line noise before the first word: the answer and beep t
 PAUSE = 1.2  # the deliberate pause mid-message: shorter than TIMEOUT, it must not end it
 TAIL = 10.0  # line noise after the last word: baresip hangs up when its file ends
 TIMEOUT = 2
+TIMEOUTS = {"late": 3}  # a caller's Record timeout, if not TIMEOUT
 ENGLISH = ("en", "Hello, this is Anna from accounts.", "Please call me back at six.")
 MANDARIN = ("cmn", "你好，我是小王。", "请回电话，谢谢。")
 
@@ -96,14 +97,15 @@ def noise(seconds, dbfs, kind, seed):
 class Message:
     """What one caller sends: line noise, phrase one, a pause, phrase two, line noise."""
 
-    def __init__(self, folder, language, peak, noise_dbfs, noise_kind, seed=1, tail=TAIL):
+    def __init__(
+        self, folder, language, peak, noise_dbfs, noise_kind, seed=1, tail=TAIL, lead=LEAD
+    ):
         voice, first, second = language
         one, two = spoken(voice, first, folder), spoken(voice, second, folder)
         both = at_peak(one + two, peak)  # one gain: the phrases keep their own loudness
         one, two = both[: len(one)], both[len(one) :]
-        lead, pause = int(LEAD * RATE), int(PAUSE * RATE)
-        self.speech = [0.0] * lead + one + [0.0] * pause + two
-        self.start, self.end = LEAD, len(self.speech) / RATE  # the first word, the last
+        self.speech = [0.0] * int(lead * RATE) + one + [0.0] * int(PAUSE * RATE) + two
+        self.start, self.end = lead, len(self.speech) / RATE  # the first word, the last
         self.speech += [0.0] * int(tail * RATE)
         self.line = noise(len(self.speech) / RATE, noise_dbfs, noise_kind, seed)
         mixed = [s + n for s, n in zip(self.speech, self.line, strict=True)]
@@ -253,8 +255,9 @@ def serving_the_app():
     def voice():
         keep("voice")
         trim = ' trim="do-not-trim"' if request.form["To"] == "mandarin" else ""
+        timeout = TIMEOUTS.get(request.form["To"], TIMEOUT)
         return xml(
-            f'<Record timeout="{TIMEOUT}" action="/done"{trim} recordingStatusCallback='
+            f'<Record timeout="{timeout}" action="/done"{trim} recordingStatusCallback='
             '"/recording" recordingStatusCallbackEvent="completed absent"/>'
             "<Redirect>/after</Redirect>"
         )
@@ -297,9 +300,21 @@ def dial_four_callers(folder):
     }
     sources = {name: message.wav() for name, message in said.items()}
     sources["noise"] = wav_bytes(noise_only(LEAD + TAIL, -50, "white"))
+    seen, transcript = dial(folder, sources)
+    return {name: (said.get(name), seen.get(name, {}), transcript) for name in sources}
+
+
+def dial(folder, sources, *extra, then=()):
+    """Callers dial one front at once, each sending its WAV (`sources`: {name: bytes});
+    `then`: [(name, seconds after its /voice request, a baresip command, its params)].
+    Return (what the app got by caller, the front's transcript) once each call is over (its
+    status callback came)."""
     port = free_udp_port()
-    with serving_the_app() as (base, seen), running_front(base, port, folder) as log:
-        phones = {}
+    with (
+        serving_the_app() as (base, seen),
+        running_front(base, port, folder, *extra) as log,
+    ):
+        phones, pending = {}, sorted(then, key=lambda step: step[1])
         try:
             for name, source in sources.items():
                 (folder / name).mkdir()
@@ -310,12 +325,18 @@ def dial_four_callers(folder):
             while time.monotonic() < deadline:
                 if all("status" in seen.get(name, {}) for name in sources):
                     break
-                time.sleep(0.05)
+                for step in list(pending):
+                    name, after, command, params = step
+                    asked = seen.get(name, {}).get("voice", {}).get("_at")
+                    if asked is not None and time.monotonic() >= asked + after:
+                        phones[name].send(command, params)
+                        pending.remove(step)
+                time.sleep(0.02)
         finally:
             for phone in phones.values():
                 phone.stop()
         transcript = log.read_text(errors="replace")
-    return {name: (said.get(name), seen.get(name, {}), transcript) for name in sources}
+    return seen, transcript
 
 
 def recording_of(done):
@@ -355,24 +376,24 @@ def best_match(piece, whole):
 MATCH = 0.6
 
 
-def where_in(recorded, said):
-    """(begins, ends, match): where the recording's first 2.5 s and last TIMEOUT + 1 s (the
-    last word in it even untrimmed) are in what the caller sent, by their loudness
+def where_in(recorded, said, timeout=TIMEOUT):
+    """(begins, ends, match): where the recording's first 2.5 s and last `timeout` + 1 s
+    (the last word in it even untrimmed) are in what the caller sent, by their loudness
     envelopes. Each end is found on its own: under load PJSIP's jitter buffer may drop or
     repeat a frame in between."""
     heard, sent = envelope(recorded), envelope(said.samples)
-    sent = sent[: int((said.end + TIMEOUT + 1) * 100)]
-    head, tail = heard[:250], heard[-(TIMEOUT + 1) * 100 :]
+    sent = sent[: int((said.end + timeout + 1) * 100)]
+    head, tail = heard[:250], heard[-(timeout + 1) * 100 :]
     begins, head_match = best_match(head, sent)
     ends, tail_match = best_match(tail, sent)
     return begins, ends + len(tail) / 100, min(head_match, tail_match)
 
 
-def check_whole_message(name, calls):
+def check_whole_message(name, calls, timeout=TIMEOUT):
     """The operator's view of a trimmed message: one recording, action and status callback,
     holding the whole utterance from before its first word to after its last (the
     mid-message pause did not end it), trimmed to within Loudness.MARGIN + 0.1 s of it; its
-    action requested about TIMEOUT s after the last word."""
+    action requested about `timeout` s after the last word."""
     said, got, transcript = calls[name]
     assert "done" in got, f"{name}: the Record action never came: {sorted(got)}\n{transcript}"
     done = got["done"]
@@ -382,7 +403,7 @@ def check_whole_message(name, calls):
     seconds = len(recorded) / RATE
     assert done["RecordingDuration"] == str(math.floor(seconds))
     assert got["recording"]["RecordingStatus"] == "completed"
-    begins, ends, match = where_in(recorded, said)
+    begins, ends, match = where_in(recorded, said, timeout)
     assert match > MATCH, f"{name}: the recording is not what the caller said ({match:.2f})"
     shown = (
         f"{name}: kept {begins:.2f}..{ends:.2f} s of the {said.start:.2f}..{said.end:.2f} s said"
@@ -397,12 +418,12 @@ def check_whole_message(name, calls):
     assert begins >= said.start - margin, shown
     assert ends <= said.end + margin, shown
     assert abs(seconds - (said.end - said.start)) <= 2 * margin, shown
-    # The action: TIMEOUT s of silence after the last word (its last loud frame up to 0.25 s
+    # The action: `timeout` s of silence after the last word (its last loud frame up to 0.25 s
     # before its end), then PJSIP's file buffer (0.25 s), the 0.1 s poll, the answer after
     # /voice and the webhook; on a loaded machine PJSIP's bridge runs up to 1.3 s behind the
     # wall clock (measured at a load of 9 on 2 cores), and the silence is counted in its time.
     waited = done["_at"] - got["voice"]["_at"] - said.end
-    assert TIMEOUT - 0.3 <= waited <= TIMEOUT + 1.5, f"{name}: the action came {waited:.2f} s after"
+    assert timeout - 0.3 <= waited <= timeout + 1.5, f"{name}: the action came {waited:.2f} s after"
 
 
 def an_english_message_with_a_pause_is_kept_whole(calls):
@@ -473,6 +494,58 @@ def test_real_callers_speech_is_recorded_whole_and_line_noise_is_not(tmp_path):
     ):
         try:
             check(calls)
+        except AssertionError as error:
+            failures.append(f"{check.__name__}: {error}")
+    assert not failures, "\n\n".join(failures)
+
+
+# a Record in the call's real time: the engine's clock, the transcript, the capture
+
+
+LATE = 2.0  # seconds the late talker is silent after the beep: its Record's timeout is longer
+BEEP_END = 0.6  # seconds from the caller's first audio to the beep's end (the answer, 0.5 s)
+SHORT = ("en", "Hello, this is Anna.", "Call me back.")
+
+
+def lines_of(transcript, got):
+    """The front's transcript lines of one call (its label is the CallSid's last 6)."""
+    label = f"[{got['voice']['CallSid'][-6:]}] "
+    return [line[len(label) :] for line in transcript.splitlines() if line.startswith(label)]
+
+
+def each_record_shows_its_beep_once(calls):
+    """The transcript is what the caller heard: one beep each. The old front showed the
+    beep (and the prompts before it) again once the Record ended."""
+    for name, (_, got, transcript) in calls.items():
+        lines = lines_of(transcript, got)
+        beeps = [line for line in lines if "tones beep" in line]
+        assert len(beeps) == 1, f"{name}: {len(beeps)} beeps shown\n" + "\n".join(lines)
+
+
+@needs_pjsua2
+@needs_baresip
+@needs_espeak
+def test_records_on_real_calls(tmp_path):
+    """Four callers into <Record> at once, the front keeping its recordings in a folder of
+    its own (--recordings): one silent LATE s after the beep, then a message; one who sends
+    line noise alone; one who hangs up mid-message; one who ends it with #. Each check says
+    what it proves; the failures are told together."""
+    late = Message(tmp_path, SHORT, -16, -50, "pink", seed=4, lead=BEEP_END + LATE)
+    talker = Message(tmp_path, ENGLISH, -16, -50, "white", seed=5)
+    sources = {
+        "late": late.wav(),
+        "noise": wav_bytes(noise_only(LEAD + TAIL, -50, "pink")),
+        "hangup": talker.wav(),
+        "key": talker.wav(),
+    }
+    folder = tmp_path / "recordings"
+    then = [("hangup", 2.8, "hangup", ""), ("key", 3.0, "sndcode", "#")]
+    seen, transcript = dial(tmp_path, sources, "--recordings", str(folder), then=then)
+    calls = {name: (late, seen.get(name, {}), transcript) for name in sources}
+    failures = []
+    for check, args in ((each_record_shows_its_beep_once, (calls,)),):
+        try:
+            check(*args)
         except AssertionError as error:
             failures.append(f"{check.__name__}: {error}")
     assert not failures, "\n\n".join(failures)

@@ -659,8 +659,10 @@ class Session:
             else:  # <Echo>: only a hang-up ends it
                 self.wait_until(math.inf)
                 keys = Keys(hangup=True)
-            # the prompts as heard (a key may have cut them) are shown before what follows
-            self.heard_prompts = (call.prompts_span[0], call.mark())
+            # a Gather's prompts as heard (a key may have cut them) are shown before what
+            # follows; a Record's beep, like all before an Echo, was shown as it played
+            if expects["kind"] == "gather":
+                self.heard_prompts = (call.prompts_span[0], call.mark())
             call.send(keys)
         self.wait_until(time.monotonic() + PLAYOUT)
         self.hang_up(200)
