@@ -10,6 +10,11 @@ RecordingDuration, or, for a caller who sends only line noise, no recording at a
 The four calls run at once against one front (its wheel takes four), so the lot takes about
 as long as one message plus the timeout. The first test needs no SIP: it measures the
 frames the front's Loudness reads from the same audio and prints their RMS (-s shows it).
+
+The last tests are about a Record on a real call whatever is said in it: four more callers
+at once (a late talker, line noise alone, a hang-up mid-message, a finish key) check the
+transcript (one beep) and the recordings folder (nothing but what a RecordingUrl serves);
+one without SIP checks the capture's life in the front.
 """
 
 import array
@@ -22,8 +27,11 @@ import shutil
 import subprocess
 import threading
 import time
+import types
 import urllib.request
 import wave
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -168,9 +176,9 @@ def read_as_the_front_does(samples, tmp_path, name):
     header = bytearray(wav_bytes(array.array("h"))[:44])
     header[4:8] = header[40:44] = b"\0\0\0\0"
     path.write_bytes(bytes(header))
-    listening = sip.Loudness(str(path))
     data = samples.tobytes()
-    with open(path, "ab") as out:
+    with open(path, "rb", buffering=0) as audio, open(path, "ab") as out:
+        listening = sip.Loudness(audio)
         for n in range(0, len(data), 4000):
             out.write(data[n : n + 4000])
             out.flush()
@@ -502,6 +510,34 @@ def test_real_callers_speech_is_recorded_whole_and_line_noise_is_not(tmp_path):
 # a Record in the call's real time: the engine's clock, the transcript, the capture
 
 
+def test_the_capture_has_no_name_in_the_folder_and_an_error_leaves_none(tmp_path):
+    """While the caller is heard, the capture PJSIP writes is already gone from the
+    recordings folder (a front killed mid-Record leaves nothing); an error that ends the
+    Record leaves nothing either, and the audio taken is still what the engine keeps."""
+    front = types.SimpleNamespace(recordings=tmp_path, do=lambda action: action())
+    session = sip.Session(front, None, None)
+    session.call = types.SimpleNamespace(waiting=ET.Element("Record"), call_sid="CA" + "0" * 32)
+    said = wav_bytes(array.array("h", [1000, -1000] * RATE))  # 2 s the caller said
+
+    def start_recorder(path):
+        Path(path).write_bytes(said)
+        return True
+
+    listed = []
+
+    def next_message(deadline):
+        listed.append(sorted(path.name for path in tmp_path.iterdir()))
+        raise RuntimeError("the worker fails mid-Record")
+
+    session.start_recorder, session.next_message = start_recorder, next_message
+    with pytest.raises(RuntimeError):
+        session.record({"kind": "record", "timeout": 2, "finish_on_key": "#"})
+    assert listed == [[]], f"the capture was in the folder: {listed}"
+    assert list(tmp_path.iterdir()) == []
+    kept = session.keep_recording(tmp_path, "RE1", 1.5, 0)
+    assert recording_of({"_wav": kept.read_bytes()}).tolist() == [1000, -1000] * (RATE * 3 // 4)
+
+
 LATE = 2.0  # seconds the late talker is silent after the beep: its Record's timeout is longer
 BEEP_END = 0.6  # seconds from the caller's first audio to the beep's end (the answer, 0.5 s)
 SHORT = ("en", "Hello, this is Anna.", "Call me back.")
@@ -520,6 +556,27 @@ def each_record_shows_its_beep_once(calls):
         lines = lines_of(transcript, got)
         beeps = [line for line in lines if "tones beep" in line]
         assert len(beeps) == 1, f"{name}: {len(beeps)} beeps shown\n" + "\n".join(lines)
+
+
+def no_capture_is_left_beside_the_recordings(calls, folder):
+    """A silent caller's, a hang-up's and a finish key's Record leave only the recordings
+    served at a RecordingUrl in the folder: no capture of the caller's voice that nobody
+    can find, and each recording holds the caller's voice. The old front left the silent
+    caller's capture."""
+    _, seen, _ = calls["noise"]
+    assert "done" not in seen, f"noise was recorded: {sorted(seen)}"
+    assert "after" in seen, f"noise: the next verb never ran: {sorted(seen)}"
+    served = set()
+    for name in ("late", "hangup", "key"):
+        done = calls[name][1].get("done")
+        assert done is not None, f"{name}: no Record action: {sorted(calls[name][1])}"
+        assert int(done["RecordingDuration"]) >= 1, f"{name}: {done['RecordingDuration']} s"
+        loudest = max(envelope(recording_of(done)))  # speech at -16 dBFS: about 70 dB
+        assert loudest > 55, f"{name}: the recording is line noise at most ({loudest:.0f} dB)"
+        served.add(f"{done['RecordingSid']}.wav")
+    assert calls["hangup"][1]["done"]["Digits"] == "hangup"
+    assert calls["key"][1]["done"]["Digits"] == "#"
+    assert sorted(path.name for path in folder.iterdir()) == sorted(served)
 
 
 @needs_pjsua2
@@ -543,7 +600,10 @@ def test_records_on_real_calls(tmp_path):
     seen, transcript = dial(tmp_path, sources, "--recordings", str(folder), then=then)
     calls = {name: (late, seen.get(name, {}), transcript) for name in sources}
     failures = []
-    for check, args in ((each_record_shows_its_beep_once, (calls,)),):
+    for check, args in (
+        (each_record_shows_its_beep_once, (calls,)),
+        (no_capture_is_left_beside_the_recordings, (calls, folder)),
+    ):
         try:
             check(*args)
         except AssertionError as error:

@@ -489,7 +489,8 @@ class Session:
         self.inbox = queue.Queue()
         self.player = None  # the AudioMediaPlayer playing now
         self.recorder = None  # the AudioMediaRecorder keeping the caller's audio (<Record>)
-        self.capture = None  # its file
+        self.captured = None  # (rate, frames) of the caller's audio in the last <Record>
+        self.capture_from = 0.0  # seconds into it where the kept recording starts
         self.barge_in = False  # a key stops the player (a Gather's prompts are playing)
         self.disconnected = False
         self.confirmed = False
@@ -865,61 +866,81 @@ class Session:
         wall clock (1.3 s measured), so a pause the wall clock takes for `timeout` s may not
         be one. trim="trim-silence" (the default) keeps the talk from the first loud frame to
         the last, with Loudness.MARGIN either side; "do-not-trim" keeps all of it up to the
-        end of the silence."""
+        end of the silence.
+
+        PJSIP writes the capture into the recordings folder; its name is removed as soon as
+        it is open, and it is read through that open file. However the Record ends (an empty
+        message, a key, the hang-up, an error, the front killed), no copy of the caller's
+        voice is left that no RecordingUrl points at: only what the engine keeps is written
+        again, by `keep_recording`, from the audio taken here.
+        """
         element = self.call.waiting
         try:
             max_length = int(element.get("maxLength", "3600")) or 3600
         except ValueError:
             max_length = 3600
         trim = element.get("trim", "trim-silence") != "do-not-trim"
-        finish = expects.get("finish_on_key", "1234567890*#")
-        self.capture = str(self.front.recordings / f"capture-{self.call.call_sid}.wav")
-        self.capture_from = 0.0  # seconds into the capture where the kept recording starts
-        if not self.start_recorder(self.capture):
-            raise Hangup(time.monotonic())
-        began = time.monotonic()
-        deadline = began + max_length
-        timeout = expects.get("timeout") or 0  # 0: only a key, the hang-up or maxLength
-        poll = began + LEVEL_POLL
-        listening = Loudness(self.capture)
+        path = self.front.recordings / f"capture-{self.call.call_sid}.wav"
+        self.captured, self.capture_from = None, 0.0
+        capture = keys = None
         try:
-            while True:
-                message = self.next_message(min(deadline, poll))
-                now = time.monotonic()
-                if message is None and now >= deadline:
-                    return Keys(talk=max_length)
-                if message is not None and message[0] == "bye":
-                    return Keys(hangup=True, at=message[1] - began)
-                if message is not None and message[0] == "key" and message[1] in finish:
-                    return Keys(keys=message[1], at=message[2] - began)
-                if now < poll:
-                    continue
-                poll = now + LEVEL_POLL
-                last = listening.loud_until() or 0.0
-                quiet = listening.heard - last  # seconds of audio since the caller was heard
-                stalled = now - began - last >= timeout + Loudness.STALL  # no audio comes
-                if timeout and (quiet >= timeout or stalled):
-                    if listening.loud is None:
-                        return Keys(talk=0.0)
-                    if trim:
-                        self.capture_from = max(listening.first - Loudness.MARGIN, 0.0)
-                        last = min(last + Loudness.MARGIN, listening.heard)
-                    return Keys(talk=min(last - self.capture_from, max_length))
+            if not self.start_recorder(str(path)):
+                raise Hangup(time.monotonic())
+            began = time.monotonic()
+            capture = open(path, "rb", buffering=0)  # noqa: SIM115 - closed in the finally
+            with contextlib.suppress(OSError):  # where an open file cannot go: removed below
+                path.unlink()
+            keys = self.listen(Loudness(capture), began, expects, max_length, trim)
+            return keys
         finally:
             with contextlib.suppress(Exception):
                 self.front.do(self.stop_recorder)
+            if capture is not None:
+                if keys is None or keys.talk != 0:  # an empty message keeps nothing
+                    self.captured = closed_wav(capture)
+                capture.close()
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+
+    def listen(self, listening, began, expects, max_length, trim):
+        """The caller's part of a <Record> whose capture began at `began` (monotonic): until
+        a finish key, the hang-up, maxLength or `timeout` s of silence; the engine's Keys."""
+        finish = expects.get("finish_on_key", "1234567890*#")
+        deadline = began + max_length
+        timeout = expects.get("timeout") or 0  # 0: only a key, the hang-up or maxLength
+        poll = began + LEVEL_POLL
+        while True:
+            message = self.next_message(min(deadline, poll))
+            now = time.monotonic()
+            if message is None and now >= deadline:
+                return Keys(talk=max_length)
+            if message is not None and message[0] == "bye":
+                return Keys(hangup=True, at=message[1] - began)
+            if message is not None and message[0] == "key" and message[1] in finish:
+                return Keys(keys=message[1], at=message[2] - began)
+            if now < poll:
+                continue
+            poll = now + LEVEL_POLL
+            last = listening.loud_until() or 0.0
+            quiet = listening.heard - last  # seconds of audio since the caller was heard
+            stalled = now - began - last >= timeout + Loudness.STALL  # no audio comes
+            if timeout and (quiet >= timeout or stalled):
+                if listening.loud is None:
+                    return Keys(talk=0.0)
+                if trim:
+                    self.capture_from = max(listening.first - Loudness.MARGIN, 0.0)
+                    last = min(last + Loudness.MARGIN, listening.heard)
+                return Keys(talk=min(last - self.capture_from, max_length))
 
     def keep_recording(self, folder, sid, talk, silence):
         """The engine's `record_file`: `talk` seconds of what the caller said, from where
         `record` found the talk began, then `silence` seconds (trim="do-not-trim": the
         caller's own audio, line noise and all), as folder/sid.wav."""
-        frames, rate = b"", recording.RATE
-        if self.capture:
-            rate, frames = closed_wav(self.capture) or (rate, b"")
-            Path(self.capture).unlink(missing_ok=True)
-            start = int(self.capture_from * rate) * 2
-            frames = frames[start : start + (int(talk * rate) + int(silence * rate)) * 2]
+        rate, frames = self.captured or (recording.RATE, b"")
+        self.captured = None
+        start = int(self.capture_from * rate) * 2
         wanted = (int(talk * rate) + int(silence * rate)) * 2
+        frames = frames[start : start + wanted]
         path = Path(folder) / f"{sid}.wav"
         with wave.open(str(path), "wb") as out:
             out.setnchannels(1)
@@ -950,7 +971,8 @@ class Session:
 
 class Loudness:
     """The caller's audio as PJSIP's recorder writes it (8 kHz PCM16 WAV, its header's sizes
-    still 0, flushed every few hundred ms): where the talk first and last reached LOUD_RMS.
+    still 0, flushed every few hundred ms), read from `audio` (a file opened "rb",
+    unbuffered): where the talk first and last reached LOUD_RMS.
 
     Each 20 ms frame is measured after a 200 Hz high-pass (a 2nd-order Butterworth): speech
     carries its words above it (the telephone band starts at 300 Hz), while mains hum, rumble
@@ -977,8 +999,8 @@ class Loudness:
     MARGIN = 0.3  # seconds kept before the first loud frame and after the last (trim-silence)
     STALL = 5.0  # a file this far behind the wall clock (1.3 s seen under load) has stopped
 
-    def __init__(self, path):
-        self.path, self.offset = path, 44
+    def __init__(self, audio):
+        self.audio, self.offset = audio, 44
         self.first = self.loud = None  # seconds into the recording: first loud frame's start
         self.heard = 0.0  # seconds of the recording read
         w = 2 * math.pi * self.HIGH_PASS / recording.RATE
@@ -1012,9 +1034,9 @@ class Loudness:
 
     def loud_until(self):
         """Seconds into the recording where the caller was last heard, None if never yet."""
-        with contextlib.suppress(OSError), open(self.path, "rb") as audio:
-            audio.seek(self.offset)
-            data = audio.read()
+        with contextlib.suppress(OSError):
+            self.audio.seek(self.offset)
+            data = self.audio.read()
             data = data[: len(data) - len(data) % self.FRAME]
             frames = array.array("h", data)
             if sys.byteorder == "big":
@@ -1057,17 +1079,20 @@ def quiet_stdout():
         os.close(saved)
 
 
-def closed_wav(path, wait=1.0):
-    """(rate, frames) of a WAV that PJSIP's recorder closes meanwhile; None if it never does.
+def closed_wav(file, wait=1.0):
+    """(rate, frames) of a WAV, open as `file`, that PJSIP's recorder closes meanwhile; None
+    if it never does.
 
     PJSIP writes the header's sizes when it closes the file, a bridge tick after the
     recorder is dropped: until then they read 0.
     """
     deadline = time.monotonic() + wait
     while True:
-        with contextlib.suppress(OSError, wave.Error, EOFError), wave.open(path, "rb") as audio:
-            if audio.getnframes() or Path(path).stat().st_size <= 44:
-                return audio.getframerate(), audio.readframes(audio.getnframes())
+        with contextlib.suppress(OSError, wave.Error, EOFError):
+            file.seek(0)
+            with wave.open(file, "rb") as audio:  # closing it leaves `file` open
+                if audio.getnframes() or os.fstat(file.fileno()).st_size <= 44:
+                    return audio.getframerate(), audio.readframes(audio.getnframes())
         if time.monotonic() > deadline:
             return None
         time.sleep(0.01)
