@@ -13,8 +13,9 @@ frames the front's Loudness reads from the same audio and prints their RMS (-s s
 
 The last tests are about a Record on a real call whatever is said in it: four more callers
 at once (a late talker, line noise alone, a hang-up mid-message, a finish key) check the
-transcript (one beep) and the recordings folder (nothing but what a RecordingUrl serves);
-one without SIP checks the capture's life in the front.
+transcript (one beep; the time of what follows a trimmed message is the call's real time)
+and the recordings folder (nothing but what a RecordingUrl serves); two without SIP check
+the engine's clock over a real-time Record and the capture's life in the front.
 """
 
 import array
@@ -23,6 +24,7 @@ import hashlib
 import io
 import math
 import random
+import re
 import shutil
 import subprocess
 import threading
@@ -37,6 +39,9 @@ import pytest
 from flask import Flask
 from flask import request
 from local_server import serving_in_thread
+from softphone.interpreter import Call
+from softphone.interpreter import Keys
+from softphone.interpreter import Reply
 from test_sip import Baresip
 from test_sip import free_udp_port
 from test_sip import needs_baresip
@@ -106,13 +111,22 @@ class Message:
     """What one caller sends: line noise, phrase one, a pause, phrase two, line noise."""
 
     def __init__(
-        self, folder, language, peak, noise_dbfs, noise_kind, seed=1, tail=TAIL, lead=LEAD
+        self,
+        folder,
+        language,
+        peak,
+        noise_dbfs,
+        noise_kind,
+        seed=1,
+        tail=TAIL,
+        lead=LEAD,
+        pause=PAUSE,
     ):
         voice, first, second = language
         one, two = spoken(voice, first, folder), spoken(voice, second, folder)
         both = at_peak(one + two, peak)  # one gain: the phrases keep their own loudness
         one, two = both[: len(one)], both[len(one) :]
-        self.speech = [0.0] * int(lead * RATE) + one + [0.0] * int(PAUSE * RATE) + two
+        self.speech = [0.0] * int(lead * RATE) + one + [0.0] * int(pause * RATE) + two
         self.start, self.end = lead, len(self.speech) / RATE  # the first word, the last
         self.speech += [0.0] * int(tail * RATE)
         self.line = noise(len(self.speech) / RATE, noise_dbfs, noise_kind, seed)
@@ -510,6 +524,32 @@ def test_real_callers_speech_is_recorded_whole_and_line_noise_is_not(tmp_path):
 # a Record in the call's real time: the engine's clock, the transcript, the capture
 
 
+def test_a_real_time_record_moves_the_engines_clock_by_the_seconds_it_lasted():
+    """A real-time driver tells the engine how long the caller was in the Record
+    (Keys.spent, from the beep's end): a message kept trimmed to 2.4 s that began after 2 s
+    of silence and ended 2 s of silence later took 6.6 s of the call, and the action is
+    requested 6.6 s after the beep, not 4.4 s (the kept length plus the timeout); the
+    RecordingDuration is still the kept length. An empty one lasts as long as it lasted."""
+    doc = '<Response><Record action="/done" timeout="2"/><Say>Nothing heard.</Say></Response>'
+
+    def fetch(method, url, params):
+        body = doc if url.endswith("/voice") else "<Response><Hangup/></Response>"
+        return Reply(200, "text/xml", body.encode(), url)
+
+    kept = Call("https://app.example/voice", fetch).start()
+    beep_end = kept.t
+    kept.send(Keys(talk=2.4, spent=6.6))
+    recorded = next(e for e in kept.events if e.kind == "recording")
+    silence = next(e for e in kept.events if e.kind == "silence")
+    assert recorded.t == pytest.approx(beep_end + 6.6)
+    assert (silence.t, silence.data["duration"]) == (pytest.approx(beep_end + 4.6), 2)
+    assert recorded.data["duration"] == 2.4
+    empty = Call("https://app.example/voice", fetch).start()
+    empty.send(Keys(talk=0.0, spent=2.4))
+    said = next(e for e in empty.events if e.kind == "say")
+    assert said.t == pytest.approx(beep_end + 2.4)
+
+
 def test_the_capture_has_no_name_in_the_folder_and_an_error_leaves_none(tmp_path):
     """While the caller is heard, the capture PJSIP writes is already gone from the
     recordings folder (a front killed mid-Record leaves nothing); an error that ends the
@@ -558,6 +598,24 @@ def each_record_shows_its_beep_once(calls):
         assert len(beeps) == 1, f"{name}: {len(beeps)} beeps shown\n" + "\n".join(lines)
 
 
+def a_late_talkers_action_comes_when_the_transcript_says(calls):
+    """Silent LATE s after the beep, then a message, then 3 s of silence (its timeout):
+    trimmed (RecordingDuration the kept talk, check_whole_message), and the Record took the
+    caller's real time: the transcript's time of its action is when the app got it, to
+    within 0.3 s. The old front's engine moved by the kept talk and the timeout only, and
+    ran 1.9 s behind (the trimmed silence, less the margin, and the file's lag)."""
+    check_whole_message("late", calls, TIMEOUTS["late"])
+    _, got, transcript = calls["late"]
+    lines = lines_of(transcript, got)
+    found = [re.match(r"\[\s*([\d.]+)s\] recording ", line) for line in lines]
+    shown = next(float(match.group(1)) for match in found if match)
+    real = got["done"]["_at"] - got["voice"]["_at"]
+    print(f"late: the action at {real:.2f} s, shown at {shown:.1f} s")
+    assert abs(shown - real) <= 0.3, f"shown at {shown} s, requested at {real:.2f} s\n" + (
+        "\n".join(lines)
+    )
+
+
 def no_capture_is_left_beside_the_recordings(calls, folder):
     """A silent caller's, a hang-up's and a finish key's Record leave only the recordings
     served at a RecordingUrl in the folder: no capture of the caller's voice that nobody
@@ -587,11 +645,13 @@ def test_records_on_real_calls(tmp_path):
     its own (--recordings): one silent LATE s after the beep, then a message; one who sends
     line noise alone; one who hangs up mid-message; one who ends it with #. Each check says
     what it proves; the failures are told together."""
-    late = Message(tmp_path, SHORT, -16, -50, "pink", seed=4, lead=BEEP_END + LATE)
-    talker = Message(tmp_path, ENGLISH, -16, -50, "white", seed=5)
+    late = Message(
+        tmp_path, SHORT, -16, -50, "pink", seed=4, tail=6, lead=BEEP_END + LATE, pause=0.4
+    )
+    talker = Message(tmp_path, ENGLISH, -16, -50, "white", seed=5, tail=2)
     sources = {
         "late": late.wav(),
-        "noise": wav_bytes(noise_only(LEAD + TAIL, -50, "pink")),
+        "noise": wav_bytes(noise_only(6, -50, "pink")),
         "hangup": talker.wav(),
         "key": talker.wav(),
     }
@@ -602,6 +662,7 @@ def test_records_on_real_calls(tmp_path):
     failures = []
     for check, args in (
         (each_record_shows_its_beep_once, (calls,)),
+        (a_late_talkers_action_comes_when_the_transcript_says, (calls,)),
         (no_capture_is_left_beside_the_recordings, (calls, folder)),
     ):
         try:

@@ -111,8 +111,11 @@ class Keys:
     at: float | None = None
     hangup: bool = False
     speech: str | None = None
-    talk: float | None = None  # <Record>: seconds the caller talked before the silence (real time)
+    talk: float | None = None  # <Record>: seconds of the caller's audio kept (a real-time driver)
     times: tuple | None = None  # each key's moment from the prompts' start (a real-time driver)
+    # <Record> ended by silence or maxLength: the real seconds it took on the call, from the
+    # beep's end (a real-time driver); a trimmed recording (`talk`) leaves out some of them
+    spent: float | None = None
 
     @classmethod
     def parse(cls, group):

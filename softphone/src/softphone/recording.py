@@ -84,9 +84,13 @@ class Recording:
         """The caller's message: it ends on a finish key, silence, maxLength or a hang-up.
 
         A key group's time (`at`, else REACTION) is how long the caller talks before the key
-        or the hang-up; words take as long as they would be said. A recording with no audio
-        (silence until `timeout`) is not submitted and the next verb runs: Twilio's older
-        docs say so (its current ones say silent recordings are kept; we follow the older).
+        or the hang-up; words take as long as they would be said. A real-time driver gives
+        the audio it kept (`talk`) and the seconds the Record took on the call (`spent`): the
+        clock moves by `spent`, as the caller lived it, while RecordingDuration is the kept
+        audio's length (trimmed of its leading silence, it is shorter). A recording with no
+        audio (silence until `timeout`) is not submitted and the next verb runs: Twilio's
+        older docs say so (its current ones say silent recordings are kept; we follow the
+        older).
         """
         timeout = int_attr(
             record.get("timeout"), 5, codes.RECORD_TIMEOUT, self.events, self.t, "timeout"
@@ -118,17 +122,20 @@ class Recording:
             digits, quiet = "", (timeout or max_length) if talk < max_length else 0
             if talk == 0:
                 quiet = min(quiet, max_length)
+        lasted = talk + quiet if keys.spent is None else max(keys.spent, 0.0)
         if talk == 0 and not keys.hangup:
-            self.events.append(Event("silence", self.t, {"duration": quiet}))
-            self.t += quiet
+            silent = quiet if keys.spent is None else round(lasted, 2)
+            self.events.append(Event("silence", self.t, {"duration": silent}))
+            self.t += lasted
             self.event(
                 "record_empty",
                 message="no audio: the recording is not submitted; the next verb runs",
             )
             self.recording_status(record, "absent", {})
             return
-        if quiet:
-            self.events.append(Event("silence", self.t + talk, {"duration": quiet}))
+        if quiet:  # the silence that ended it, up to its end
+            ended = talk if keys.spent is None else max(lasted - quiet, 0.0)
+            self.events.append(Event("silence", self.t + ended, {"duration": quiet}))
         sid = "RE" + secrets.token_hex(16)
         length = talk if trim else talk + quiet
         if self.recordings_folder is None:
@@ -140,7 +147,7 @@ class Recording:
         host = self.recordings_url or RECORDINGS_HOST
         url = f"{host}/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
         self.recordings[url] = self.recordings[url + ".wav"] = length
-        self.t += talk + quiet
+        self.t += lasted
         self.recording_status(record, "in-progress", {"RecordingSid": sid, "RecordingUrl": url})
         self.event("recording", url=url, file=str(path), duration=round(length, 2), digits=digits)
         if pressed and moment > max_length:  # the key came after maxLength ended the recording

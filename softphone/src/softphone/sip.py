@@ -903,8 +903,10 @@ class Session:
                 path.unlink(missing_ok=True)
 
     def listen(self, listening, began, expects, max_length, trim):
-        """The caller's part of a <Record> whose capture began at `began` (monotonic): until
-        a finish key, the hang-up, maxLength or `timeout` s of silence; the engine's Keys."""
+        """The caller's part of a <Record> whose capture began at `began` (monotonic), as
+        the beep ended: until a finish key, the hang-up, maxLength or `timeout` s of silence;
+        the engine's Keys. Its `at` or `spent` is the wall clock's, the caller's: the engine
+        moves its timeline by it, not by the recording kept (trimmed, it is shorter)."""
         finish = expects.get("finish_on_key", "1234567890*#")
         deadline = began + max_length
         timeout = expects.get("timeout") or 0  # 0: only a key, the hang-up or maxLength
@@ -913,7 +915,7 @@ class Session:
             message = self.next_message(min(deadline, poll))
             now = time.monotonic()
             if message is None and now >= deadline:
-                return Keys(talk=max_length)
+                return Keys(talk=max_length, spent=now - began)
             if message is not None and message[0] == "bye":
                 return Keys(hangup=True, at=message[1] - began)
             if message is not None and message[0] == "key" and message[1] in finish:
@@ -926,11 +928,12 @@ class Session:
             stalled = now - began - last >= timeout + Loudness.STALL  # no audio comes
             if timeout and (quiet >= timeout or stalled):
                 if listening.loud is None:
-                    return Keys(talk=0.0)
+                    return Keys(talk=0.0, spent=now - began)
                 if trim:
                     self.capture_from = max(listening.first - Loudness.MARGIN, 0.0)
                     last = min(last + Loudness.MARGIN, listening.heard)
-                return Keys(talk=min(last - self.capture_from, max_length))
+                talk = min(last - self.capture_from, max_length)
+                return Keys(talk=talk, spent=now - began)
 
     def keep_recording(self, folder, sid, talk, silence):
         """The engine's `record_file`: `talk` seconds of what the caller said, from where
