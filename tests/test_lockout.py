@@ -48,6 +48,7 @@ def by_card(phone, number=BEIJING_CARD):
     return phone.dial().press("1").press("2").enter(number + "#")
 
 
+@pytest.mark.xdist_group("load")  # 60 callers on 4 gunicorn workers: never beside the others
 def test_parallel_wrong_pins_check_at_most_the_limit(store_url):
     settings = {
         "DATABASE_URL": store_url,

@@ -24,7 +24,7 @@ from test_sip import running_front
 from test_sip import tone_wav
 from test_sip import wait_for_call_end
 
-pytestmark = pytest.mark.xdist_group("sip")
+pytestmark = pytest.mark.xdist_group("sip-speech")  # beside test_sip.py: a baresip each
 
 SAY = '<Say>Press one <break time="1s"/> for English</Say>'
 PIECES = [["Press one", 1.0], ["for English", 0.0]]  # as the engine carries them

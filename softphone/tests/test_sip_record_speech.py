@@ -50,7 +50,7 @@ from test_sip import running_front
 
 from softphone import sip
 
-pytestmark = pytest.mark.xdist_group("sip")
+pytestmark = pytest.mark.xdist_group("sip-speech")  # beside test_sip.py: a baresip each
 
 needs_espeak = pytest.mark.skipif(
     not shutil.which("espeak-ng"),

@@ -1,7 +1,6 @@
 """The softphone: an offline stand-in for Twilio's voice engine that dials any TwiML URL.
 
-    from softphone import Phone
-    phone = Phone.for_url("https://your-host/voice", token="…").dial().press("1")
+`Phone.for_url("https://your-host/voice", token="…").dial().press("1")` places a call.
 """
 
 from softphone.phone import Phone
