@@ -206,6 +206,9 @@ def machine_has_cjk_font():
 
 def platform_fonts(page, selector):
     """The fonts Chromium drew a node's text with (DevTools' "Rendered Fonts")."""
+    # Drawn means laid out: two animation frames after the node came (a loaded machine may
+    # not have laid out a node appended a moment ago, and then it has no fonts yet).
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     cdp = page.context.new_cdp_session(page)
     cdp.send("DOM.enable")
     cdp.send("CSS.enable")
