@@ -6,17 +6,14 @@ up. What it heard is its own recording of the call; what the line said is the fr
 transcript, timed on the same clock as the call (the engine learns each prompt's real length).
 """
 
-import io
 import os
 import random
 import subprocess
 import sys
 import time
-import wave
 from pathlib import Path
 
 import pytest
-from test_sip import RATE
 from test_sip import Baresip
 from test_sip import envelope
 from test_sip import free_udp_port
@@ -28,17 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ID_NUMBER, PIN = "310101194903010318", "654321"  # the demo seed's Shanghai retiree
 BALANCE = "您的医保个人账户余额是一万六千四百零九元零二分。"  # 16409.02, from demo_accounts.toml
 KEY_SPACING = 0.12  # seconds between two keys: a quick thumb
-
-
-def silence_wav(seconds):
-    """What the caller says: nothing, for longer than the call (baresip hangs up at its end)."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(b"\0\0" * RATE * seconds)
-    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -107,7 +93,7 @@ def loud_share(heard, start, end):
 def test_a_sip_phone_keys_its_id_and_pin_and_hears_its_balance(line, tmp_path):
     port, transcript = line
     (tmp_path / "phone").mkdir()
-    phone = Baresip(tmp_path / "phone", source=silence_wav(60))
+    phone = Baresip(tmp_path / "phone")
     try:
 
         def press(keys):

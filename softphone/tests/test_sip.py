@@ -60,6 +60,7 @@ PROMPT = (
 GREETING = "Welcome to the test line."
 TONE_SECONDS = 1.5
 BARESIP_NICE = 10
+SILENT_SECONDS = 120  # a silent caller's audio source
 RATE = 8000
 
 
@@ -516,7 +517,9 @@ class Baresip:
         self.folder = folder
         self.records = folder / "rec"
         self.records.mkdir()
-        silence = folder / "silence.wav"  # what the caller says: silence, or `source` (WAV)
+        # What the caller says: silence (for longer than any call here: baresip hangs up
+        # when its source ends), or `source` (WAV).
+        silence = folder / "silence.wav"
         if source is not None:
             silence.write_bytes(source)
         else:
@@ -524,7 +527,7 @@ class Baresip:
                 out.setnchannels(1)
                 out.setsampwidth(2)
                 out.setframerate(RATE)
-                out.writeframes(b"\0\0" * RATE * 30)
+                out.writeframes(b"\0\0" * RATE * SILENT_SECONDS)
         self.log = open(folder / "baresip.log", "wb")  # noqa: SIM115 - closed in stop()
         # A free port can be taken between the check and baresip's bind (other tests run at
         # once): a baresip that exits before its control port answers is started again.
