@@ -2,9 +2,11 @@
 
 import io
 import re
+import time
 import wave
 
 import pytest
+from softphone.cli import Transcript
 from softphone.interpreter import APPLICATION_ERROR
 from softphone.interpreter import Call
 from softphone.interpreter import FetchError
@@ -417,3 +419,17 @@ def test_caller_hangs_up_at_a_prompt():
     assert call.ended
     assert call.events[-1].data["by"] == "caller"
     assert len(server.requests) == 1
+
+
+def test_the_terminal_speaks_an_ssml_break_as_a_pause_where_it_is_written():
+    """`softphone URL` at a terminal speaks each prompt aloud: the words before a break, the
+    pause, then the words after it (not the words at once and the pause after them)."""
+    call = Call(BASE, Server({BASE: doc('<Say>Press one <break time="300ms"/> for English</Say>')}))
+    said = []
+    transcript = Transcript(
+        call, speak=lambda text, _: said.append((text, time.monotonic())), out=io.StringIO()
+    )
+    call.start()
+    transcript.show(everything=True)
+    assert [text for text, _ in said] == ["Press one", "for English"]
+    assert said[1][1] - said[0][1] >= 0.3

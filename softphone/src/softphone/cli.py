@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 from softphone import diagnose
 from softphone import dialer
@@ -112,8 +113,15 @@ class Transcript:
         for event in events[same:upto] if self.out else ():
             print(describe(event, self.words), file=self.out, flush=True)
             if self.speak and event.kind == "say":
-                self.speak(event.data["text"], event.data.get("language"))
+                self.say_aloud(event.data)
         self.printed = events[:upto]
+
+    def say_aloud(self, data):
+        """Speak a say event, each SSML break a pause where it is written."""
+        for text, pause in data.get("pieces") or [[data["text"], 0.0]]:
+            if text:
+                self.speak(text, data.get("language"))
+            time.sleep(pause)
 
 
 def _courtesy(words):
