@@ -670,3 +670,77 @@ def test_records_on_real_calls(tmp_path):
         except AssertionError as error:
             failures.append(f"{check.__name__}: {error}")
     assert not failures, "\n\n".join(failures)
+
+
+# a Record a key, the hang-up or maxLength ended: trimmed as one silence ended
+
+
+RECORD_THEN_SAY = (
+    '<Response><Record action="/done" timeout="3"{attrs} recordingStatusCallback="/recording"'
+    ' recordingStatusCallbackEvent="completed absent"/><Say>Nothing heard.</Say></Response>'
+)
+
+
+def an_engine(attrs=""):
+    """A Call waiting at a Record (its beep played), and the requests it makes by path."""
+    requests = []
+
+    def fetch(method, url, params):
+        requests.append((url.rsplit("/", 1)[-1], dict(params)))
+        body = RECORD_THEN_SAY.format(attrs=attrs) if url.endswith("/voice") else "<Response/>"
+        return Reply(200, "text/xml", body.encode(), url)
+
+    return Call("https://app.example/voice", fetch).start(), requests
+
+
+def test_a_key_or_a_hang_up_keeps_the_trimmed_talk_and_moves_the_clock_by_its_moment():
+    """A real-time driver gives the audio it kept (`talk`) with the key's or the hang-up's
+    real moment (`at`): RecordingDuration is the kept length, the clock moves by `at`. The
+    old engine took a Keys with `talk` for a Record silence ended (Digits "", the timeout's
+    silence added) and dropped `talk` on a hang-up (RecordingDuration the moment)."""
+    call, requests = an_engine()
+    beep_end = call.t
+    call.send(Keys(keys="#", at=4.5, talk=2.6))
+    recorded = next(e for e in call.events if e.kind == "recording")
+    assert (recorded.t, recorded.data["duration"]) == (pytest.approx(beep_end + 4.5), 2.6)
+    done = dict(requests)["done"]
+    assert (done["Digits"], done["RecordingDuration"]) == ("#", "2")
+    assert not [e for e in call.events if e.kind == "silence"]
+    gone, requests = an_engine()
+    gone.send(Keys(hangup=True, at=4.0, talk=1.2))
+    recorded = next(e for e in gone.events if e.kind == "recording")
+    assert (recorded.t, recorded.data["duration"]) == (pytest.approx(beep_end + 4.0), 1.2)
+    assert dict(requests)["done"]["Digits"] == "hangup"
+    assert dict(requests)["done"]["RecordingDuration"] == "1"
+    assert gone.status == "completed"
+
+
+def test_maxlength_ends_a_trimmed_record_with_no_silence():
+    """maxLength ended it (`spent` reaches it) and trim-silence kept 1.4 s: no silence ended
+    it, so none is shown, and the clock moves by maxLength."""
+    call, requests = an_engine(' maxLength="5"')
+    beep_end = call.t
+    call.send(Keys(talk=1.4, spent=5.0))
+    assert not [e for e in call.events if e.kind == "silence"]
+    recorded = next(e for e in call.events if e.kind == "recording")
+    assert (recorded.t, recorded.data["duration"]) == (pytest.approx(beep_end + 5.0), 1.4)
+    assert dict(requests)["done"]["RecordingDuration"] == "1"
+
+
+def test_nothing_said_before_a_key_or_a_hang_up_is_an_empty_message():
+    """The caller pressed # or hung up having said nothing the front heard (talk 0): as for
+    a Record silence ended, the recording is not submitted (no action; the status callback
+    says absent); after the key the next verb runs at the key's moment, after the hang-up
+    the call ends. The old engine submitted a recording of the silence up to the key."""
+    call, requests = an_engine()
+    beep_end = call.t
+    call.send(Keys(keys="#", at=2.0, talk=0.0))
+    assert [path for path, _ in requests] == ["voice", "recording"]
+    assert dict(requests)["recording"]["RecordingStatus"] == "absent"
+    said = next(e for e in call.events if e.kind == "say")
+    assert said.t == pytest.approx(beep_end + 2.0)
+    gone, requests = an_engine()
+    gone.send(Keys(hangup=True, at=2.0, talk=0.0))
+    assert [path for path, _ in requests] == ["voice", "recording"]
+    assert not [e for e in gone.events if e.kind in ("recording", "say")]
+    assert gone.status == "completed"

@@ -111,7 +111,9 @@ class Keys:
     at: float | None = None
     hangup: bool = False
     speech: str | None = None
-    talk: float | None = None  # <Record>: seconds of the caller's audio kept (a real-time driver)
+    # <Record>: seconds of the caller's audio kept, however it ended (a real-time driver);
+    # with a key or the hang-up, `at` is still the real moment the engine's clock moves by
+    talk: float | None = None
     times: tuple | None = None  # each key's moment from the prompts' start (a real-time driver)
     # <Record> ended by silence or maxLength: the real seconds it took on the call, from the
     # beep's end (a real-time driver); a trimmed recording (`talk`) leaves out some of them
@@ -239,7 +241,7 @@ class Call(Gathering, Queues, Recording):
     def send(self, keys):
         """Give the caller's answer to the waiting Gather (or Record) and run on."""
         if keys.hangup:  # a caller can hang up whatever the call is doing
-            return self.hangup(keys.at)
+            return self.hangup(keys.at, keys.talk)
         if self.ended or self.waiting is None:
             return self
         element, self.waiting = self.waiting, None
@@ -251,13 +253,14 @@ class Call(Gathering, Queues, Recording):
             self.finish_gather(element, keys)
         return self.run()
 
-    def hangup(self, at=None):
-        """The caller hangs up: at a prompt once it has played (or `at` seconds into it)."""
+    def hangup(self, at=None, talk=None):
+        """The caller hangs up: at a prompt once it has played (or `at` seconds into it); in
+        a Record, `talk` is the audio a real-time driver kept (see finish_record)."""
         if self.ended:
             return self
         waiting, self.waiting = self.waiting, None
         if waiting is not None and waiting.tag == "Record":
-            self.finish_record(waiting, Keys(hangup=True, at=at))
+            self.finish_record(waiting, Keys(hangup=True, at=at, talk=talk))
             return self
         if waiting is not None and waiting.tag == "Echo":
             self.t += max(at or 0.0, 0.0)  # an echo has no prompt: `at` counts from now

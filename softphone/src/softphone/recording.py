@@ -85,12 +85,15 @@ class Recording:
 
         A key group's time (`at`, else REACTION) is how long the caller talks before the key
         or the hang-up; words take as long as they would be said. A real-time driver gives
-        the audio it kept (`talk`) and the seconds the Record took on the call (`spent`): the
-        clock moves by `spent`, as the caller lived it, while RecordingDuration is the kept
-        audio's length (trimmed of its leading silence, it is shorter). A recording with no
-        audio (silence until `timeout`) is not submitted and the next verb runs: Twilio's
-        older docs say so (its current ones say silent recordings are kept; we follow the
-        older).
+        the audio it kept (`talk`, however the Record ended) and the seconds the Record took
+        on the call (`at` for a key or the hang-up, else `spent`): the clock moves by those,
+        as the caller lived them, while RecordingDuration is the kept audio's length
+        (trim-silence trims the silence either side of the talk, so it is shorter). A
+        `spent` of maxLength or more is a Record maxLength ended: no silence ended it. A
+        recording with no audio (silence until `timeout`, or a key) is not submitted and the
+        next verb runs: Twilio's older docs say so (its current ones say silent recordings
+        are kept; we follow the older); after a hang-up with nothing kept (a driver's
+        `talk` of 0) no action is requested either, and the call ends.
         """
         timeout = int_attr(
             record.get("timeout"), 5, codes.RECORD_TIMEOUT, self.events, self.t, "timeout"
@@ -103,26 +106,42 @@ class Recording:
         trim = record.get("trim", "trim-silence") != "do-not-trim"
         moment = keys.at if keys.at is not None else REACTION
         pressed = next((key for key in keys.keys if key in finish), "")
-        if keys.talk is not None:  # a real-time driver heard the caller talk, then silence
-            talk = min(keys.talk, max_length)
-            digits, quiet = "", (timeout if talk < max_length else 0)
-        elif keys.speech is not None:
-            talk = min(estimate_say(keys.speech, language_of(keys.speech)), max_length)
-            self.events.append(Event("speech", self.t, {"text": keys.speech, "secret": False}))
-            digits, quiet = "", (timeout if talk < max_length else 0)
-        elif keys.hangup or pressed:
-            talk, digits, quiet = min(moment, max_length), "hangup" if keys.hangup else pressed, 0
+        ended_by_key = keys.hangup or pressed
+        if ended_by_key:
+            kept = moment if keys.talk is None else keys.talk  # a driver's: trimmed
+            talk, digits, quiet = min(kept, max_length), "hangup" if keys.hangup else pressed, 0
             if moment > max_length and not keys.hangup:
                 digits = ""  # the key came after maxLength had ended the recording
             if pressed and moment <= max_length:
                 data = {"keys": pressed, "secret": False}
                 self.events.append(Event("keys", self.t + moment, data))
+        elif keys.talk is not None:  # a real-time driver heard the caller talk, then silence
+            talk = min(keys.talk, max_length)
+            limited = talk >= max_length or (keys.spent or 0) >= max_length
+            digits, quiet = "", (0 if limited else timeout)
+        elif keys.speech is not None:
+            talk = min(estimate_say(keys.speech, language_of(keys.speech)), max_length)
+            self.events.append(Event("speech", self.t, {"text": keys.speech, "secret": False}))
+            digits, quiet = "", (timeout if talk < max_length else 0)
         else:
             talk = min(moment, max_length) if keys.keys.strip("w") else 0.0
             digits, quiet = "", (timeout or max_length) if talk < max_length else 0
             if talk == 0:
                 quiet = min(quiet, max_length)
-        lasted = talk + quiet if keys.spent is None else max(keys.spent, 0.0)
+        if ended_by_key:
+            lasted = min(max(moment, 0.0), max_length)  # the real moment, kept audio or not
+        else:
+            lasted = talk + quiet if keys.spent is None else max(keys.spent, 0.0)
+        if talk == 0 and keys.talk is not None and ended_by_key:
+            # a driver heard nothing before the key or the hang-up: an empty message
+            self.t += lasted
+            self.event("record_empty", message="no audio: the recording is not submitted")
+            self.recording_status(record, "absent", {})
+            if keys.hangup:  # no next verb: the caller has gone
+                self.verbs = []
+                self.event("hangup", by="caller")
+                self.end("completed")
+            return
         if talk == 0 and not keys.hangup:
             silent = quiet if keys.spent is None else round(lasted, 2)
             self.events.append(Event("silence", self.t, {"duration": silent}))
@@ -152,7 +171,7 @@ class Recording:
         self.event("recording", url=url, file=str(path), duration=round(length, 2), digits=digits)
         if pressed and moment > max_length:  # the key came after maxLength ended the recording
             data = {"keys": pressed, "secret": False}
-            self.events.append(Event("keys", self.t - talk - quiet + moment, data))
+            self.events.append(Event("keys", self.t - lasted + moment, data))
         params = {
             "RecordingUrl": url,
             "RecordingSid": sid,
