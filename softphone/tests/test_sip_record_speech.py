@@ -63,7 +63,7 @@ LEAD = 1.5  # seconds of line noise before the first word: the answer and beep t
 PAUSE = 1.2  # the deliberate pause mid-message: shorter than TIMEOUT, it must not end it
 TAIL = 10.0  # line noise after the last word: baresip hangs up when its file ends
 TIMEOUT = 2
-TIMEOUTS = {"late": 3}  # a caller's Record timeout, if not TIMEOUT
+TIMEOUTS = {"late": 3, "key": 3, "hangup": 3, "silent": 5}  # a Record's timeout if not TIMEOUT
 ENGLISH = ("en", "Hello, this is Anna from accounts.", "Please call me back at six.")
 MANDARIN = ("cmn", "你好，我是小王。", "请回电话，谢谢。")
 
@@ -421,6 +421,18 @@ def check_whole_message(name, calls, timeout=TIMEOUT):
     done = got["done"]
     assert "after" not in got, f"{name}: the recording was taken for silence"
     assert done["Digits"] == ""
+    check_trimmed(name, said, done, got, timeout)
+    # The action: `timeout` s of silence after the last word (its last loud frame up to 0.25 s
+    # before its end), then PJSIP's file buffer (0.25 s), the 0.1 s poll, the answer after
+    # /voice and the webhook; on a loaded machine PJSIP's bridge runs up to 1.3 s behind the
+    # wall clock (measured at a load of 9 on 2 cores), and the silence is counted in its time.
+    waited = done["_at"] - got["voice"]["_at"] - said.end
+    assert timeout - 0.3 <= waited <= timeout + 1.5, f"{name}: the action came {waited:.2f} s after"
+
+
+def check_trimmed(name, said, done, got, timeout):
+    """The served recording holds the whole utterance, trimmed to within Loudness.MARGIN
+    + 0.1 s of it either side; RecordingDuration is its length."""
     recorded = recording_of(done)
     seconds = len(recorded) / RATE
     assert done["RecordingDuration"] == str(math.floor(seconds))
@@ -440,12 +452,6 @@ def check_whole_message(name, calls, timeout=TIMEOUT):
     assert begins >= said.start - margin, shown
     assert ends <= said.end + margin, shown
     assert abs(seconds - (said.end - said.start)) <= 2 * margin, shown
-    # The action: `timeout` s of silence after the last word (its last loud frame up to 0.25 s
-    # before its end), then PJSIP's file buffer (0.25 s), the 0.1 s poll, the answer after
-    # /voice and the webhook; on a loaded machine PJSIP's bridge runs up to 1.3 s behind the
-    # wall clock (measured at a load of 9 on 2 cores), and the silence is counted in its time.
-    waited = done["_at"] - got["voice"]["_at"] - said.end
-    assert timeout - 0.3 <= waited <= timeout + 1.5, f"{name}: the action came {waited:.2f} s after"
 
 
 def an_english_message_with_a_pause_is_kept_whole(calls):
@@ -619,11 +625,11 @@ def a_late_talkers_action_comes_when_the_transcript_says(calls):
 def no_capture_is_left_beside_the_recordings(calls, folder):
     """A silent caller's, a hang-up's and a finish key's Record leave only the recordings
     served at a RecordingUrl in the folder: no capture of the caller's voice that nobody
-    can find, and each recording holds the caller's voice. The old front left the silent
-    caller's capture."""
-    _, seen, _ = calls["noise"]
-    assert "done" not in seen, f"noise was recorded: {sorted(seen)}"
-    assert "after" in seen, f"noise: the next verb never ran: {sorted(seen)}"
+    can find, and each recording holds the caller's voice. The old front left the capture
+    of an empty message."""
+    _, seen, _ = calls["silent"]
+    assert "done" not in seen, f"silent: line noise was recorded: {sorted(seen)}"
+    assert "after" in seen, f"silent: the next verb never ran: {sorted(seen)}"
     served = set()
     for name in ("late", "hangup", "key"):
         done = calls[name][1].get("done")
@@ -637,33 +643,86 @@ def no_capture_is_left_beside_the_recordings(calls, folder):
     assert sorted(path.name for path in folder.iterdir()) == sorted(served)
 
 
+QUIET_FOR = 1.0  # seconds of silence after the last word before the # or the hang-up
+SILENT_KEY = 1.6  # seconds after /voice the silent caller presses # (the beep ends at ~0.6)
+
+
+def a_key_or_a_hang_up_after_talk_is_trimmed(calls):
+    """The key caller is silent 1.5 s after the beep, talks, and presses # QUIET_FOR s
+    later; the hang-up caller talks 1 s after the beep and hangs up QUIET_FOR s later. Each
+    recording is the talk with Loudness.MARGIN either side (RecordingDuration its length,
+    not the ~4.5 s from the beep), as one silence ended is; the key's recording is shown in
+    the transcript when the app got it (the engine's clock moved by the key's real moment).
+    The old front kept everything from the beep to the key or the hang-up."""
+    for name, digits in (("key", "#"), ("hangup", "hangup")):
+        said, got, transcript = calls[name]
+        done = got.get("done")
+        assert done is not None, f"{name}: no Record action: {sorted(got)}\n{transcript}"
+        assert done["Digits"] == digits
+        check_trimmed(name, said, done, got, timeout=1)
+        seconds, talk = len(recording_of(done)) / RATE, said.end - said.start
+        expected = talk + 2 * sip.Loudness.MARGIN
+        assert abs(seconds - expected) <= 0.35, f"{name}: kept {seconds:.2f} s of {talk:.2f} s"
+    _, got, transcript = calls["key"]
+    lines = lines_of(transcript, got)
+    found = [re.match(r"\[\s*([\d.]+)s\] recording ", line) for line in lines]
+    shown = next(float(match.group(1)) for match in found if match)
+    real = got["done"]["_at"] - got["voice"]["_at"]
+    assert abs(shown - real) <= 0.3, f"shown at {shown} s, requested at {real:.2f} s\n" + (
+        "\n".join(lines)
+    )
+
+
+def a_key_after_line_noise_alone_is_no_recording(calls):
+    """The silent caller sends line noise and presses # SILENT_KEY s after /voice: an empty
+    message, as one silence ended (line_noise_alone_is_no_recording): no action, the status
+    callback says absent, and the next verb runs at once, long before its timeout (5 s).
+    The old front submitted the line noise up to the key."""
+    _, got, transcript = calls["silent"]
+    assert "done" not in got, f"a recording was submitted: {got.get('done', {}).get('Digits')}"
+    assert "after" in got, f"the next verb never ran: {sorted(got)}\n{transcript}"
+    assert got["recording"]["RecordingStatus"] == "absent"
+    waited = got["after"]["_at"] - got["voice"]["_at"]
+    assert waited <= SILENT_KEY + 1.2, f"the next verb came {waited:.2f} s after /voice"
+
+
 @needs_pjsua2
 @needs_baresip
 @needs_espeak
 def test_records_on_real_calls(tmp_path):
     """Four callers into <Record> at once, the front keeping its recordings in a folder of
     its own (--recordings): one silent LATE s after the beep, then a message; one who sends
-    line noise alone; one who hangs up mid-message; one who ends it with #. Each check says
-    what it proves; the failures are told together."""
-    late = Message(
-        tmp_path, SHORT, -16, -50, "pink", seed=4, tail=6, lead=BEEP_END + LATE, pause=0.4
-    )
-    talker = Message(tmp_path, ENGLISH, -16, -50, "white", seed=5, tail=2)
-    sources = {
-        "late": late.wav(),
-        "noise": wav_bytes(noise_only(6, -50, "pink")),
-        "hangup": talker.wav(),
-        "key": talker.wav(),
+    line noise alone and presses #; one who talks and hangs up; one who is silent 1.5 s,
+    talks and ends it with #. Each check says what it proves; the failures are told
+    together."""
+    said = {
+        "late": Message(
+            tmp_path, SHORT, -16, -50, "pink", seed=4, tail=6, lead=BEEP_END + LATE, pause=0.4
+        ),
+        "hangup": Message(
+            tmp_path, SHORT, -16, -50, "white", seed=5, tail=6, lead=BEEP_END + 1.0, pause=0.4
+        ),
+        "key": Message(
+            tmp_path, SHORT, -16, -50, "pink", seed=6, tail=6, lead=BEEP_END + 1.5, pause=0.4
+        ),
     }
+    sources = {name: message.wav() for name, message in said.items()}
+    sources["silent"] = wav_bytes(noise_only(6, -50, "pink"))
     folder = tmp_path / "recordings"
-    then = [("hangup", 2.8, "hangup", ""), ("key", 3.0, "sndcode", "#")]
+    then = [
+        ("hangup", said["hangup"].end + QUIET_FOR, "hangup", ""),
+        ("key", said["key"].end + QUIET_FOR, "sndcode", "#"),
+        ("silent", SILENT_KEY, "sndcode", "#"),
+    ]
     seen, transcript = dial(tmp_path, sources, "--recordings", str(folder), then=then)
-    calls = {name: (late, seen.get(name, {}), transcript) for name in sources}
+    calls = {name: (said.get(name), seen.get(name, {}), transcript) for name in sources}
     failures = []
     for check, args in (
         (each_record_shows_its_beep_once, (calls,)),
         (a_late_talkers_action_comes_when_the_transcript_says, (calls,)),
         (no_capture_is_left_beside_the_recordings, (calls, folder)),
+        (a_key_or_a_hang_up_after_talk_is_trimmed, (calls,)),
+        (a_key_after_line_noise_alone_is_no_recording, (calls,)),
     ):
         try:
             check(*args)
@@ -744,3 +803,127 @@ def test_nothing_said_before_a_key_or_a_hang_up_is_an_empty_message():
     assert [path for path, _ in requests] == ["voice", "recording"]
     assert not [e for e in gone.events if e.kind in ("recording", "say")]
     assert gone.status == "completed"
+
+
+def a_session(tmp_path, record, audio, messages):
+    """A Session without SIP whose Record's capture is `audio` (PCM16 samples, written at
+    once) and whose caller sends `messages`: [(kind, key or None, seconds after the
+    capture began)], one per wait; then none until the deadline (it passes in real time)."""
+    front = types.SimpleNamespace(recordings=tmp_path, do=lambda action: action())
+    session = sip.Session(front, None, None)
+    session.call = types.SimpleNamespace(waiting=record, call_sid="CA" + "0" * 32)
+    started = []
+
+    def start_recorder(path):
+        Path(path).write_bytes(wav_bytes(audio))
+        started.append(time.monotonic())
+        return True
+
+    pending = list(messages)
+
+    def next_message(deadline):
+        if pending:
+            kind, key, after = pending.pop(0)
+            moment = started[0] + after
+            return ("bye", moment) if kind == "bye" else ("key", key, moment, "rfc2833")
+        time.sleep(max(deadline - time.monotonic(), 0))
+        return None
+
+    session.start_recorder, session.next_message = start_recorder, next_message
+    return session
+
+
+def tone(seconds, hz=1000, level=8000):
+    return [
+        round(level * math.sin(2 * math.pi * hz * n / RATE)) for n in range(int(seconds * RATE))
+    ]
+
+
+def quiet(seconds):
+    return [0] * int(seconds * RATE)
+
+
+EXPECTS = {"kind": "record", "timeout": 3, "finish_on_key": "#"}
+
+
+@pytest.mark.parametrize(
+    ("ending", "attrs", "messages"),
+    (
+        ("key", {}, [("key", "#", 4.5)]),
+        ("hang-up", {}, [("bye", None, 4.5)]),
+        ("maxLength", {"maxLength": "4"}, []),
+    ),
+)
+def test_the_front_trims_a_record_a_key_the_hang_up_or_maxlength_ended(
+    tmp_path, ending, attrs, messages
+):
+    """Silent 1.5 s, a 2 s tone, then silence: the key (4.5 s), the hang-up (4.5 s) or
+    maxLength (4 s) ends it, and the front keeps the talk with Loudness.MARGIN either side
+    (2.6 s from 1.2 s), the key's and the hang-up's moment still the real one. The old
+    front kept everything from the beep (talk = the moment, capture_from 0)."""
+    audio = array.array("h", quiet(1.5) + tone(2.0) + quiet(2.5))
+    session = a_session(tmp_path, ET.Element("Record", attrs), audio, messages)
+    keys = session.record(EXPECTS)
+    margin = sip.Loudness.MARGIN
+    assert keys.talk == pytest.approx(2.0 + 2 * margin, abs=0.03)
+    assert session.capture_from == pytest.approx(1.5 - margin, abs=0.03)
+    if ending != "maxLength":
+        assert keys.at == pytest.approx(4.5, abs=0.05)
+    kept = recording_of(
+        {"_wav": session.keep_recording(tmp_path, "RE1", keys.talk, 0).read_bytes()}
+    )
+    loud = [n for n, level in enumerate(frame_levels(kept)) if level > sip.LOUD_RMS]
+    assert loud[0] * 0.02 == pytest.approx(margin, abs=0.03)
+    assert len(kept) / RATE - (loud[-1] + 1) * 0.02 == pytest.approx(margin, abs=0.03)
+
+
+@pytest.mark.parametrize("trim", ("trim-silence", "do-not-trim"))
+def test_the_front_gives_a_key_after_silence_alone_as_an_empty_message(tmp_path, trim):
+    """Only silence before the # (trimmed or not): talk 0, nothing of the capture kept, as
+    for a Record silence ended. The old front gave the key's moment as the talk."""
+    audio = array.array("h", quiet(3.0))
+    record = ET.Element("Record", {"trim": trim})
+    session = a_session(tmp_path, record, audio, [("key", "#", 2.0)])
+    keys = session.record(EXPECTS)
+    assert (keys.keys, keys.talk, session.captured) == ("#", 0.0, None)
+    assert keys.at == pytest.approx(2.0, abs=0.05)
+
+
+def test_do_not_trim_keeps_all_up_to_the_key(tmp_path):
+    """trim="do-not-trim": the whole capture from the beep to the key, as before."""
+    audio = array.array("h", quiet(1.5) + tone(2.0) + quiet(2.5))
+    record = ET.Element("Record", {"trim": "do-not-trim"})
+    session = a_session(tmp_path, record, audio, [("key", "#", 4.5)])
+    keys = session.record(EXPECTS)
+    assert (keys.talk, session.capture_from) == (keys.at, 0.0)
+    assert keys.at == pytest.approx(4.5, abs=0.05)
+
+
+def test_a_key_before_the_recorder_started_is_at_zero(tmp_path):
+    """A key pressed as the recorder was starting (its moment before the capture began):
+    at 0, not a negative moment the engine would move its clock back by."""
+    audio = array.array("h", tone(1.0))
+    session = a_session(tmp_path, ET.Element("Record"), audio, [("key", "#", -0.3)])
+    keys = session.record(EXPECTS)
+    assert keys.at == 0.0
+
+
+def test_a_hang_up_in_the_beep_is_an_empty_message(tmp_path):
+    """The caller hangs up while the beep plays: the front never listened, and the engine
+    is told so (nothing kept): no recording, no action, the call over. The old front told
+    the engine only "hang-up", which took a caller's reaction (1 s) for the talk and
+    submitted a 1 s silent recording."""
+    call, requests = an_engine()
+    front = types.SimpleNamespace(
+        recordings=tmp_path,
+        do=lambda action: action(),
+        pj=None,
+        say=lambda line: None,
+    )
+    session = sip.Session(front, None, None)
+    session.call = call
+    session.finish()
+    assert [path for path, _ in requests] == ["voice", "recording"]
+    assert dict(requests)["recording"]["RecordingStatus"] == "absent"
+    assert not [e for e in call.events if e.kind == "recording"]
+    assert call.ended

@@ -37,6 +37,7 @@ import time
 import wave
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -865,8 +866,10 @@ class Session:
         writes the file 0.25 s at a time and, on a loaded machine, over a second behind the
         wall clock (1.3 s measured), so a pause the wall clock takes for `timeout` s may not
         be one. trim="trim-silence" (the default) keeps the talk from the first loud frame to
-        the last, with Loudness.MARGIN either side; "do-not-trim" keeps all of it up to the
-        end of the silence.
+        the last, with Loudness.MARGIN either side, however the Record ended (a key, the
+        hang-up and maxLength too, once the capture is closed and read to its end);
+        "do-not-trim" keeps all of it up to the end of the silence, the key or the hang-up.
+        A message in which the caller was never heard is empty (talk 0), however it ended.
 
         PJSIP writes the capture into the recordings folder; its name is removed as soon as
         it is open, and it is read through that open file. However the Record ends (an empty
@@ -890,23 +893,30 @@ class Session:
             capture = open(path, "rb", buffering=0)  # noqa: SIM115 - closed in the finally
             with contextlib.suppress(OSError):  # where an open file cannot go: removed below
                 path.unlink()
-            keys = self.listen(Loudness(capture), began, expects, max_length, trim)
-            return keys
+            listening = Loudness(capture)
+            keys = self.listen(listening, began, expects, max_length, trim)
         finally:
             with contextlib.suppress(Exception):
                 self.front.do(self.stop_recorder)
             if capture is not None:
                 if keys is None or keys.talk != 0:  # an empty message keeps nothing
                     self.captured = closed_wav(capture)
+                if keys is not None and keys.talk is None:  # a key, the hang-up, maxLength
+                    keys = self.kept(listening, keys, max_length, trim)
+                    if keys.talk == 0:
+                        self.captured = None
                 capture.close()
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
+        return keys
 
     def listen(self, listening, began, expects, max_length, trim):
         """The caller's part of a <Record> whose capture began at `began` (monotonic), as
         the beep ended: until a finish key, the hang-up, maxLength or `timeout` s of silence;
         the engine's Keys. Its `at` or `spent` is the wall clock's, the caller's: the engine
-        moves its timeline by it, not by the recording kept (trimmed, it is shorter)."""
+        moves its timeline by it, not by the recording kept (trimmed, it is shorter). Ended
+        by silence, its `talk` is the audio kept; by a key, the hang-up or maxLength, `talk`
+        is left to `kept`, once the capture is closed and all of it can be read."""
         finish = expects.get("finish_on_key", "1234567890*#")
         deadline = began + max_length
         timeout = expects.get("timeout") or 0  # 0: only a key, the hang-up or maxLength
@@ -915,11 +925,12 @@ class Session:
             message = self.next_message(min(deadline, poll))
             now = time.monotonic()
             if message is None and now >= deadline:
-                return Keys(talk=max_length, spent=now - began)
+                return Keys(spent=max(now - began, max_length))  # maxLength: no silence
+            # a key or a hang-up while the recorder was starting came before `began`
             if message is not None and message[0] == "bye":
-                return Keys(hangup=True, at=message[1] - began)
+                return Keys(hangup=True, at=max(message[1] - began, 0.0))
             if message is not None and message[0] == "key" and message[1] in finish:
-                return Keys(keys=message[1], at=message[2] - began)
+                return Keys(keys=message[1], at=max(message[2] - began, 0.0))
             if now < poll:
                 continue
             poll = now + LEVEL_POLL
@@ -934,6 +945,22 @@ class Session:
                     last = min(last + Loudness.MARGIN, listening.heard)
                 talk = min(last - self.capture_from, max_length)
                 return Keys(talk=talk, spent=now - began)
+
+    def kept(self, listening, keys, max_length, trim):
+        """`keys` (a key, the hang-up or maxLength ended the Record) with the audio kept as
+        `talk`: the capture, closed, read to its end; trim-silence keeps the talk with
+        Loudness.MARGIN either side, as for a Record silence ended; do-not-trim all of it up
+        to the key or the hang-up (`at`) or maxLength. Nothing heard: talk 0, empty."""
+        listening.loud_until()  # what PJSIP wrote since the last poll, up to the end
+        if listening.loud is None:
+            return replace(keys, talk=0.0)
+        if not trim:
+            return replace(
+                keys, talk=min(keys.at if keys.at is not None else max_length, max_length)
+            )
+        self.capture_from = max(listening.first - Loudness.MARGIN, 0.0)
+        end = min(listening.loud + Loudness.MARGIN, listening.heard)
+        return replace(keys, talk=min(max(end - self.capture_from, 0.0), max_length))
 
     def keep_recording(self, folder, sid, talk, silence):
         """The engine's `record_file`: `talk` seconds of what the caller said, from where
@@ -958,7 +985,12 @@ class Session:
         if call is not None and not call.ended:
             with contextlib.suppress(Exception):
                 mark = call.mark()
-                call.send(Keys(hangup=True))
+                keys = Keys(hangup=True)
+                waiting = call.waiting
+                if waiting is not None and waiting.tag == "Record" and self.captured is None:
+                    # gone before the Record heard them (in its beep): an empty message
+                    keys = Keys(hangup=True, at=0.0, talk=0.0)
+                call.send(keys)
                 self.show(call.since(mark))
         self.hang_up(200 if self.answered else 487)
         for method, url, params in self.deferred:
