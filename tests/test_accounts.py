@@ -65,7 +65,7 @@ def test_import_then_dial_random_accounts(app, runner, tmp_path):
     for row in rows:
         phone = Phone.for_app(app, token=TOKEN)
         keyed = row["id_number"].replace("X", "*")
-        phone.dial().press("1").press("1").enter(keyed + "#").enter(row["pin"] + "#")
+        phone.dial().press("1").enter(keyed + "#").enter(row["pin"] + "#")
         assert f"余额是{zh.amount(Decimal(row['balance']))}。" in phone.heard
         phone.press("*").press("2")
         newest = sorted(row["payments"], key=lambda p: p["period"], reverse=True)[:3]
@@ -243,7 +243,7 @@ def test_seed_prints_accounts_ready_to_dial(app, runner, tmp_path):
     assert "11010519491231002X  110000001  123456" in result.output
     assert "Key an ID's final X as * on the phone." in result.output
     phone = Phone.for_app(app, token=TOKEN)
-    phone.dial().press("1").press("1").enter("11010519491231002*#").enter("123456#")
+    phone.dial().press("1").enter("11010519491231002*#").enter("123456#")
     assert "余额是一千二百三十四元五角六分" in phone.heard
     phone.press("*").press("3")
     assert "划入金额一百一十元" in phone.heard  # born 1949: over 70, Beijing's older rate

@@ -58,7 +58,7 @@ def test_a_store_timeout_past_15_s_still_answers_busy_by_the_webhooks_deadline(f
     app = make_app(DATABASE_URL=fresh_url, IVR_DB_TIMEOUT=LONG_DB_TIMEOUT)
     app.extensions["ivr"].deadline = DEADLINE
     phone = Phone.for_app(app, token=TOKEN)
-    phone.dial().press("1").press("1").enter("11010519491231002*#")  # the PIN writes its count
+    phone.dial().press("1").enter("11010519491231002*#")  # the PIN writes its count
     assert PIN_PROMPT in phone.heard
     release = hold_write_lock(fresh_url)
     try:
@@ -85,7 +85,7 @@ def test_a_schema_that_cannot_be_made_holds_no_caller_behind_another(tmp_path):
                 "IVR_AUDIO_CACHE": str(tmp_path / "phrases"),
             }
         )  # start-up tried to make it, waited its timeout, and went on
-        phones = [Phone.for_app(app, token=TOKEN).dial().press("1").press("1") for _ in range(6)]
+        phones = [Phone.for_app(app, token=TOKEN).dial().press("1") for _ in range(6)]
         took = [None] * len(phones)
 
         def number(index):
@@ -102,7 +102,7 @@ def test_a_schema_that_cannot_be_made_holds_no_caller_behind_another(tmp_path):
         release()
     assert all(BUSY in phone.heard for phone in phones)
     assert max(took) < 3  # each waited its own timeout (1 s), none behind another's
-    again = Phone.for_app(app, token=TOKEN).dial().press("1").press("1")
+    again = Phone.for_app(app, token=TOKEN).dial().press("1")
     again.enter("11010519491231002*#")  # the lock gone, the schema is made: an unknown number
     assert PIN_PROMPT in again.heard
     app.extensions["ivr"].store.engine.dispose()

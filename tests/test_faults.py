@@ -283,7 +283,7 @@ def proxied_store(account_rows):
 
 
 def to_pin(phone):
-    return phone.dial().press("1").press("1").enter("11010519491231002*#")
+    return phone.dial().press("1").enter("11010519491231002*#")
 
 
 def timed(action):
@@ -298,7 +298,7 @@ def test_store_cut_mid_call_answers_busy_and_the_line_recovers(proxied_store):
     with served_app(settings_for(url, IVR_DB_TIMEOUT=2), workers=2, threads=2) as base_url:
         for _ in range(4):  # every worker's pool holds a connection through the proxy
             assert "余额是" in to_pin(new_phone(base_url)).enter("123456#").heard
-        phone = new_phone(base_url).dial().press("1").press("1")  # the menus need no store
+        phone = new_phone(base_url).dial().press("1")  # the menus need no store
         proxy.cut()
         took = timed(lambda: phone.enter("11010519491231002*#"))  # the number needs it
         assert BUSY in phone.heard
@@ -319,7 +319,7 @@ def test_a_slow_store_answers_busy_well_inside_15_s(proxied_store):
     # that turns slow: the server answers at once, its bytes are late on the way.
     with served_app(settings_for(url, IVR_DB_TIMEOUT=2), workers=1, threads=2) as base_url:
         assert "余额是" in to_pin(new_phone(base_url)).enter("123456#").heard
-        phone = new_phone(base_url).dial().press("1").press("1")
+        phone = new_phone(base_url).dial().press("1")
         proxy.slow(30)  # far beyond IVR_DB_TIMEOUT, and beyond Twilio's 15 s
         took = timed(lambda: phone.enter("11010519491231002*#"))
         assert faults(phone) == []  # no timeout (11205) and no error
@@ -341,7 +341,7 @@ def test_a_warm_worker_on_a_stalled_store_waits_one_timeout_not_two(proxied_stor
     with served_app(settings_for(url, IVR_DB_TIMEOUT=timeout), workers=1, threads=2) as base_url:
         assert "余额是" in to_pin(new_phone(base_url)).enter("123456#").heard  # a warm pool
         # No status callback: Twilio posts it apart, and it is a webhook of its own.
-        phone = Phone.for_url(base_url + "/voice", token=TOKEN).dial().press("1").press("1")
+        phone = Phone.for_url(base_url + "/voice", token=TOKEN).dial().press("1")
         proxy.slow(30)  # the ping's answer is late, and so would be a new connection's
         took = timed(lambda: phone.enter("11010519491231002*#"))
         assert BUSY in phone.heard
@@ -360,7 +360,7 @@ def test_menus_find_a_thread_while_the_store_holds_the_others(proxied_store):
     with served_app(settings, workers=1, threads=4) as base_url:
         assert "余额是" in to_pin(new_phone(base_url)).enter("123456#").heard
         dial = functools.partial(Phone.for_url, base_url + "/voice", token=TOKEN)
-        waiting = [dial().dial().press("1").press("1") for _ in range(6)]
+        waiting = [dial().dial().press("1") for _ in range(6)]
         menus = [dial().dial() for _ in range(3)]
         proxy.slow(30)
         with ThreadPoolExecutor(len(waiting)) as pool:

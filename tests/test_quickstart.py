@@ -59,7 +59,7 @@ def test_served_line_answers_a_signed_call(environment):
                     break
             time.sleep(0.1)
         phone = Phone.for_url(f"http://127.0.0.1:{port}/voice", token="quickstart-token")
-        phone.dial(to="010-12333").press("1").press("2").enter("110000001#").enter("123456#")
+        phone.dial(to="010-12333").press("1").enter("110000001#").enter("123456#")
         assert "余额是一千二百三十四元五角六分" in phone.heard
         refused = Phone.for_url(f"http://127.0.0.1:{port}/voice", token="not-the-token").dial()
         assert refused.last("error").data["code"] == 11217

@@ -54,7 +54,7 @@ def read(path):
     reason="espeak-ng is not installed (make test installs it as root)",
 )
 def test_record_a_whole_call_with_speech(app, phone, tmp_path):
-    phone.dial().press("1").press("1").enter("11010519491231002*#").enter("123456#").hangup()
+    phone.dial().press("1").enter("11010519491231002*#").enter("123456#").hangup()
     path = tmp_path / "call.wav"
     recorder = Recorder(speak=app.softphone_hooks.speak)
     seconds = recorder.record(phone.events, path)

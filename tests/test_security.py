@@ -43,7 +43,7 @@ def fresh_url(request, tmp_path):
 
 
 def to_balance(phone, id_number=BEIJING_ID):
-    return phone.dial().press("1").press("1").enter(id_number.replace("X", "*") + "#")
+    return phone.dial().press("1").enter(id_number.replace("X", "*") + "#")
 
 
 def answer_within(limit, action):
@@ -72,7 +72,7 @@ def test_the_default_store_timeout_is_well_inside_15_s():
 def test_a_locked_store_answers_busy_well_inside_15_s(fresh_url, make_app):
     app = make_app(DATABASE_URL=fresh_url, IVR_DB_TIMEOUT=DB_TIMEOUT)
     phone = Phone.for_app(app, token=TOKEN)
-    phone.dial().press("1").press("1").enter("11010519491231002*#")  # the PIN writes its count
+    phone.dial().press("1").enter("11010519491231002*#")  # the PIN writes its count
     if fresh_url.startswith("sqlite"):  # another process writing: SQLite's one write lock
         holder = sqlite3.connect(sa.make_url(fresh_url).database)
         holder.execute("BEGIN EXCLUSIVE")
@@ -110,7 +110,7 @@ def test_a_database_that_accepts_and_never_answers_answers_busy(tmp_path):
         }
     )
     phone = Phone.for_app(app)
-    phone.dial().press("1").press("1")  # the menus need no store; the ID number does
+    phone.dial().press("1")  # the menus need no store; the ID number does
     try:
         took = answer_within(TWILIO_LIMIT, lambda: phone.enter("11010519491231002*#"))
     finally:
